@@ -1,0 +1,120 @@
+"""The ``stressdeck`` command: thin on purpose; the work lives in the engine and the app.
+
+    stressdeck                         the console on the bundled demo profile
+    stressdeck run PROFILE [--headless] [--duration D] [--runs-dir DIR]
+    stressdeck validate PROFILE        check a profile; exit 2 with file:line: key: message
+    stressdeck profiles                the bundled profiles, one line each
+    stressdeck emit ...                sequence-numbered output for PTY loss accounting
+    stressdeck target ssh|http ...     an embedded target server, in the foreground
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from console import __version__, units
+from console.profile import ProfileError, bundled_profiles, load_profile
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+DEMO = "demo"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stressdeck",
+        description="A terminal console for interactive stress, soak and fault-injection testing.",
+    )
+    parser.add_argument("--version", action="version", version=f"stressdeck {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run a profile (the console, or --headless)")
+    run.add_argument("profile", help="a profile path or a bundled profile name")
+    run.add_argument("--headless", action="store_true", help="no console: progress lines, a summary and an exit status")
+    run.add_argument("--duration", help="override the run's duration, such as 90s or 30m")
+    run.add_argument(
+        "--runs-dir",
+        default=os.environ.get("STRESSDECK_RUNS_DIR", "runs"),
+        help="where run directories go (default: ./runs or $STRESSDECK_RUNS_DIR)",
+    )
+    validate = sub.add_parser("validate", help="check a profile without running it")
+    validate.add_argument("profile")
+    sub.add_parser("profiles", help="list the bundled profiles")
+    sub.add_parser("emit", help="print sequence-numbered lines (see 'stressdeck emit --help')", add_help=False)
+    target = sub.add_parser("target", help="run an embedded target server ('ssh' or 'http')", add_help=False)
+    target.add_argument("which", choices=("ssh", "http"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Subcommands with their own parsers get their arguments untouched.
+    if args_list[:1] == ["emit"]:
+        from console.emit import main as emit_main
+
+        return emit_main(args_list[1:])
+    if args_list[:1] == ["target"] and len(args_list) > 1 and args_list[1] in ("ssh", "http"):
+        if args_list[1] == "ssh":
+            from console.targets.ssh_server import main as target_main
+        else:
+            from console.targets.http_server import main as target_main
+        return target_main(args_list[2:])
+
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    try:
+        if args.command is None:
+            return _run(DEMO, headless=False, duration=None, runs_dir=os.environ.get("STRESSDECK_RUNS_DIR", "runs"))
+        if args.command == "run":
+            return _run(args.profile, headless=args.headless, duration=args.duration, runs_dir=args.runs_dir)
+        if args.command == "validate":
+            profile = load_profile(args.profile)
+            groups = ", ".join(f"{g.config.count}x {g.kind}:{g.config.name}" for g in profile.groups)
+            print(
+                f"{profile.path}: ok: {profile.name}, {units.format_duration(profile.run.duration)}; "
+                f"{groups}; {len(profile.faults)} fault(s), {len(profile.criteria)} criteria"
+            )
+            return 0
+        if args.command == "profiles":
+            return _list_profiles()
+    except ProfileError as exc:
+        print(f"stressdeck: invalid profile\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def _run(spec: str, *, headless: bool, duration: str | None, runs_dir: str) -> int:
+    seconds = None
+    if duration is not None:
+        try:
+            seconds = units.parse_duration(duration)
+        except units.UnitError as exc:
+            print(f"stressdeck: --duration: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    profile = load_profile(spec)
+    if not headless and not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print("stressdeck: no terminal; running headless", file=sys.stderr)
+        headless = True
+    if headless:
+        from console.headless import run_headless
+
+        return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds)
+    from console.app import run_console
+
+    return run_console(profile, runs_dir=Path(runs_dir), duration=seconds)
+
+
+def _list_profiles() -> int:
+    for path in bundled_profiles():
+        try:
+            profile = load_profile(path)
+            kinds = "+".join(profile.kinds)
+            print(f"{path.stem:<22} {kinds:<13} {units.format_duration(profile.run.duration):>7}  {profile.run.description}")
+        except ProfileError as exc:
+            print(f"{path.stem:<22} (invalid: {exc.issues[0].message})")
+    return 0

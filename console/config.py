@@ -1,0 +1,228 @@
+"""Strict, typed reading of TOML tables into frozen dataclasses.
+
+A config class is a frozen dataclass whose fields use :func:`opt` for defaults, units and
+documentation. :func:`read_table` checks every key of a TOML table against it:
+
+* an unknown key is an error, with the closest known key suggested ("did you mean 'count'?");
+* a value of the wrong type is an error naming the expected type;
+* a field with ``unit=`` accepts natural units (``"5s"``, ``"200MB"``, ``"100/s"``, ``"90%"``)
+  and is stored in the base unit (seconds, bytes, per second, fraction);
+* nested dataclasses and lists of them are read the same way.
+
+Errors are collected, not raised one by one, so a broken profile shows all its mistakes at once.
+Each carries its key path (``pty[2].idle_after``); :mod:`console.profile` turns paths into line
+numbers.
+
+Supported field types: ``str``, ``int``, ``float``, ``bool``, ``list[X]``, ``dict[str, X]``,
+``Literal[...]``, ``X | None``, ``str | list[str]``, and nested config dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from console import units
+
+__all__ = ["ConfigIssue", "GroupConfig", "KeyPath", "doc_rows", "opt", "read_table", "suggest"]
+
+T = TypeVar("T")
+KeyPath = tuple[Union[str, int], ...]
+
+UNIT_PARSERS: dict[str, Callable[[object], float]] = {
+    "duration": units.parse_duration,
+    "size": units.parse_size,
+    "rate": units.parse_rate,
+    "percent": units.parse_percent,
+}
+UNIT_EXAMPLES = {"duration": "'5s'", "size": "'200MB'", "rate": "'100/s'", "percent": "'90%'"}
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    path: KeyPath
+    message: str
+
+    @property
+    def dotted(self) -> str:
+        return format_path(self.path)
+
+
+def format_path(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def opt(
+    default: Any = MISSING,
+    *,
+    unit: str | None = None,
+    doc: str = "",
+    secret: bool = False,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A config field: default (or required when omitted), unit, one-line doc, secrecy."""
+    metadata = {"unit": unit, "doc": doc, "secret": secret}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    if isinstance(default, (list, dict)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def suggest(word: str, choices: typing.Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "a whole number"
+    if tp is float:
+        return "a number"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict:
+        return "a table"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
+    return str(tp)
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.issues: list[ConfigIssue] = []
+
+    def fail(self, path: KeyPath, message: str) -> Any:
+        self.issues.append(ConfigIssue(path, message))
+        return MISSING
+
+    def value(self, tp: Any, raw: Any, path: KeyPath, unit: str | None) -> Any:
+        origin = get_origin(tp)
+        if unit is not None:
+            if raw is None:
+                return None
+            try:
+                return UNIT_PARSERS[unit](raw)
+            except units.UnitError as exc:
+                return self.fail(path, str(exc))
+        if origin in (Union, types.UnionType):
+            options = [a for a in get_args(tp) if a is not type(None)]
+            for option in options:
+                probe = _Reader()
+                result = probe.value(option, raw, path, None)
+                if not probe.issues:
+                    return result
+            if len(options) == 1:
+                return self.value(options[0], raw, path, None)
+            return self.fail(path, f"expected {_type_name(tp)}, got {type(raw).__name__}")
+        if origin is Literal:
+            allowed = get_args(tp)
+            if raw in allowed:
+                return raw
+            hint = suggest(str(raw), [str(a) for a in allowed])
+            extra = f" (did you mean {hint!r}?)" if hint else ""
+            return self.fail(path, f"expected {_type_name(tp)}, got {raw!r}{extra}")
+        if tp is bool:
+            return raw if isinstance(raw, bool) else self.fail(path, f"expected true or false, got {raw!r}")
+        if tp is int:
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                return raw
+            return self.fail(path, f"expected a whole number, got {raw!r}")
+        if tp is float:
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                return float(raw)
+            return self.fail(path, f"expected a number, got {raw!r}")
+        if tp is str:
+            return raw if isinstance(raw, str) else self.fail(path, f"expected a string, got {raw!r}")
+        if tp is Any:
+            return raw
+        if origin in (list, tuple):
+            item_tp = (get_args(tp) or (Any,))[0]
+            if not isinstance(raw, list):
+                return self.fail(path, f"expected a list, got {raw!r}")
+            return tuple(self.value(item_tp, item, (*path, i), None) for i, item in enumerate(raw))
+        if origin is dict:
+            _, value_tp = get_args(tp) or (str, Any)
+            if not isinstance(raw, dict):
+                return self.fail(path, f"expected a table, got {raw!r}")
+            return {k: self.value(value_tp, v, (*path, k), None) for k, v in raw.items()}
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            if not isinstance(raw, dict):
+                return self.fail(path, f"expected a table, got {raw!r}")
+            return self.table(tp, raw, path)
+        raise TypeError(f"unsupported config type {tp!r} at {format_path(path)}")
+
+    def table(self, cls: type[T], raw: Mapping[str, Any], path: KeyPath) -> T:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        known = list(fields)
+        values: dict[str, Any] = {}
+        for key, raw_value in raw.items():
+            name = key.replace("-", "_")
+            if name not in fields:
+                hint = suggest(name, known)
+                extra = f" (did you mean {hint!r}?)" if hint else ""
+                self.fail((*path, key), f"unknown key {key!r}{extra}")
+                continue
+            meta = fields[name].metadata
+            values[name] = self.value(hints[name], raw_value, (*path, key), meta.get("unit"))
+        for name, f in fields.items():
+            if name not in values and f.default is MISSING and f.default_factory is MISSING:
+                self.fail((*path, name), f"missing required key {name!r}")
+        if any(v is MISSING for v in values.values()) or len(self.issues):
+            # Keep reading other tables, but do not build a half-valid object.
+            return typing.cast(T, None)
+        return cls(**values)
+
+
+def read_table(cls: type[T], raw: Mapping[str, Any], path: KeyPath) -> tuple[T | None, list[ConfigIssue]]:
+    """Read ``raw`` into ``cls``; return the object (or None) and every issue found."""
+    reader = _Reader()
+    result = reader.table(cls, raw, path)
+    return (None if reader.issues else result), reader.issues
+
+
+def doc_rows(cls: type) -> list[tuple[str, str, str, str]]:
+    """(key, type, default, doc) rows for documenting a config class."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        unit = f.metadata.get("unit")
+        kind = f"{unit} ({UNIT_EXAMPLES[unit]})" if unit else _type_name(hints[f.name])
+        if f.default is not MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "required"
+        rows.append((f.name, kind, default, f.metadata.get("doc", "")))
+    return rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupConfig:
+    """Keys every session group has. Kinds subclass it with ``@dataclass(frozen=True, kw_only=True)``.
+
+    Lists are read as tuples, so declare list fields as ``tuple[X, ...]``.
+    """
+
+    name: str = opt("", doc="Group name, used in session ids (`name#0`) and fault targets; defaults to the kind, numbered when repeated.")
+    count: int = opt(1, doc="How many sessions of this group run at once.")

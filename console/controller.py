@@ -1,0 +1,102 @@
+"""Runs the engine in its own thread and event loop, for the console.
+
+Why a thread: drawing must never distort what is measured. With the engine on its own loop, a
+slow frame in the UI cannot delay a scheduled fault, a reconnect timer or a latency sample.
+Every method here is safe to call from the UI thread; commands cross over with
+``asyncio.run_coroutine_threadsafe`` and return ``concurrent.futures.Future`` objects.
+Snapshots are immutable, so handing them across threads needs no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+from console.engine import Run, RunResult
+from console.profile import Profile
+from console.snapshot import FaultRecord, RunSnapshot
+
+__all__ = ["RunController"]
+
+T = TypeVar("T")
+
+
+class RunController:
+    def __init__(self, profile: Profile, *, runs_dir: Path | str = "runs", duration: float | None = None) -> None:
+        self.run = Run(profile, runs_dir=runs_dir, duration=duration)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._result: Future[RunResult] = Future()
+        self._thread = threading.Thread(target=self._main, name="stressdeck-engine", daemon=True)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.run_dir
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._ready.set()
+        try:
+            result = loop.run_until_complete(self.run.run())
+            self._result.set_result(result)
+        except BaseException as exc:  # surface engine crashes to the UI thread
+            self._result.set_exception(exc)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _submit(self, coro: Any) -> Future[Any]:
+        if self._loop is None or self._loop.is_closed() or self._result.done():
+            coro.close()
+            future: Future[Any] = Future()
+            future.set_exception(RuntimeError("the run has ended"))
+            return future
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def latest(self) -> RunSnapshot | None:
+        return self.run.latest
+
+    def subscribe(self, callback: Callable[[RunSnapshot], None]) -> None:
+        """``callback`` runs in the engine thread; hand over with ``call_from_thread``."""
+        self.run.subscribe(callback)
+
+    def inject(
+        self,
+        action: str,
+        target: str = "all",
+        params: Mapping[str, Any] | None = None,
+        pick: int | None = None,
+        source: str = "key",
+    ) -> Future[FaultRecord]:
+        return self._submit(self.run.inject(action, target=target, params=params, pick=pick, source=source))
+
+    def pause(self, source: str = "key") -> Future[None]:
+        return self._submit(self.run.pause(source))
+
+    def resume(self, source: str = "key") -> Future[None]:
+        return self._submit(self.run.resume(source))
+
+    def export(self) -> Future[list[Path]]:
+        return self._submit(self.run.export())
+
+    def stop(self, *, interrupted: bool = False) -> Future[RunResult]:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(lambda: self.run.request_stop(interrupted=interrupted))
+        return self._result
+
+    def result(self, timeout: float | None = None) -> RunResult:
+        return self._result.result(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._result.done()

@@ -1,0 +1,421 @@
+"""Success criteria: k6 threshold expressions, evaluated live, over the run, a window, or recoveries.
+
+Three scopes, one expression language (k6's: ``p(95)<2000``, ``rate<0.01``, ``count==0``):
+
+``run``
+    The metric over the whole run so far (what k6 does).
+``window``
+    The metric over the last ``window`` seconds only (grafana/k6#2379). Its verdict is *fail* if
+    it was ever failing once the window had filled; every flip is kept for the report.
+``recovery``
+    After every fault of a given action (``after = "ssh.drop"``), the sessions it reached must come
+    back within ``within`` seconds. ``rate`` is the fraction of them back in time (the worst fault
+    counts); ``p(N)``/``avg``/``max`` read their recovery times in ms.
+
+Threshold values may carry units, converted to the metric's unit: ``p(95)<2s`` on a metric in
+ms means 2000; ``value<200MB`` on bytes means 200e6; ``rate>=90%`` means 0.9.
+
+A criterion with no data is *pending*; at the end of a run, pending means *fail* with the
+evidence "no data", so a threshold can never pass silently (grafana/k6#1526).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from console import units
+from console.metrics import (
+    CounterValue,
+    GaugeValue,
+    MetricSpec,
+    MetricType,
+    MetricValue,
+    RateValue,
+    Trend,
+    Windowed,
+)
+from console.snapshot import CriterionSnapshot
+
+__all__ = [
+    "AGGREGATIONS",
+    "Criterion",
+    "CriterionError",
+    "RecoveryTracker",
+    "Threshold",
+    "parse_threshold",
+]
+
+
+class CriterionError(ValueError):
+    """A threshold expression that cannot be parsed or does not fit its metric."""
+
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+
+AGGREGATIONS: dict[MetricType, tuple[str, ...]] = {
+    MetricType.COUNTER: ("count", "rate"),
+    MetricType.GAUGE: ("value", "min", "max", "avg"),
+    MetricType.RATE: ("rate", "passes", "fails", "count"),
+    MetricType.TREND: ("avg", "min", "max", "med", "count", "p(N)"),
+}
+
+_EXPR = re.compile(
+    r"^\s*(?P<agg>[a-z]+(?:\(\s*[0-9.]+\s*\))?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S.*?)\s*$"
+)
+_VALUE = re.compile(r"^(?P<num>-?[0-9]+(?:\.[0-9]+)?|-?\.[0-9]+)\s*(?P<unit>[a-zA-Zµ%/]*)$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A parsed expression: aggregation, comparison and a target in the metric's unit."""
+
+    text: str
+    aggregation: str  # "p(95)", "rate", "count", ...
+    op: str
+    target: float
+    unit: str  # the metric's unit, for display
+
+    @property
+    def percentile(self) -> float | None:
+        match = re.fullmatch(r"p\(\s*([0-9.]+)\s*\)", self.aggregation)
+        return float(match.group(1)) if match else None
+
+    def holds(self, value: float) -> bool:
+        return OPERATORS[self.op](value, self.target)
+
+    def target_text(self) -> str:
+        return f"{self.op} {format_value(self.target, self.unit, self.aggregation)}"
+
+
+def _convert(number: float, unit: str, metric_unit: str, aggregation: str, kind: MetricType) -> float:
+    """Bring ``number unit`` into the metric's unit, or raise CriterionError."""
+    fraction = kind is MetricType.RATE and aggregation == "rate"
+    if unit == "":
+        return number
+    if unit == "%":
+        if fraction:
+            return number / 100
+        if metric_unit == "%":
+            return number
+        raise CriterionError(f"'%' does not fit this metric (its unit is {metric_unit or 'none'})")
+    if unit.startswith("/"):
+        if kind is MetricType.COUNTER and aggregation == "rate":
+            return units.parse_rate(f"{number}{unit}")
+        raise CriterionError(f"a rate unit {unit!r} only fits a counter's 'rate'")
+    try:
+        seconds = units.parse_duration(f"{number}{unit}")
+    except units.UnitError:
+        seconds = None
+    if seconds is not None:
+        if metric_unit == "ms":
+            return seconds * 1000
+        if metric_unit == "s":
+            return seconds
+        raise CriterionError(f"a duration does not fit this metric (its unit is {metric_unit or 'none'})")
+    try:
+        size = units.parse_size(f"{number}{unit}")
+    except units.UnitError:
+        raise CriterionError(f"unknown unit {unit!r}") from None
+    if metric_unit == "bytes":
+        return size
+    if metric_unit in ("MB", "MB/h"):
+        return size / 1e6
+    raise CriterionError(f"a size does not fit this metric (its unit is {metric_unit or 'none'})")
+
+
+def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
+    """Parse ``text`` for a metric; raise CriterionError naming what is wrong."""
+    match = _EXPR.match(text)
+    if not match:
+        raise CriterionError(
+            f"bad threshold {text!r}: expected an aggregation, a comparison and a value, "
+            "such as 'p(95)<2000' or 'rate<0.01'"
+        )
+    aggregation = re.sub(r"\s+", "", match.group("agg"))
+    allowed = AGGREGATIONS[spec.type]
+    is_percentile = re.fullmatch(r"p\([0-9.]+\)", aggregation) is not None
+    if not (aggregation in allowed or (is_percentile and "p(N)" in allowed)):
+        raise CriterionError(
+            f"{aggregation!r} does not apply to {spec.name} (a {spec.type.value}); "
+            f"use one of: {', '.join(allowed)}"
+        )
+    if is_percentile:
+        pct = float(aggregation[2:-1])
+        if not 0 < pct <= 100:
+            raise CriterionError(f"percentile {pct} is outside 0..100")
+    value = _VALUE.match(match.group("value"))
+    if not value:
+        raise CriterionError(f"bad value {match.group('value')!r} in threshold {text!r}")
+    target = _convert(float(value.group("num")), value.group("unit"), spec.unit, aggregation, spec.type)
+    unit = spec.unit
+    if spec.type is MetricType.RATE and aggregation == "rate":
+        unit = "fraction"
+    elif aggregation in ("count", "passes", "fails"):
+        unit = "count"
+    elif spec.type is MetricType.COUNTER and aggregation == "rate":
+        unit = "/s"
+    return Threshold(text.strip(), aggregation, match.group("op"), target, unit)
+
+
+def aggregate(value: MetricValue | None, aggregation: str, elapsed: float) -> float | None:
+    """The number an aggregation reads from a metric value; None when there is no data."""
+    if value is None:
+        return None
+    if isinstance(value, CounterValue):
+        if aggregation == "count":
+            return value.count
+        return value.count / elapsed if elapsed > 0 else None
+    if isinstance(value, RateValue):
+        if aggregation == "rate":
+            return value.rate
+        if aggregation == "passes":
+            return float(value.passes)
+        if aggregation == "fails":
+            return float(value.total - value.passes)
+        return float(value.total)
+    if isinstance(value, GaugeValue):
+        if value.n == 0:
+            return None
+        return {"value": value.value, "min": value.min, "max": value.max, "avg": value.avg}[
+            aggregation
+        ]
+    assert isinstance(value, Trend)
+    if aggregation == "count":
+        return float(value.count)
+    if value.count == 0:
+        return None
+    if aggregation == "avg":
+        return value.avg
+    if aggregation == "min":
+        return value.min
+    if aggregation == "max":
+        return value.max
+    if aggregation == "med":
+        return value.percentile(50)
+    return value.percentile(float(aggregation[2:-1]))
+
+
+def format_value(value: float | None, unit: str, aggregation: str = "") -> str:
+    if value is None:
+        return "-"
+    if unit == "fraction":
+        return f"{value * 100:.2f}%".replace(".00%", "%")
+    if unit == "ms":
+        return units.format_duration(value / 1000)
+    if unit == "s":
+        return units.format_duration(value)
+    if unit == "bytes":
+        return units.format_bytes(value)
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "/s":
+        return f"{value:.1f}/s"
+    if unit == "count":
+        return f"{value:.0f}"
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{text}{unit and ' ' + unit}"
+
+
+@dataclass
+class _Recovery:
+    fault_id: int
+    action: str
+    t: float
+    sessions: tuple[str, ...]
+    back: dict[str, float] = field(default_factory=dict)  # session -> seconds to recover
+
+
+class RecoveryTracker:
+    """Which sessions each fault disrupted, and when each came back."""
+
+    def __init__(self) -> None:
+        self.faults: list[_Recovery] = []
+        self._open: dict[str, _Recovery] = {}  # session -> the latest fault still awaiting it
+
+    def opened(self, fault_id: int, action: str, t: float, sessions: Sequence[str]) -> None:
+        record = _Recovery(fault_id, action, t, tuple(sessions))
+        self.faults.append(record)
+        del self.faults[:-500]  # bounded: a week-long soak keeps the last 500 faults
+        for session in sessions:
+            self._open[session] = record
+
+    def recovered(self, session: str, t: float) -> float | None:
+        """Close the session's open disruption; return the recovery time in seconds."""
+        record = self._open.pop(session, None)
+        if record is None:
+            return None
+        record.back[session] = t - record.t
+        return record.back[session]
+
+    def is_open(self, session: str) -> bool:
+        return session in self._open
+
+
+class Criterion:
+    """One criterion's live state. The engine calls :meth:`evaluate` a few times a second."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        threshold: Threshold,
+        metric: str,
+        scope: str,
+        window: Windowed | None = None,
+        after: str = "",
+        within: float = 0.0,
+        abort_on_fail: bool = False,
+        abort_grace: float = 0.0,
+    ) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.metric = metric
+        self.scope = scope
+        self.window = window
+        self.after = after
+        self.within = within
+        self.abort_on_fail = abort_on_fail
+        self.abort_grace = abort_grace
+        self.state = "pending"
+        self.value: float | None = None
+        self.ever_failed = False
+        self.flips: list[tuple[float, str]] = []
+        self.evidence = ""
+
+    def _set(self, now: float, state: str, value: float | None) -> None:
+        self.value = value
+        if state != self.state:
+            self.state = state
+            self.flips.append((round(now, 3), state))
+            del self.flips[:-200]
+        if state == "fail":
+            self.ever_failed = True
+
+    def evaluate(
+        self,
+        now: float,
+        elapsed: float,
+        run_values: Mapping[str, MetricValue],
+        recoveries: RecoveryTracker,
+        *,
+        final: bool = False,
+    ) -> None:
+        if self.scope == "recovery":
+            self._evaluate_recovery(now, recoveries, final=final)
+            return
+        if self.scope == "window":
+            assert self.window is not None
+            view: MetricValue | None = self.window.view(now)
+            span = min(self.window.window, elapsed)
+        else:
+            view = run_values.get(self.metric)
+            span = elapsed
+        value = aggregate(view, self.threshold.aggregation, span)
+        if value is None:
+            state = "pending"
+        else:
+            state = "pass" if self.threshold.holds(value) else "fail"
+        if self.scope == "window" and self.window is not None and elapsed < self.window.window:
+            # Not yet a full window: show the value, but a verdict would be premature.
+            state = "pending" if state != "fail" or not final else state
+        self._set(now, state, value)
+        if final:
+            self._finalise()
+
+    def _finalise(self) -> None:
+        if self.state == "pending":
+            self.state = "fail"
+            self.evidence = self.evidence or "no data: the metric was never recorded"
+            self.ever_failed = True
+        elif self.scope == "window" and self.ever_failed:
+            failing = [t for t, s in self.flips if s == "fail"]
+            self.state = "fail"
+            self.evidence = f"failed over the window at {', '.join(f'{t:.0f}s' for t in failing[:10])}"
+
+    def _evaluate_recovery(self, now: float, tracker: RecoveryTracker, *, final: bool) -> None:
+        settled: list[tuple[_Recovery, float | None]] = []
+        for record in tracker.faults:
+            if record.action != self.after:
+                continue
+            done = len(record.back) == len(record.sessions) or now - record.t >= self.within
+            if not (done or final) or not record.sessions:
+                continue
+            in_time = [s for s, dt in record.back.items() if dt <= self.within]
+            fraction = len(in_time) / len(record.sessions)
+            settled.append((record, fraction))
+        if not settled:
+            self._set(now, "pending", None)
+            if final:
+                self._finalise()
+            return
+        agg = self.threshold.aggregation
+        if agg == "rate":
+            worst = min(settled, key=lambda item: item[1] or 0.0)
+            value = worst[1]
+        else:
+            times = Trend()
+            for record, _ in settled:
+                for dt in record.back.values():
+                    times.record(dt * 1000)
+            value = aggregate(times, agg, 0.0)
+        failing = [
+            r for r, fraction in settled if agg == "rate" and not self.threshold.holds(fraction or 0.0)
+        ]
+        state = "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
+        last, fraction = settled[-1]
+        self.evidence = (
+            f"{len(settled)} {self.after} fault(s); last at {last.t:.1f}s: "
+            f"{len(last.back)}/{len(last.sessions)} back"
+            + (f", {len(failing)} fault(s) under target" if failing else "")
+        )
+        self._set(now, state, value)
+        if final:
+            self._finalise()
+
+    @property
+    def should_abort(self) -> bool:
+        return self.abort_on_fail and self.state == "fail"
+
+    def snapshot(self) -> CriterionSnapshot:
+        metric = f"recovery after {self.after}" if self.scope == "recovery" else self.metric
+        expression = self.threshold.text
+        if self.scope == "window" and self.window is not None:
+            expression += f" over {units.format_duration(self.window.window)}"
+        if self.scope == "recovery":
+            expression += f" within {units.format_duration(self.within)}"
+        unit = "fraction" if self.scope == "recovery" and self.threshold.aggregation == "rate" else self.threshold.unit
+        return CriterionSnapshot(
+            name=self.name,
+            expression=expression,
+            metric=metric,
+            scope=self.scope,
+            state=self.state,
+            value=self.value,
+            value_text=format_value(self.value, unit, self.threshold.aggregation),
+            target_text=f"{self.threshold.op} {format_value(self.threshold.target, unit)}",
+            abort_on_fail=self.abort_on_fail,
+            flips=tuple(self.flips),
+            evidence=self.evidence,
+        )
+
+
+RECOVERY_SPEC = MetricSpec("recovery", MetricType.TREND, "ms", "time for disrupted sessions to recover")
+"""Recovery thresholds read fractions (``rate``) or times in ms (``p(95)``, ``max``, ...)."""
+
+
+def parse_recovery_threshold(text: str) -> Threshold:
+    """Recovery criteria accept ``rate`` (fraction back in time) and trend aggregations in ms."""
+    match = _EXPR.match(text)
+    if match and re.sub(r"\s+", "", match.group("agg")) == "rate":
+        return parse_threshold(text, MetricSpec("recovery", MetricType.RATE))
+    return parse_threshold(text, RECOVERY_SPEC)

@@ -1,0 +1,684 @@
+"""The run engine: clock, sessions, fault schedule, metrics, criteria and the event log.
+
+A :class:`Run` owns everything about one run and knows nothing of Textual. It publishes an
+immutable :class:`~console.snapshot.RunSnapshot` every ``run.snapshot_interval`` and accepts
+commands through a small API, which the console (through :class:`console.controller.RunController`,
+from another thread) and headless mode both use:
+
+* :meth:`Run.inject` - a fault or control on ``all``, a group or a session, optionally a random
+  ``pick`` of them; logged as a ``fault_injected`` event with its source;
+* :meth:`Run.pause` / :meth:`Run.resume` - freeze the fault schedule and the run timer, and pause
+  load where a kind supports it;
+* :meth:`Run.export` - write ``snapshot-N.json``, ``report.md`` and ``junit.xml``;
+* :meth:`Run.request_stop` - end gracefully (``interrupted=True`` for Ctrl-C: exit 130).
+
+Sessions are supervised: an exception escaping ``Session.run`` becomes a ``session_error`` event
+and a ``failed`` session, counted in ``session_abnormal_ends``; the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from console import export
+from console.criteria import Criterion, RecoveryTracker, format_value
+from console.events import Event, EventLog, iso_now
+from console.metrics import (
+    CounterValue,
+    GaugeValue,
+    MetricsRegistry,
+    MetricType,
+    RateValue,
+    Trend,
+)
+from console.profile import FaultPlan, Profile
+from console.selfmon import LoopLagProbe, SelfMonitor
+from console.sessions import get_kind
+from console.sessions.base import (
+    FaultNotApplicable,
+    KindRuntime,
+    RunEnv,
+    Session,
+    SessionContext,
+    SessionKind,
+)
+from console.snapshot import (
+    ConsoleStats,
+    FaultRecord,
+    MetricSummary,
+    RunSnapshot,
+    SessionSnapshot,
+)
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "Run", "RunResult"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+RUN_SESSION = "run"  # the session id under which run-wide metrics (console_*) are recorded
+_STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    snapshot: RunSnapshot
+    run_dir: Path
+    exports: tuple[Path, ...] = ()
+
+
+def _run_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+class Run:
+    """One run of a profile. Create it, then ``await run.run()`` inside an event loop."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        runs_dir: Path | str = "runs",
+        duration: float | None = None,
+    ) -> None:
+        self.profile = profile.with_duration(duration) if duration is not None else profile
+        self.config = self.profile.run
+        base = Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}"
+        run_dir, n = base, 1
+        while run_dir.exists():
+            n += 1
+            run_dir = base.with_name(f"{base.name}-{n}")
+        self.run_dir = run_dir
+        self.run_name = run_dir.name
+        self.event_log = EventLog(run_dir / "events.jsonl", self.run_name)
+        self.registry = MetricsRegistry(self.profile.metric_specs().values(), self.now)
+        self.recoveries = RecoveryTracker()
+        self.rng = random.Random(self.config.seed)
+        self.state = "starting"
+        self.faults: list[FaultRecord] = []
+        self.exports: list[Path] = []
+        self.abort_reason = ""
+        self.interrupted = False
+        self.kinds: dict[str, SessionKind] = {}
+        self.runtimes: dict[str, KindRuntime] = {}
+        self.sessions: dict[str, Session] = {}
+        self.criteria = [self._criterion(plan) for plan in self.profile.criteria]
+        self.latest: RunSnapshot | None = None
+        self._subscribers: list[Callable[[RunSnapshot], None]] = []
+        self._t0 = time.monotonic()
+        self._paused_at: float | None = None
+        self._paused_total = 0.0
+        self._resumed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._seq = 0
+        self._fault_id = 0
+        self._export_n = 0
+        self._selfmon = SelfMonitor()
+        self._lag = LoopLagProbe()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._aux: list[asyncio.Task[None]] = []
+        self._last_sample = -1e9
+
+    # ----- clock ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds since the run started (wall time, pauses included)."""
+        return time.monotonic() - self._t0
+
+    def active_elapsed(self) -> float:
+        """Seconds of un-paused run time: what the duration and the fault schedule count."""
+        paused = self._paused_total
+        if self._paused_at is not None:
+            paused += self.now() - self._paused_at
+        return self.now() - paused
+
+    # ----- RunServices (what sessions call through their context) ----------------------------
+
+    def make_event(
+        self,
+        name: str,
+        *,
+        session_id: str | None,
+        host: str | None,
+        kind: str,
+        detail: str = "",
+        elapsed_ms: float | None = None,
+        attempt: int | None = None,
+        success: bool | None = None,
+        data: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        fault_id: int | None = None,
+    ) -> Event:
+        return Event(
+            ts=iso_now(),
+            session_id=session_id,
+            host=host,
+            event=name,
+            detail=detail,
+            elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
+            attempt=attempt,
+            success=success,
+            kind=kind,
+            run=self.run_name,
+            source=source,
+            fault_id=fault_id,
+            data=dict(data or {}),
+            t=self.now(),
+        )
+
+    def log_event(self, event: Event) -> Event:
+        return self.event_log.log(event)
+
+    def _log(self, name: str, detail: str = "", **kw: Any) -> Event:
+        kw.setdefault("session_id", None)
+        kw.setdefault("host", None)
+        kw.setdefault("kind", "run")
+        return self.log_event(self.make_event(name, detail=detail, **kw))
+
+    def metric_add(self, name: str, amount: float, session: str) -> None:
+        self.registry.add(name, amount, session=session)
+
+    def metric_rate(self, name: str, ok: bool, session: str, count: int = 1) -> None:
+        self.registry.rate(name, ok, session=session, count=count)
+
+    def metric_gauge(self, name: str, value: float, session: str) -> None:
+        self.registry.gauge(name, value, session=session)
+
+    def metric_observe(self, name: str, value: float, session: str) -> None:
+        self.registry.observe(name, value, session=session)
+
+    def metric_merge_trend(self, name: str, encoded: Mapping[str, Any], session: str) -> None:
+        self.registry.merge_trend(name, Trend.decode(encoded), session=session)
+
+    def session_disrupted(self, session_id: str, at: float, cause: str) -> None:
+        """An unsolicited crash or drop counts as a fault too, with source ``observed``."""
+        if self.recoveries.is_open(session_id):
+            return
+        session = self.sessions.get(session_id)
+        kind = session.kind if session else "run"
+        self._record_fault(f"{kind}.{cause}", session_id, (session_id,), "observed", {}, True)
+
+    def session_recovered(self, session_id: str, at: float) -> None:
+        seconds = self.recoveries.recovered(session_id, at)
+        if seconds is not None:
+            session = self.sessions.get(session_id)
+            self._log(
+                "session_recovered",
+                f"back {seconds * 1000:.0f}ms after the fault",
+                session_id=session_id,
+                host=session.ctx.host if session else None,
+                kind=session.kind if session else "run",
+                elapsed_ms=seconds * 1000,
+                success=True,
+            )
+
+    # ----- building ------------------------------------------------------------------------
+
+    def _criterion(self, plan: Any) -> Criterion:
+        window = self.registry.watch_window(plan.metric, plan.window) if plan.window else None
+        return Criterion(
+            name=plan.name,
+            threshold=plan.threshold,
+            metric=plan.metric,
+            scope=plan.scope,
+            window=window,
+            after=plan.after,
+            within=plan.within,
+            abort_on_fail=plan.abort_on_fail,
+            abort_grace=plan.abort_grace,
+        )
+
+    def _context(self, session_id: str, kind: str, group: str, host: str) -> SessionContext:
+        return SessionContext(self, session_id, kind, group, host, self.config.seed)
+
+    def _build(self) -> None:
+        env = RunEnv(
+            run_dir=self.run_dir,
+            profile_path=self.profile.path,
+            services=self,
+            seed=self.config.seed,
+            context=self._context,
+        )
+        for kind_name in self.profile.kinds:
+            kind = get_kind(kind_name)
+            groups = [g.config for g in self.profile.groups if g.kind == kind_name]
+            runtime = kind.create(groups, env)
+            self.kinds[kind_name] = kind
+            self.runtimes[kind_name] = runtime
+            for session in runtime.sessions:
+                self.sessions[session.id] = session
+
+    # ----- running -------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        self._t0 = time.monotonic()
+        self._resumed.set()
+        self._log(
+            "run_started",
+            f"{self.profile.name}: {len(self.profile.groups)} group(s), "
+            f"duration {self.config.duration:.0f}s",
+            data={"profile": str(self.profile.path), "duration_s": self.config.duration},
+        )
+        try:
+            self._build()
+            for kind_name, runtime in self.runtimes.items():
+                try:
+                    await runtime.start()
+                except Exception as exc:  # one kind's shared resource must not end the run
+                    self._log("runtime_error", f"{type(exc).__name__}: {exc}", kind=kind_name, success=False)
+                    for session in runtime.sessions:
+                        session.state = "failed"
+                    runtime.sessions = []
+            for runtime in self.runtimes.values():
+                for session in runtime.sessions:
+                    self._tasks[session.id] = asyncio.create_task(
+                        self._supervise(session), name=f"session:{session.id}"
+                    )
+            self._aux = [
+                asyncio.create_task(self._lag.run(), name="loop-lag"),
+                asyncio.create_task(self._tick(), name="tick"),
+                *(
+                    asyncio.create_task(self._schedule(plan), name=f"fault:{plan.action}")
+                    for plan in self.profile.faults
+                ),
+            ]
+            self.state = "running"
+            await self._stop.wait()
+        finally:
+            result = await self._finish()
+        return result
+
+    async def _supervise(self, session: Session) -> None:
+        try:
+            await session.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            session.state = "failed"
+            tail = traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]
+            session.ctx.event(
+                "session_error",
+                f"{type(exc).__name__}: {exc}",
+                success=False,
+                data={"traceback": "".join(tail)[-2000:]},
+            )
+        if session.state == "failed":
+            self.registry.add("session_abnormal_ends", 1, session=session.id)
+
+    async def _tick(self) -> None:
+        interval = self.config.snapshot_interval
+        while True:
+            now = self.now()
+            if now - self._last_sample >= self.config.sample_interval:
+                self._last_sample = now
+                self._sample(now)
+            self._evaluate(now, final=False)
+            if self.state == "running" and self.active_elapsed() >= self.config.duration:
+                self._stop.set()
+            self.event_log.flush()
+            self.publish()
+            await asyncio.sleep(interval)
+
+    def _sample(self, now: float) -> None:
+        mon = self._selfmon
+        mon.sample(now)
+        self.registry.gauge("console_cpu", mon.cpu_pct, session=RUN_SESSION)
+        self.registry.gauge("console_rss", mon.rss, session=RUN_SESSION)
+        growth = mon.growth_mb_per_hour()
+        if growth is not None:
+            self.registry.gauge("console_memory_growth", growth, session=RUN_SESSION)
+        for lag in self._lag.drain():
+            self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
+        for session in self.sessions.values():
+            try:
+                session.sample()
+            except Exception as exc:  # a broken sampler must not stop the clock
+                self._log("sample_error", f"{type(exc).__name__}: {exc}", session_id=session.id, kind=session.kind)
+
+    def _evaluate(self, now: float, *, final: bool) -> None:
+        run_values = dict(self.registry.items())
+        elapsed = max(self.active_elapsed(), 1e-9)
+        for criterion in self.criteria:
+            before = criterion.state
+            criterion.evaluate(now, elapsed, run_values, self.recoveries, final=final)
+            if criterion.state != before and (criterion.state != "pending" or final):
+                self._log(
+                    "criterion_" + criterion.state,
+                    f"{criterion.name}: {criterion.snapshot().value_text} "
+                    f"(target {criterion.snapshot().target_text})",
+                    success=criterion.state == "pass",
+                )
+            if (
+                not final
+                and criterion.should_abort
+                and self.active_elapsed() >= criterion.abort_grace
+                and not self.abort_reason
+            ):
+                self.abort_reason = f"criterion '{criterion.name}' failed"
+                self._log("run_aborted", self.abort_reason, success=False)
+                self._stop.set()
+
+    async def _schedule(self, plan: FaultPlan) -> None:
+        for at in self._fault_times(plan):
+            while True:
+                await self._resumed.wait()
+                remaining = at - self.active_elapsed()
+                if remaining <= 0:
+                    break
+                await asyncio.sleep(min(remaining, 0.5))
+            if self.state != "running":
+                await self._resumed.wait()
+            try:
+                await self.inject(
+                    plan.action,
+                    target=plan.target,
+                    pick=plan.pick,
+                    params=plan.params,
+                    source="schedule",
+                )
+            except FaultNotApplicable:
+                pass  # already logged as fault_not_applicable
+
+    def _fault_times(self, plan: FaultPlan) -> Iterator[float]:
+        times = sorted(plan.times)
+        yield from times
+        if plan.every:
+            t = (times[-1] if times else 0.0) + plan.every
+            while t < self.config.duration:
+                yield t
+                t += plan.every
+
+    # ----- commands ------------------------------------------------------------------------
+
+    def resolve_targets(self, kind: str, target: str) -> list[Session]:
+        runtime = self.runtimes.get(kind)
+        if runtime is None:
+            return []
+        if target == "all":
+            return list(runtime.sessions)
+        chosen = [s for s in runtime.sessions if s.ctx.group == target or s.id == target]
+        return chosen
+
+    async def inject(
+        self,
+        action: str,
+        *,
+        target: str = "all",
+        params: Mapping[str, Any] | None = None,
+        pick: int | None = None,
+        source: str = "api",
+    ) -> FaultRecord:
+        """Apply a fault or control; raise FaultNotApplicable with a reason when it cannot."""
+        kind_name, _, name = action.partition(".")
+        kind = self.kinds.get(kind_name)
+        if kind is None or name not in kind.faults:
+            reason = f"{action}: no {kind_name} sessions in this run" if kind is None else f"unknown action {action}"
+            self._log("fault_not_applicable", reason, kind=kind_name or "run", source=source, success=False)
+            raise FaultNotApplicable(reason)
+        targets = self.resolve_targets(kind_name, target)
+        if pick is not None and pick < len(targets):
+            targets = self.rng.sample(targets, pick)
+        if not targets:
+            reason = f"{action}: no session matches {target!r}"
+            self._log("fault_not_applicable", reason, kind=kind_name, source=source, success=False)
+            raise FaultNotApplicable(reason)
+        spec = kind.faults[name]
+        record = self._record_fault(action, target, tuple(s.id for s in targets), source, dict(params or {}), spec.recovers)
+        notes = await self.runtimes[kind_name].inject(name, targets, record.params, record)
+        if notes:
+            record = replace(record, note="; ".join(notes))
+            self.faults[self.faults.index(next(f for f in self.faults if f.id == record.id))] = record
+            self._log("fault_not_applicable", record.note, kind=kind_name, source=source, fault_id=record.id, success=False)
+            if len(notes) >= len(targets):
+                raise FaultNotApplicable(notes[0])
+        return record
+
+    def _record_fault(
+        self,
+        action: str,
+        target: str,
+        sessions: tuple[str, ...],
+        source: str,
+        params: dict[str, Any],
+        recovers: bool,
+    ) -> FaultRecord:
+        self._fault_id += 1
+        record = FaultRecord(
+            id=self._fault_id,
+            t=round(self.now(), 3),
+            ts=iso_now(),
+            action=action,
+            target=target,
+            sessions=sessions,
+            source=source,
+            params=params,
+        )
+        self.faults.append(record)
+        del self.faults[:-500]
+        self.registry.add("faults_injected", 1, session=RUN_SESSION)
+        kind = action.partition(".")[0]
+        shown = ", ".join(sessions[:6]) + (f" and {len(sessions) - 6} more" if len(sessions) > 6 else "")
+        self._log(
+            "fault_observed" if source == "observed" else "fault_injected",
+            f"{action} on {shown}",
+            session_id=sessions[0] if len(sessions) == 1 else None,
+            kind=kind,
+            source=source,
+            fault_id=record.id,
+            data={"action": action, "target": target, "sessions": list(sessions), "params": params},
+        )
+        if recovers:
+            self.recoveries.opened(record.id, action, record.t, sessions)
+        return record
+
+    async def pause(self, source: str = "api") -> None:
+        if self._paused_at is not None or self.state != "running":
+            return
+        self._paused_at = self.now()
+        self._resumed.clear()
+        self.state = "paused"
+        self._log("run_paused", "fault schedule, run timer and load paused", source=source)
+        await self._broadcast("pause", source)
+
+    async def resume(self, source: str = "api") -> None:
+        if self._paused_at is None:
+            return
+        self._paused_total += self.now() - self._paused_at
+        self._paused_at = None
+        self.state = "running"
+        self._resumed.set()
+        self._log("run_resumed", "", source=source)
+        await self._broadcast("resume", source)
+
+    async def _broadcast(self, action: str, source: str) -> None:
+        for kind_name, kind in self.kinds.items():
+            if action in kind.faults:
+                try:
+                    await self.inject(f"{kind_name}.{action}", source=source)
+                except FaultNotApplicable:
+                    pass
+
+    async def export(self) -> list[Path]:
+        """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
+        self._export_n += 1
+        snapshot = self.build_snapshot()
+        paths = export.write_all(self.run_dir, self._export_n, snapshot, self.profile, self.kind_summaries(snapshot))
+        self.exports.extend(paths)
+        self._log("snapshot_exported", str(paths[0]), data={"files": [str(p) for p in paths]})
+        self.publish()
+        return paths
+
+    def request_stop(self, *, interrupted: bool = False) -> None:
+        self.interrupted = self.interrupted or interrupted
+        self._stop.set()
+
+    def subscribe(self, callback: Callable[[RunSnapshot], None]) -> None:
+        """Call ``callback`` with each published snapshot, in the engine's thread."""
+        self._subscribers.append(callback)
+
+    # ----- snapshots -----------------------------------------------------------------------
+
+    def publish(self) -> RunSnapshot:
+        snapshot = self.build_snapshot()
+        self.latest = snapshot
+        for callback in self._subscribers:
+            try:
+                callback(snapshot)
+            except Exception as exc:  # a broken subscriber must not stop the engine
+                self._log("subscriber_error", f"{type(exc).__name__}: {exc}")
+        return snapshot
+
+    def snapshot(self) -> RunSnapshot:
+        return self.latest or self.build_snapshot()
+
+    def build_snapshot(self) -> RunSnapshot:
+        self._seq += 1
+        lag = self._lag
+        return RunSnapshot(
+            seq=self._seq,
+            profile_name=self.profile.name,
+            description=self.config.description,
+            state=self.state,
+            elapsed=round(self.active_elapsed(), 3),
+            duration=self.config.duration,
+            run_dir=str(self.run_dir),
+            sessions=tuple(self._session_view(s) for s in self.sessions.values()),
+            criteria=tuple(c.snapshot() for c in self.criteria),
+            metrics=tuple(self._metric_summaries()),
+            console=ConsoleStats(
+                cpu_pct=self._selfmon.cpu_pct,
+                rss_bytes=self._selfmon.rss,
+                loop_lag_ms=lag.latest_ms,
+                loop_lag_p99_ms=lag.trend.percentile(99) or 0.0,
+            ),
+            faults=tuple(self.faults[-200:]),
+            recent_events=self.event_log.tail(200),
+            events_logged=self.event_log.count,
+            exports=tuple(str(p) for p in self.exports),
+            abort_reason=self.abort_reason,
+        )
+
+    def _session_view(self, session: Session) -> SessionSnapshot:
+        try:
+            return session.view()
+        except Exception as exc:
+            return SessionSnapshot(
+                id=session.id,
+                kind=session.kind,
+                group=session.ctx.group,
+                target=session.target,
+                state=session.state,
+                last_event=f"view failed: {type(exc).__name__}: {exc}",
+            )
+
+    def _metric_summaries(self) -> Iterator[MetricSummary]:
+        elapsed = max(self.active_elapsed(), 1e-9)
+        for name, value in sorted(self.registry.items()):
+            spec = self.registry.specs[name]
+            yield MetricSummary(name, spec.type.value, spec.unit, summarize(value, elapsed))
+
+    def kind_summaries(self, snapshot: RunSnapshot) -> dict[str, Any]:
+        figures: dict[str, Any] = {}
+        for kind in self.kinds.values():
+            if kind.summary is not None:
+                try:
+                    figures.update(kind.summary(snapshot))
+                except Exception as exc:
+                    figures[f"{kind.name}_summary_error"] = f"{type(exc).__name__}: {exc}"
+        return figures
+
+    # ----- ending --------------------------------------------------------------------------
+
+    async def _finish(self) -> RunResult:
+        self.state = "stopping"
+        for task in self._aux:
+            task.cancel()
+        await asyncio.gather(*self._aux, return_exceptions=True)
+        stops = [asyncio.create_task(s.stop()) for s in self.sessions.values()]
+        if stops:
+            done, pending = await asyncio.wait(stops, timeout=_STOP_TIMEOUT)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    exc = task.exception()
+                    self._log("stop_error", f"{type(exc).__name__}: {exc}")
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for kind_name, runtime in self.runtimes.items():
+            try:
+                await runtime.stop()
+            except Exception as exc:
+                self._log("runtime_error", f"stop: {type(exc).__name__}: {exc}", kind=kind_name)
+        self._sample(self.now())
+        self._evaluate(self.now(), final=True)
+        if self.interrupted:
+            self.state, code = "interrupted", EXIT_INTERRUPTED
+        elif self.abort_reason:
+            self.state, code = "aborted", EXIT_FAILED
+        else:
+            failed = any(c.state == "fail" for c in self.criteria)
+            self.state, code = "finished", EXIT_FAILED if failed else EXIT_OK
+        snapshot = self.build_snapshot()
+        summary = {
+            "exit_code": code,
+            "state": self.state,
+            "criteria": {c.name: {"state": c.state, "value": c.value_text} for c in snapshot.criteria},
+            **self.kind_summaries(snapshot),
+        }
+        self._log("summary", f"{self.state}: exit {code}", data=summary, success=code == EXIT_OK)
+        paths = await self.export()
+        self.event_log.close()
+        final = self.publish()
+        return RunResult(code, final, self.run_dir, tuple(paths))
+
+
+def summarize(value: Any, elapsed: float) -> dict[str, float | None]:
+    """The figures a summary shows for one metric value, by type (as k6 does)."""
+    if isinstance(value, CounterValue):
+        return {"count": value.count, "rate": value.count / elapsed}
+    if isinstance(value, GaugeValue):
+        return {
+            "value": value.value,
+            "min": value.min if value.n else None,
+            "max": value.max if value.n else None,
+            "avg": value.avg,
+        }
+    if isinstance(value, RateValue):
+        return {"rate": value.rate, "passes": float(value.passes), "fails": float(value.total - value.passes), "count": float(value.total)}
+    assert isinstance(value, Trend)
+    return {
+        "count": float(value.count),
+        "avg": value.avg,
+        "min": value.min if value.count else None,
+        "med": value.percentile(50),
+        "max": value.max if value.count else None,
+        "p(90)": value.percentile(90),
+        "p(95)": value.percentile(95),
+        "p(99)": value.percentile(99),
+    }
+
+
+def describe(summary: MetricSummary) -> str:
+    """``avg=12ms min=3ms ...`` for the headless summary and the report."""
+    parts = []
+    for key, value in summary.values.items():
+        unit = summary.unit
+        if summary.type == MetricType.RATE.value and key == "rate":
+            unit = "fraction"
+        elif key in ("count", "passes", "fails"):
+            unit = "count"
+        elif summary.type == MetricType.COUNTER.value and key == "rate":
+            unit = "/s"
+        parts.append(f"{key}={format_value(value, unit)}")
+    return " ".join(parts)

@@ -1,0 +1,139 @@
+"""Events and the JSONL event log.
+
+One JSON object per line, with the SPIKE-2 runbook's fields first, so the runbook's ``grep`` and
+``python3 -c`` extraction commands work unchanged on Stressdeck's log::
+
+    {"ts": "2026-02-07T12:00:00.123456+00:00", "session_id": "ssh#3", "host": "127.0.0.1:2222",
+     "event": "reconnected", "detail": "...", "elapsed_ms": 1069.2, "attempt": 1,
+     "success": true, "kind": "ssh", "run": "20260207T120000Z-spike2-ssh-pool"}
+
+Fault events also carry ``source`` (``schedule``, ``key``, ``api`` or ``replay``) and
+``fault_id``. Extra structured values go under ``data``.
+
+Durability: lines are buffered in memory and written with one ``os.write`` per flush, at least
+every :data:`FLUSH_INTERVAL` seconds. ``os.write`` hands the bytes to the kernel, so a console
+killed with SIGKILL loses at most the last flush interval of events and never leaves a torn line
+(a flush only ever writes whole lines). An ``fsync`` is not needed for that guarantee: it guards
+against a machine crash, which is not what a soak test's operator usually fears, and it would
+put disk latency on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FLUSH_INTERVAL", "Event", "EventLog"]
+
+FLUSH_INTERVAL = 0.25
+_FLUSH_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened. Immutable, so the UI can keep references to it safely."""
+
+    ts: str
+    session_id: str | None
+    host: str | None
+    event: str
+    detail: str = ""
+    elapsed_ms: float | None = None
+    attempt: int | None = None
+    success: bool | None = None
+    kind: str = "run"
+    run: str = ""
+    source: str | None = None
+    fault_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    t: float = 0.0  # seconds since the run started; not written to the log (ts says it)
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        record.pop("t")
+        for optional in ("source", "fault_id"):
+            if record[optional] is None:
+                record.pop(optional)
+        if not record["data"]:
+            record.pop("data")
+        return json.dumps(record, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+def iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+class EventLog:
+    """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        run_name: str,
+        *,
+        keep: int = 2000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.run_name = run_name
+        self.recent: deque[Event] = deque(maxlen=keep)
+        self.count = 0
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._fd: int | None = None
+        self._monotonic = monotonic
+        self._last_flush = monotonic()
+        self._listeners: list[Callable[[Event], None]] = []
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` with every event as it is logged (used by criteria and faults)."""
+        self._listeners.append(listener)
+
+    def log(self, event: Event) -> Event:
+        self.recent.append(event)
+        self.count += 1
+        if self._fd is not None:
+            line = event.to_json() + "\n"
+            self._pending.append(line)
+            self._pending_bytes += len(line)
+            if (
+                self._pending_bytes >= _FLUSH_BYTES
+                or self._monotonic() - self._last_flush >= FLUSH_INTERVAL
+            ):
+                self.flush()
+        for listener in self._listeners:
+            listener(event)
+        return event
+
+    def flush(self) -> None:
+        """Write every pending line with one system call; whole lines only."""
+        self._last_flush = self._monotonic()
+        if self._fd is None or not self._pending:
+            return
+        data = "".join(self._pending).encode()
+        self._pending.clear()
+        self._pending_bytes = 0
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def close(self) -> None:
+        self.flush()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def tail(self, n: int) -> tuple[Event, ...]:
+        items: Iterable[Event] = self.recent
+        return tuple(items)[-n:]

@@ -1,0 +1,89 @@
+"""Headless runs: a progress line every few seconds, a k6-style summary, an exit status.
+
+Exit status: 0 every criterion passed; 1 a criterion failed or aborted the run; 2 a bad
+profile or usage (raised before a run starts); 130 interrupted by Ctrl-C or SIGTERM, with the
+summary and final snapshot still written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from console.engine import Run, RunResult, describe
+from console.profile import Profile
+from console.snapshot import RunSnapshot
+from console.units import format_bytes, format_duration
+
+__all__ = ["format_summary", "run_headless"]
+
+MARK = {"pass": "✓", "fail": "✗", "pending": "…"}
+
+
+def progress_line(snap: RunSnapshot) -> str:
+    states: dict[str, int] = {}
+    for session in snap.sessions:
+        states[session.state] = states.get(session.state, 0) + 1
+    crit = {s: sum(c.state == s for c in snap.criteria) for s in ("pass", "fail", "pending")}
+    return (
+        f"[{format_duration(snap.elapsed):>7} / {format_duration(snap.duration)}] "
+        f"{snap.state} | sessions "
+        + " ".join(f"{k}={v}" for k, v in sorted(states.items()))
+        + f" | criteria ✓{crit['pass']} ✗{crit['fail']} …{crit['pending']}"
+        + f" | faults {len(snap.faults)} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
+    )
+
+
+def format_summary(result: RunResult, summary: dict[str, object] | None = None) -> str:
+    snap = result.snapshot
+    width = max([len(c.name) for c in snap.criteria] + [len(m.name) for m in snap.metrics] + [20]) + 3
+    lines = ["", f"  {snap.profile_name}: {snap.state}" + (f" ({snap.abort_reason})" if snap.abort_reason else ""), ""]
+    if snap.criteria:
+        lines.append("  criteria")
+        for c in snap.criteria:
+            extra = f"  ({c.evidence})" if c.evidence else ""
+            lines.append(
+                f"  {MARK.get(c.state, '?')} {c.name + ' ':.<{width}} {c.value_text} (target {c.expression}){extra}"
+            )
+        lines.append("")
+    if summary:
+        lines.append("  summary")
+        for key, value in summary.items():
+            if not isinstance(value, dict):
+                lines.append(f"    {key + ' ':.<{width}} {value}")
+        lines.append("")
+    lines.append("  metrics")
+    for m in snap.metrics:
+        lines.append(f"    {m.name + ' ':.<{width}} {describe(m)}")
+    lines += ["", f"  run directory: {result.run_dir}", f"  exit status: {result.exit_code}", ""]
+    return "\n".join(lines)
+
+
+async def _run(run: Run, out: TextIO) -> RunResult:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, lambda: run.request_stop(interrupted=True))
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    interval = run.config.progress_interval
+    last = [-interval]
+
+    def on_snapshot(snap: RunSnapshot) -> None:
+        if snap.elapsed - last[0] >= interval and snap.state in ("running", "paused"):
+            last[0] = snap.elapsed
+            print(progress_line(snap), file=out, flush=True)
+
+    run.subscribe(on_snapshot)
+    return await run.run()
+
+
+def run_headless(profile: Profile, *, runs_dir: Path, duration: float | None, out: TextIO = sys.stdout) -> int:
+    run = Run(profile, runs_dir=runs_dir, duration=duration)
+    print(f"stressdeck: {profile.name} -> {run.run_dir}", file=out, flush=True)
+    result = asyncio.run(_run(run, out))
+    print(format_summary(result, run.kind_summaries(result.snapshot)), file=out, flush=True)
+    return result.exit_code

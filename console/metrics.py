@@ -1,0 +1,445 @@
+"""Metrics: counters, gauges, rates, latency trends and sparkline series, all in bounded memory.
+
+The four metric types follow k6, so criteria read the way k6 users expect:
+
+* ``counter``  - a running total; aggregations ``count`` and ``rate`` (per second of run time).
+* ``gauge``    - the latest value; ``value``, ``min``, ``max``, ``avg`` (mean of the samples).
+* ``rate``     - the fraction of true samples; ``rate``, ``passes``, ``fails``, ``count``.
+* ``trend``    - a distribution; ``avg``, ``min``, ``max``, ``med``, ``p(N)``, ``count``.
+
+Trends are log-linear histograms in the spirit of HdrHistogram: each power of two is split into
+128 linear sub-buckets, so any percentile is within 1% of the true value, and a histogram holds
+at most a few thousand integers whatever the run's length. They merge exactly, which is how the
+HTTP worker processes ship latency to the engine (:meth:`Trend.encode`).
+
+Every sample is recorded twice: under its session and for the run as a whole. A metric that a
+criterion reads over a sliding window also keeps a ring of per-slot aggregates
+(:class:`Windowed`), so a window costs memory in proportion to its number of slots, not to
+traffic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol, Union
+
+__all__ = [
+    "CounterValue",
+    "GaugeValue",
+    "MetricSpec",
+    "MetricType",
+    "MetricsRegistry",
+    "RateValue",
+    "Series",
+    "Trend",
+    "Windowed",
+]
+
+
+class MetricType(str, Enum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    RATE = "rate"
+    TREND = "trend"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a session kind promises to produce; profiles are checked against these at load time.
+
+    ``unit`` is the unit of recorded values: ``ms``, ``s``, ``bytes``, ``MB``, ``MB/h``, ``%``,
+    ``count`` or ``""``. ``combine`` says how per-session gauges make the run's value.
+    """
+
+    name: str
+    type: MetricType
+    unit: str = ""
+    description: str = ""
+    combine: str = "max"  # gauges only: "max", "sum" or "avg" across sessions
+
+
+_SUB_BUCKETS = 128
+_MIN_TRACKED = 1e-3  # values below this (in the metric's unit) share bucket 0
+
+
+class Trend:
+    """A mergeable log-linear histogram with exact count, sum, min and max."""
+
+    __slots__ = ("_buckets", "count", "max", "min", "sum")
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, int] = {}
+        self.count = 0
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    @staticmethod
+    def _index(value: float) -> int:
+        if value < _MIN_TRACKED:
+            return 0
+        scaled = value / _MIN_TRACKED
+        exponent = int(math.floor(math.log2(scaled)))
+        base = 2.0**exponent
+        sub = int((scaled - base) / base * _SUB_BUCKETS)
+        return 1 + exponent * _SUB_BUCKETS + min(sub, _SUB_BUCKETS - 1)
+
+    @staticmethod
+    def _midpoint(index: int) -> float:
+        if index == 0:
+            return 0.0
+        exponent, sub = divmod(index - 1, _SUB_BUCKETS)
+        base = 2.0**exponent
+        return (base + (sub + 0.5) * base / _SUB_BUCKETS) * _MIN_TRACKED
+
+    def record(self, value: float, count: int = 1) -> None:
+        if value != value or count <= 0:  # NaN never enters a histogram
+            return
+        index = self._index(value)
+        self._buckets[index] = self._buckets.get(index, 0) + count
+        self.count += count
+        self.sum += value * count
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+
+    def merge(self, other: Trend) -> None:
+        for index, count in other._buckets.items():
+            self._buckets[index] = self._buckets.get(index, 0) + count
+        self.count += other.count
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+
+    def copy(self) -> Trend:
+        clone = Trend()
+        clone.merge(self)
+        return clone
+
+    def percentile(self, pct: float) -> float | None:
+        """The value at percentile ``pct`` (0..100), within 1%; ``None`` when empty."""
+        if self.count == 0:
+            return None
+        if pct <= 0:
+            return self.min
+        if pct >= 100:
+            return self.max
+        rank = math.ceil(pct / 100.0 * self.count)
+        seen = 0
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if seen >= rank:
+                return min(max(self._midpoint(index), self.min), self.max)
+        return self.max
+
+    @property
+    def avg(self) -> float | None:
+        return self.sum / self.count if self.count else None
+
+    def encode(self) -> dict[str, object]:
+        """A JSON-able form for shipping between processes; :meth:`decode` reverses it."""
+        return {
+            "b": [[k, v] for k, v in self._buckets.items()],
+            "n": self.count,
+            "s": self.sum,
+            "lo": self.min if self.count else None,
+            "hi": self.max if self.count else None,
+        }
+
+    @classmethod
+    def decode(cls, data: Mapping[str, object]) -> Trend:
+        trend = cls()
+        buckets = data.get("b", [])
+        assert isinstance(buckets, list)
+        for index, count in buckets:
+            trend._buckets[int(index)] = int(count)
+        trend.count = int(data.get("n", 0))  # type: ignore[call-overload]
+        trend.sum = float(data.get("s", 0.0))  # type: ignore[arg-type]
+        lo, hi = data.get("lo"), data.get("hi")
+        trend.min = float(lo) if lo is not None else math.inf  # type: ignore[arg-type]
+        trend.max = float(hi) if hi is not None else -math.inf  # type: ignore[arg-type]
+        return trend
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class CounterValue:
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0.0
+
+    def add(self, amount: float = 1.0) -> None:
+        self.count += amount
+
+    def merge(self, other: CounterValue) -> None:
+        self.count += other.count
+
+
+class RateValue:
+    __slots__ = ("passes", "total")
+
+    def __init__(self) -> None:
+        self.passes = 0
+        self.total = 0
+
+    def add(self, ok: bool, count: int = 1) -> None:
+        self.total += count
+        if ok:
+            self.passes += count
+
+    def merge(self, other: RateValue) -> None:
+        self.passes += other.passes
+        self.total += other.total
+
+    @property
+    def rate(self) -> float | None:
+        return self.passes / self.total if self.total else None
+
+
+class GaugeValue:
+    __slots__ = ("max", "min", "n", "sum", "value")
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+        self.min = math.inf
+        self.max = -math.inf
+        self.sum = 0.0
+        self.n = 0
+
+    def set(self, value: float) -> None:
+        self.value = value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        self.sum += value
+        self.n += 1
+
+    def merge(self, other: GaugeValue) -> None:
+        if other.value is not None:
+            self.value = other.value
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        self.sum += other.sum
+        self.n += other.n
+
+    @property
+    def avg(self) -> float | None:
+        return self.sum / self.n if self.n else None
+
+
+MetricValue = Union[CounterValue, GaugeValue, RateValue, Trend]
+
+_FACTORIES: dict[MetricType, type] = {
+    MetricType.COUNTER: CounterValue,
+    MetricType.GAUGE: GaugeValue,
+    MetricType.RATE: RateValue,
+    MetricType.TREND: Trend,
+}
+
+
+def new_value(kind: MetricType) -> MetricValue:
+    value: MetricValue = _FACTORIES[kind]()
+    return value
+
+
+class Windowed:
+    """Per-slot aggregates of one metric, so a criterion can read the last ``window`` seconds."""
+
+    def __init__(self, kind: MetricType, window: float, slots: int = 60) -> None:
+        self.kind = kind
+        self.window = window
+        self.slot = max(window / slots, 0.25)
+        self._slots: deque[tuple[int, MetricValue]] = deque(maxlen=int(window / self.slot) + 1)
+
+    def _current(self, now: float) -> MetricValue:
+        key = int(now // self.slot)
+        if not self._slots or self._slots[-1][0] != key:
+            self._slots.append((key, new_value(self.kind)))
+        return self._slots[-1][1]
+
+    def add_counter(self, now: float, amount: float) -> None:
+        value = self._current(now)
+        assert isinstance(value, CounterValue)
+        value.add(amount)
+
+    def add_rate(self, now: float, ok: bool, count: int) -> None:
+        value = self._current(now)
+        assert isinstance(value, RateValue)
+        value.add(ok, count)
+
+    def add_gauge(self, now: float, sample: float) -> None:
+        value = self._current(now)
+        assert isinstance(value, GaugeValue)
+        value.set(sample)
+
+    def add_trend(self, now: float, trend: Trend) -> None:
+        value = self._current(now)
+        assert isinstance(value, Trend)
+        value.merge(trend)
+
+    def view(self, now: float) -> MetricValue:
+        """The merged aggregate of the slots that fall inside the window ending at ``now``."""
+        oldest = int((now - self.window) // self.slot) + 1
+        merged = new_value(self.kind)
+        for key, value in self._slots:
+            if key >= oldest:
+                merged.merge(value)  # type: ignore[arg-type]
+        return merged
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+
+
+class MetricsRegistry:
+    """All metric values of one run, per session and for the run as a whole.
+
+    ``clock`` returns seconds since the run started; it timestamps windowed slots.
+    Sessions do not use the registry directly: :class:`console.sessions.base.SessionContext`
+    binds their session id.
+    """
+
+    def __init__(self, specs: Iterable[MetricSpec], clock: Clock) -> None:
+        self.specs: dict[str, MetricSpec] = {spec.name: spec for spec in specs}
+        self._clock = clock
+        self._run: dict[str, MetricValue] = {}
+        self._sessions: dict[str, dict[str, MetricValue]] = {}
+        self._windows: dict[str, list[Windowed]] = {}
+
+    def declare(self, spec: MetricSpec) -> None:
+        self.specs.setdefault(spec.name, spec)
+
+    def watch_window(self, name: str, window: float) -> Windowed:
+        """Keep a sliding window of ``name`` for a criterion; one ring per distinct window."""
+        for existing in self._windows.get(name, []):
+            if existing.window == window:
+                return existing
+        ring = Windowed(self._spec(name).type, window)
+        self._windows.setdefault(name, []).append(ring)
+        return ring
+
+    def _spec(self, name: str) -> MetricSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise KeyError(f"metric {name!r} was never declared") from None
+
+    def _values(self, name: str, session: str) -> Iterator[MetricValue]:
+        kind = self._spec(name).type
+        run = self._run.get(name)
+        if run is None:
+            run = self._run[name] = new_value(kind)
+        yield run
+        per = self._sessions.setdefault(session, {})
+        mine = per.get(name)
+        if mine is None:
+            mine = per[name] = new_value(kind)
+        yield mine
+
+    def add(self, name: str, amount: float = 1.0, *, session: str) -> None:
+        for value in self._values(name, session):
+            assert isinstance(value, CounterValue), name
+            value.add(amount)
+        for ring in self._windows.get(name, ()):
+            ring.add_counter(self._clock(), amount)
+
+    def rate(self, name: str, ok: bool, *, session: str, count: int = 1) -> None:
+        for value in self._values(name, session):
+            assert isinstance(value, RateValue), name
+            value.add(ok, count)
+        for ring in self._windows.get(name, ()):
+            ring.add_rate(self._clock(), ok, count)
+
+    def gauge(self, name: str, sample: float, *, session: str) -> None:
+        values = list(self._values(name, session))
+        mine = values[1]
+        assert isinstance(mine, GaugeValue), name
+        mine.set(sample)
+        run = values[0]
+        assert isinstance(run, GaugeValue)
+        combined = self._combine(name)
+        if combined is not None:
+            run.set(combined)
+            for ring in self._windows.get(name, ()):
+                ring.add_gauge(self._clock(), combined)
+
+    def _combine(self, name: str) -> float | None:
+        samples = [
+            v.value
+            for per in self._sessions.values()
+            if isinstance(v := per.get(name), GaugeValue) and v.value is not None
+        ]
+        if not samples:
+            return None
+        how = self._spec(name).combine
+        if how == "sum":
+            return sum(samples)
+        if how == "avg":
+            return sum(samples) / len(samples)
+        return max(samples)
+
+    def observe(self, name: str, sample: float, *, session: str) -> None:
+        for value in self._values(name, session):
+            assert isinstance(value, Trend), name
+            value.record(sample)
+        if rings := self._windows.get(name):
+            one = Trend()
+            one.record(sample)
+            for ring in rings:
+                ring.add_trend(self._clock(), one)
+
+    def merge_trend(self, name: str, trend: Trend, *, session: str) -> None:
+        """Fold a histogram recorded elsewhere (a worker process) into this run."""
+        for value in self._values(name, session):
+            assert isinstance(value, Trend), name
+            value.merge(trend)
+        for ring in self._windows.get(name, ()):
+            ring.add_trend(self._clock(), trend)
+
+    def run_value(self, name: str) -> MetricValue | None:
+        return self._run.get(name)
+
+    def session_value(self, session: str, name: str) -> MetricValue | None:
+        return self._sessions.get(session, {}).get(name)
+
+    def session_names(self) -> list[str]:
+        return list(self._sessions)
+
+    def items(self) -> Iterator[tuple[str, MetricValue]]:
+        yield from self._run.items()
+
+    def session_items(self, session: str) -> Iterator[tuple[str, MetricValue]]:
+        yield from self._sessions.get(session, {}).items()
+
+
+class Series:
+    """A fixed-length ring of samples for a sparkline; memory never grows with run length.
+
+    ``total`` counts every sample ever pushed, so a fault marker stored as an absolute sample
+    number can be placed on the visible part of the ring (:meth:`marker_positions`).
+    """
+
+    __slots__ = ("_ring", "total")
+
+    def __init__(self, maxlen: int = 120) -> None:
+        self._ring: deque[float] = deque(maxlen=maxlen)
+        self.total = 0
+
+    def push(self, value: float) -> None:
+        self._ring.append(value)
+        self.total += 1
+
+    def values(self) -> tuple[float, ...]:
+        return tuple(self._ring)
+
+    @property
+    def last(self) -> float | None:
+        return self._ring[-1] if self._ring else None
+
+    def marker_positions(self, markers: Iterable[int]) -> tuple[int, ...]:
+        start = self.total - len(self._ring)
+        return tuple(m - start for m in markers if start <= m < self.total)

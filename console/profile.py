@@ -1,0 +1,503 @@
+"""Profiles: strict TOML files describing a run, found by path or by bundled name.
+
+A profile has a ``[run]`` table, session groups (``[[pty]]``, ``[[ssh]]``, ``[[http]]``), a
+fault schedule (``[[faults]]``), ``[[criteria]]`` and optional console ``[keys]``. Every key is
+documented in ``profiles/README.md``.
+
+Errors are collected and raised together as :class:`ProfileError`, each naming the file, the
+line and the key::
+
+    profiles/broken.toml:12: pty[0].comand: unknown key 'comand' (did you mean 'command'?)
+
+Line numbers come from :class:`_LineIndex`, a small scan of the TOML text for table headers and
+keys, because ``tomllib`` does not report positions.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from console import units
+from console.config import ConfigIssue, GroupConfig, KeyPath, format_path, opt, read_table, suggest
+from console.criteria import (
+    CriterionError,
+    Threshold,
+    parse_recovery_threshold,
+    parse_threshold,
+)
+from console.metrics import MetricSpec, MetricType
+from console.sessions import KIND_MODULES, get_kind
+from console.sessions.base import FaultSpec, SessionKind
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "CONSOLE_METRICS",
+    "CriterionConfig",
+    "FaultConfig",
+    "GroupSpec",
+    "Profile",
+    "ProfileError",
+    "ProfileIssue",
+    "RunConfig",
+    "bundled_profiles",
+    "load_profile",
+    "load_profile_text",
+]
+
+CONSOLE_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("console_cpu", MetricType.GAUGE, "%", "The console's own CPU use, % of one core.", "max"),
+    MetricSpec("console_rss", MetricType.GAUGE, "bytes", "The console's resident memory.", "max"),
+    MetricSpec(
+        "console_memory_growth",
+        MetricType.GAUGE,
+        "MB/h",
+        "Growth of the console's RSS, least-squares slope after a warm-up.",
+        "max",
+    ),
+    MetricSpec("console_loop_lag", MetricType.TREND, "ms", "Event-loop lag of the engine's loop."),
+    MetricSpec("session_abnormal_ends", MetricType.COUNTER, "count", "Sessions that ended failed."),
+    MetricSpec("faults_injected", MetricType.COUNTER, "count", "Faults and controls applied."),
+)
+
+
+@dataclass(frozen=True)
+class ProfileIssue:
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class ProfileError(Exception):
+    """A profile that cannot be run. ``issues`` lists every problem found, in file order."""
+
+    def __init__(self, issues: Sequence[ProfileIssue]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i.line or 0, i.key))
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    name: str = opt("", doc="Run name, used in the run directory and reports; defaults to the file name.")
+    description: str = opt("", doc="One line shown in the header and the report.")
+    duration: float = opt(60.0, unit="duration", doc="How long the run lasts (`--duration` overrides).")
+    seed: int = opt(0, doc="Seed for random fault targets and jitter, so a run can be replayed.")
+    snapshot_interval: float = opt(0.25, unit="duration", doc="How often the engine publishes a snapshot (the console's refresh).")
+    sample_interval: float = opt(1.0, unit="duration", doc="How often sparklines take a sample.")
+    progress_interval: float = opt(5.0, unit="duration", doc="How often a headless run prints a progress line.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultConfig:
+    at: str | tuple[str, ...] = opt("0s", doc="When: a duration from the start, or a list of them (`[\"5m\", \"10m\", \"15m\"]`).")
+    every: float | None = opt(None, unit="duration", doc="Repeat at this interval after the first `at` until the run ends.")
+    action: str = opt(doc="`kind.action`, such as `pty.kill`, `ssh.drop` or `http.pause`; see the fault tables below.")
+    target: str = opt("all", doc="`all`, a group name, or a session id such as `emit#2`.")
+    pick: int | None = opt(None, doc="Apply to this many targets, picked at random (seeded by `run.seed`).")
+    params: dict[str, Any] = opt({}, doc="Parameters of the action, such as `{ duration = \"5s\" }`.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CriterionConfig:
+    name: str = opt("", doc="Shown in the side panel and the report; defaults to the expression.")
+    metric: str = opt("", doc="The metric the threshold reads (run and window scope).")
+    threshold: str = opt(doc="A k6 expression: `p(95)<2000`, `rate<0.01`, `count==0`; units allowed (`p(95)<2s`, `value<200MB`, `rate>=90%`).")
+    window: float | None = opt(None, unit="duration", doc="Evaluate over this sliding window instead of the whole run.")
+    after: str = opt("", doc="Recovery scope: the fault action (`ssh.drop`) after which sessions must come back.")
+    within: float | None = opt(None, unit="duration", doc="Recovery scope: how long they have.")
+    abort_on_fail: bool = opt(False, doc="Stop the run (exit 1) when this fails.")
+    abort_grace: float = opt(0.0, unit="duration", doc="Do not abort before this much run time has passed.")
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    kind: str
+    config: GroupConfig
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    times: tuple[float, ...]
+    every: float | None
+    kind: str
+    action: str  # full "kind.name"
+    target: str
+    pick: int | None
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CriterionPlan:
+    name: str
+    scope: str  # "run", "window", "recovery"
+    metric: str
+    threshold: Threshold
+    window: float | None
+    after: str
+    within: float
+    abort_on_fail: bool
+    abort_grace: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    run: RunConfig
+    groups: tuple[GroupSpec, ...]
+    faults: tuple[FaultPlan, ...]
+    criteria: tuple[CriterionPlan, ...]
+    keys: Mapping[str, str]
+    data: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(g.kind for g in self.groups))
+
+    def metric_specs(self) -> dict[str, MetricSpec]:
+        specs = {m.name: m for m in CONSOLE_METRICS}
+        for kind in self.kinds:
+            for spec in get_kind(kind).metrics:
+                specs.setdefault(spec.name, spec)
+        return specs
+
+    def with_duration(self, seconds: float) -> Profile:
+        return replace(self, run=replace(self.run, duration=seconds))
+
+
+def _top_level() -> tuple[str, ...]:
+    return ("run", "faults", "criteria", "keys", *KIND_MODULES)
+
+
+class _LineIndex:
+    """Maps key paths (``("pty", 0, "command")``) to line numbers in a TOML text."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+    _INLINE_KEY = re.compile(r"([A-Za-z0-9_\-]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[KeyPath, int] = {}
+        counters: dict[tuple[str | int, ...], int] = {}
+        prefix: tuple[str | int, ...] = ()
+        depth = 0  # inside a multi-line array or inline table
+        for number, line in enumerate(text.splitlines(), start=1):
+            stripped = line.split("#", 1)[0] if '"' not in line else line
+            if depth == 0 and (header := self._HEADER.match(line)):
+                parts = [p.strip().strip('"') for p in header.group(2).split(".")]
+                path: tuple[str | int, ...] = ()
+                for part in parts[:-1]:
+                    path = self._resolve(path + (part,), counters)
+                path = path + (parts[-1],)
+                if header.group(1) == "[[":
+                    index = counters.get(path, -1) + 1
+                    counters[path] = index
+                    self.lines.setdefault(path, number)
+                    path = path + (index,)
+                prefix = path
+                self.lines.setdefault(prefix, number)
+                continue
+            if depth == 0 and (key := self._KEY.match(line)):
+                keypath = prefix + tuple(k.strip().strip("\"'") for k in key.group(1).split("."))
+                self.lines.setdefault(keypath, number)
+                rest = line[key.end():]
+                if "{" in rest:
+                    for inner in self._INLINE_KEY.findall(rest):
+                        self.lines.setdefault(keypath + (inner,), number)
+            depth += stripped.count("[") + stripped.count("{") - stripped.count("]") - stripped.count("}")
+            depth = max(depth, 0)
+
+    @staticmethod
+    def _resolve(path: tuple[str | int, ...], counters: Mapping[tuple[str | int, ...], int]) -> tuple[str | int, ...]:
+        return path + (counters[path],) if path in counters else path
+
+    def line(self, path: Iterable[str | int]) -> int | None:
+        parts = tuple(path)
+        while parts:
+            if parts in self.lines:
+                return self.lines[parts]
+            parts = parts[:-1]
+        return None
+
+
+def bundled_dir() -> Path:
+    """Where the bundled profiles are: in the wheel, or in the source tree when editable."""
+    installed = Path(__file__).parent / "_profiles"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "profiles"
+
+
+def bundled_profiles() -> list[Path]:
+    return sorted(bundled_dir().glob("*.toml"))
+
+
+def resolve_profile(spec: str | Path) -> Path:
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    name = str(spec).removesuffix(".toml")
+    candidate = bundled_dir() / f"{name}.toml"
+    if "/" not in name and candidate.is_file():
+        return candidate
+    names = [p.stem for p in bundled_profiles()]
+    hint = suggest(name, names)
+    extra = f" Did you mean {hint!r}?" if hint else ""
+    raise ProfileError(
+        [ProfileIssue(str(spec), None, "", f"no such file, nor a bundled profile of that name.{extra} Bundled: {', '.join(names)}")]
+    )
+
+
+def load_profile(spec: str | Path) -> Profile:
+    """Read a profile by path or bundled name; raise ProfileError listing every problem."""
+    path = resolve_profile(spec)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError([ProfileIssue(str(path), None, "", f"cannot read: {exc}")]) from None
+    return load_profile_text(text, path=path)
+
+
+def load_profile_text(text: str, *, path: Path | str = "<profile>", name: str | None = None) -> Profile:
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ProfileError(
+            [ProfileIssue(str(path), int(match.group(1)) if match else None, "", f"not valid TOML: {exc}")]
+        ) from None
+    return _Builder(path, text, data, name).build()
+
+
+class _Builder:
+    def __init__(self, path: Path, text: str, data: dict[str, Any], name: str | None) -> None:
+        self.path = path
+        self.data = data
+        self.index = _LineIndex(text)
+        self.issues: list[ProfileIssue] = []
+        self.default_name = name or path.stem
+
+    def issue(self, path: KeyPath, message: str) -> None:
+        self.issues.append(ProfileIssue(str(self.path), self.index.line(path), format_path(path), message))
+
+    def take(self, found: Iterable[ConfigIssue]) -> None:
+        for item in found:
+            self.issue(item.path, item.message)
+
+    def build(self) -> Profile:
+        top_level = _top_level()
+        for key in self.data:
+            if key not in top_level:
+                hint = suggest(key, top_level)
+                extra = f" (did you mean {hint!r}?)" if hint else ""
+                self.issue((key,), f"unknown table {key!r}{extra}; expected one of {', '.join(top_level)}")
+        run_raw = self.data.get("run", {})
+        run, found = read_table(RunConfig, run_raw if isinstance(run_raw, dict) else {}, ("run",))
+        self.take(found)
+        run = run or RunConfig()
+        if not run.name:
+            run = replace(run, name=self.default_name)
+        groups = self._groups()
+        kinds: dict[str, SessionKind] = {g.kind: get_kind(g.kind) for g in groups}
+        faults = self._faults(groups, kinds)
+        criteria = self._criteria(groups, kinds)
+        keys = self._keys()
+        if not groups and not self.issues:
+            self.issue((), "no session groups: add at least one [[pty]], [[ssh]] or [[http]] table")
+        if self.issues:
+            raise ProfileError(self.issues)
+        return Profile(self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data)
+
+    def _groups(self) -> list[GroupSpec]:
+        groups: list[GroupSpec] = []
+        for kind_name in KIND_MODULES:
+            raw = self.data.get(kind_name)
+            if raw is None:
+                continue
+            if isinstance(raw, dict):
+                raw = [raw]
+                self.issue((kind_name,), f"write [[{kind_name}]] (an array of tables), not [{kind_name}]")
+                continue
+            kind = get_kind(kind_name)
+            tables = [t for t in raw if isinstance(t, dict)]
+            for i, table in enumerate(tables):
+                config, found = read_table(kind.config_type, table, (kind_name, i))
+                self.take(found)
+                if config is None:
+                    continue
+                name = config.name or (kind_name if len(tables) == 1 else f"{kind_name}{i + 1}")
+                config = replace(config, name=name)
+                if config.count < 1:
+                    self.issue((kind_name, i, "count"), "count must be at least 1")
+                groups.append(GroupSpec(kind_name, config, self.index.line((kind_name, i))))
+        seen: set[str] = set()
+        for group in groups:
+            if group.config.name in seen:
+                self.issue((group.kind,), f"two groups are named {group.config.name!r}; names must be unique")
+            seen.add(group.config.name)
+        return groups
+
+    def _faults(self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind]) -> list[FaultPlan]:
+        plans: list[FaultPlan] = []
+        raw = self.data.get("faults", [])
+        if not isinstance(raw, list):
+            self.issue(("faults",), "write [[faults]] (an array of tables)")
+            return plans
+        for i, table in enumerate(raw):
+            config, found = read_table(FaultConfig, table, ("faults", i))
+            self.take(found)
+            if config is None:
+                continue
+            times: list[float] = []
+            for j, when in enumerate((config.at,) if isinstance(config.at, str) else config.at):
+                try:
+                    times.append(units.parse_duration(when))
+                except units.UnitError as exc:
+                    self.issue(("faults", i, "at", j) if not isinstance(config.at, str) else ("faults", i, "at"), str(exc))
+            kind_name, _, action = config.action.partition(".")
+            kind = kinds.get(kind_name)
+            if kind is None:
+                present = ", ".join(kinds) or "none"
+                self.issue(("faults", i, "action"), f"{config.action!r}: the profile has no {kind_name!r} sessions (kinds present: {present})")
+                continue
+            spec = kind.faults.get(action)
+            if spec is None:
+                hint = suggest(action, kind.faults)
+                extra = f" (did you mean '{kind_name}.{hint}'?)" if hint else ""
+                self.issue(("faults", i, "action"), f"unknown action {config.action!r}{extra}; {kind_name} accepts {', '.join(kind_name + '.' + a for a in kind.faults)}")
+                continue
+            params = self._fault_params(spec, config.params, ("faults", i, "params"))
+            if not self._target_exists(config.target, [g for g in groups if g.kind == kind_name]):
+                self.issue(("faults", i, "target"), f"{config.target!r} is not 'all', a {kind_name} group name or one of its session ids")
+            if config.pick is not None and config.pick < 1:
+                self.issue(("faults", i, "pick"), "pick must be at least 1")
+            plans.append(FaultPlan(tuple(times), config.every, kind_name, config.action, config.target, config.pick, params))
+        return plans
+
+    def _fault_params(self, spec: FaultSpec, raw: Mapping[str, Any], path: KeyPath) -> dict[str, Any]:
+        from console.config import UNIT_PARSERS
+
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            unit = spec.params.get(key)
+            if unit is None:
+                hint = suggest(key, spec.params)
+                extra = f" (did you mean {hint!r}?)" if hint else ""
+                accepted = ", ".join(spec.params) or "none"
+                self.issue((*path, key), f"unknown parameter {key!r}{extra}; accepted: {accepted}")
+                continue
+            try:
+                if unit in UNIT_PARSERS:
+                    params[key] = UNIT_PARSERS[unit](value)
+                elif unit == "int":
+                    if not isinstance(value, int) or isinstance(value, bool):
+                        raise units.UnitError(f"expected a whole number, got {value!r}")
+                    params[key] = value
+                elif unit == "float":
+                    if not isinstance(value, (int, float)) or isinstance(value, bool):
+                        raise units.UnitError(f"expected a number, got {value!r}")
+                    params[key] = float(value)
+                else:
+                    params[key] = str(value)
+            except units.UnitError as exc:
+                self.issue((*path, key), str(exc))
+        return params
+
+    @staticmethod
+    def _target_exists(target: str, groups: Sequence[GroupSpec]) -> bool:
+        if target == "all":
+            return True
+        for group in groups:
+            if target == group.config.name:
+                return True
+            base, _, index = target.partition("#")
+            if base == group.config.name and index.isdigit() and int(index) < group.config.count:
+                return True
+        return False
+
+    def _criteria(self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind]) -> list[CriterionPlan]:
+        plans: list[CriterionPlan] = []
+        raw = self.data.get("criteria", [])
+        if not isinstance(raw, list):
+            self.issue(("criteria",), "write [[criteria]] (an array of tables)")
+            return plans
+        specs = {m.name: m for m in CONSOLE_METRICS}
+        for kind in kinds.values():
+            for spec in kind.metrics:
+                specs.setdefault(spec.name, spec)
+        actions = {f"{k}.{a}" for k, kind in kinds.items() for a in kind.faults}
+        actions |= {f"{k}.{cause}" for k in kinds for cause in ("crash", "drop")}
+        for i, table in enumerate(raw):
+            config, found = read_table(CriterionConfig, table, ("criteria", i))
+            self.take(found)
+            if config is None:
+                continue
+            path: KeyPath = ("criteria", i)
+            name = config.name or (f"{config.metric} {config.threshold}" if config.metric else config.threshold)
+            if config.after:
+                if config.metric or config.window:
+                    self.issue((*path, "after"), "a recovery criterion ('after') takes no 'metric' or 'window'")
+                if config.within is None:
+                    self.issue((*path, "within"), "a recovery criterion needs 'within', such as \"15s\"")
+                if config.after not in actions:
+                    hint = suggest(config.after, actions)
+                    extra = f" (did you mean {hint!r}?)" if hint else ""
+                    self.issue((*path, "after"), f"{config.after!r} is not a fault action of this profile's sessions{extra}")
+                try:
+                    threshold = parse_recovery_threshold(config.threshold)
+                except CriterionError as exc:
+                    self.issue((*path, "threshold"), str(exc))
+                    continue
+                plans.append(CriterionPlan(name, "recovery", "", threshold, None, config.after, config.within or 0.0, config.abort_on_fail, config.abort_grace))
+                continue
+            if not config.metric:
+                self.issue((*path, "metric"), "missing 'metric' (or 'after' for a recovery criterion)")
+                continue
+            spec = specs.get(config.metric)
+            if spec is None:
+                hint = suggest(config.metric, specs)
+                extra = f" Did you mean {hint!r}?" if hint else ""
+                self.issue(
+                    (*path, "metric"),
+                    f"no session in this profile produces {config.metric!r}, so this criterion could never be checked.{extra}",
+                )
+                continue
+            try:
+                threshold = parse_threshold(config.threshold, spec)
+            except CriterionError as exc:
+                self.issue((*path, "threshold"), str(exc))
+                continue
+            scope = "window" if config.window else "run"
+            plans.append(CriterionPlan(name, scope, config.metric, threshold, config.window, "", 0.0, config.abort_on_fail, config.abort_grace))
+        return plans
+
+    def _keys(self) -> dict[str, str]:
+        raw = self.data.get("keys", {})
+        if not isinstance(raw, dict):
+            self.issue(("keys",), "expected a table of binding id = \"key\"")
+            return {}
+        keys: dict[str, str] = {}
+        for key, value in raw.items():
+            if not isinstance(value, str):
+                self.issue(("keys", key), f"expected a key name such as \"ctrl+k\", got {value!r}")
+            else:
+                keys[key] = value
+        return keys

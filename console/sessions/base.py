@@ -1,0 +1,283 @@
+"""What every session kind provides, and what the engine gives every session.
+
+A *session kind* (``pty``, ``ssh``, ``http``) lives in one module of this package and exports a
+module-level ``KIND: SessionKind``. The engine never imports a kind's module unless the profile
+uses it (see :mod:`console.sessions`), so a PTY-only run never loads asyncssh or httpx.
+
+Lifecycle, driven by :class:`console.engine.Run`::
+
+    runtime = KIND.create(groups, env)     # build sessions from the profile's [[kind]] groups
+    await runtime.start()                  # e.g. start an embedded target server
+    run each session.run() as a supervised task  (exception -> "session_error" event, "failed")
+    every sample interval: session.sample()        (push sparkline samples, gauges)
+    every snapshot:        session.view()          (an immutable SessionSnapshot)
+    faults:                runtime.inject(action, sessions, params, fault)
+    at the end:            session.stop() for each, then runtime.stop()
+
+Sessions report through their :class:`SessionContext` only: events, metrics, recovery. They
+must never block the event loop; anything blocking goes to a thread or a process.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from console.events import Event
+from console.metrics import MetricSpec, Series
+from console.snapshot import FaultRecord, SeriesView, SessionSnapshot
+
+__all__ = [
+    "FaultNotApplicable",
+    "FaultSpec",
+    "KindRuntime",
+    "RunEnv",
+    "RunServices",
+    "Session",
+    "SessionContext",
+    "SessionKind",
+]
+
+
+class FaultNotApplicable(Exception):
+    """Raised by :meth:`Session.inject` when an action does not apply to this session now.
+
+    The message is shown to the operator ("pty#2 has already exited"), so keep it short.
+    """
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A fault or control action a kind accepts, such as ``kill`` for ``pty.kill``.
+
+    ``params`` maps each accepted parameter to its unit: ``"duration"``, ``"size"``, ``"rate"``,
+    ``"percent"``, ``"int"``, ``"float"`` or ``"str"``. The profile loader checks
+    ``[[faults]]`` entries against it. ``recovers`` says whether sessions hit by it are
+    expected to come back, which is what recovery-scoped criteria measure.
+    """
+
+    description: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    recovers: bool = True
+
+
+class RunServices(Protocol):
+    """The engine's side of a SessionContext (implemented by :class:`console.engine.Run`)."""
+
+    run_name: str
+
+    def now(self) -> float: ...
+
+    def log_event(self, event: Event) -> Event: ...
+
+    def make_event(
+        self,
+        name: str,
+        *,
+        session_id: str | None,
+        host: str | None,
+        kind: str,
+        detail: str = "",
+        elapsed_ms: float | None = None,
+        attempt: int | None = None,
+        success: bool | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Event: ...
+
+    def metric_add(self, name: str, amount: float, session: str) -> None: ...
+
+    def metric_rate(self, name: str, ok: bool, session: str, count: int = 1) -> None: ...
+
+    def metric_gauge(self, name: str, value: float, session: str) -> None: ...
+
+    def metric_observe(self, name: str, value: float, session: str) -> None: ...
+
+    def metric_merge_trend(self, name: str, encoded: Mapping[str, Any], session: str) -> None: ...
+
+    def session_recovered(self, session_id: str, at: float) -> None: ...
+
+    def session_disrupted(self, session_id: str, at: float, cause: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    """What a kind needs to build its sessions."""
+
+    run_dir: Path
+    profile_path: Path
+    services: RunServices
+    seed: int
+    context: Callable[[str, str, str, str], SessionContext]  # (session_id, kind, group, host)
+
+
+class SessionContext:
+    """A session's handle on the run: events, metrics and recovery, bound to its id."""
+
+    def __init__(
+        self, services: RunServices, session_id: str, kind: str, group: str, host: str, seed: int
+    ) -> None:
+        self.services = services
+        self.session_id = session_id
+        self.kind = kind
+        self.group = group
+        self.host = host
+        self.rng = random.Random(f"{seed}:{session_id}")
+        self.last_event: Event | None = None
+
+    def now(self) -> float:
+        """Seconds since the run started (monotonic)."""
+        return self.services.now()
+
+    def event(
+        self,
+        name: str,
+        detail: str = "",
+        *,
+        elapsed_ms: float | None = None,
+        attempt: int | None = None,
+        success: bool | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Event:
+        event = self.services.make_event(
+            name,
+            session_id=self.session_id,
+            host=self.host,
+            kind=self.kind,
+            detail=detail,
+            elapsed_ms=elapsed_ms,
+            attempt=attempt,
+            success=success,
+            data=data,
+        )
+        self.last_event = event
+        return self.services.log_event(event)
+
+    def add(self, metric: str, amount: float = 1.0) -> None:
+        self.services.metric_add(metric, amount, self.session_id)
+
+    def rate(self, metric: str, ok: bool, count: int = 1) -> None:
+        self.services.metric_rate(metric, ok, self.session_id, count)
+
+    def gauge(self, metric: str, value: float) -> None:
+        self.services.metric_gauge(metric, value, self.session_id)
+
+    def observe(self, metric: str, value: float) -> None:
+        self.services.metric_observe(metric, value, self.session_id)
+
+    def merge_trend(self, metric: str, encoded: Mapping[str, Any]) -> None:
+        self.services.metric_merge_trend(metric, encoded, self.session_id)
+
+    def disrupted(self, cause: str) -> None:
+        """This session stopped being usable (crash, drop) without a fault asking for it."""
+        self.services.session_disrupted(self.session_id, self.now(), cause)
+
+    def recovered(self) -> None:
+        """This session is usable again: output flows, the connection answers."""
+        self.services.session_recovered(self.session_id, self.now())
+
+
+class Session(ABC):
+    """One live thing under test: a PTY program, an SSH connection, an HTTP scenario worker."""
+
+    kind: str = ""
+
+    def __init__(self, ctx: SessionContext, *, target: str) -> None:
+        self.ctx = ctx
+        self.target = target
+        self.state = "starting"
+        self.badges: tuple[str, ...] = ()
+        self.series: dict[str, Series] = {}
+        self.markers: list[int] = []  # absolute sample numbers of faults, for sparklines
+
+    @property
+    def id(self) -> str:
+        return self.ctx.session_id
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Do the session's work until :meth:`stop` is called or the work ends.
+
+        Return normally for an orderly end. An exception is caught by the engine's supervisor
+        and turns the session ``failed`` with a ``session_error`` event; the run goes on.
+        """
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """End the session promptly and release every resource (processes, fds, sockets)."""
+
+    async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
+        """Apply a fault or control action (the part after ``kind.``).
+
+        Raise :class:`FaultNotApplicable` with a short reason when it cannot apply.
+        """
+        raise FaultNotApplicable(f"{self.id} does not accept {action}")
+
+    def sample(self) -> None:
+        """Called once per sample interval: push sparkline samples and gauges."""
+
+    def mark_fault(self) -> None:
+        """Remember the moment of a fault so sparklines can show a marker there."""
+        main = next(iter(self.series.values()), None)
+        if main is not None:
+            self.markers.append(main.total)
+            del self.markers[:-32]
+
+    def series_views(self, units: Mapping[str, str] | None = None) -> tuple[SeriesView, ...]:
+        units = units or {}
+        return tuple(
+            SeriesView(name, units.get(name, ""), s.values(), s.marker_positions(self.markers))
+            for name, s in self.series.items()
+        )
+
+    @abstractmethod
+    def view(self) -> SessionSnapshot:
+        """An immutable snapshot of this session for the console and exports."""
+
+
+class KindRuntime:
+    """The sessions of one kind in one run, plus anything they share (an embedded server)."""
+
+    def __init__(self, sessions: Sequence[Session]) -> None:
+        self.sessions: list[Session] = list(sessions)
+
+    async def start(self) -> None:
+        """Prepare shared resources before the sessions start."""
+
+    async def stop(self) -> None:
+        """Release shared resources after every session has stopped."""
+
+    async def inject(
+        self,
+        action: str,
+        targets: Sequence[Session],
+        params: Mapping[str, Any],
+        fault: FaultRecord,
+    ) -> list[str]:
+        """Apply ``action`` to ``targets``; return a note per session it could not apply to.
+
+        Kinds with shared resources override this for kind-wide faults (``ssh.server_restart``).
+        """
+        notes: list[str] = []
+        for session in targets:
+            try:
+                await session.inject(action, params, fault)
+                session.mark_fault()
+            except FaultNotApplicable as exc:
+                notes.append(str(exc))
+        return notes
+
+
+@dataclass(frozen=True)
+class SessionKind:
+    """A session kind's declaration: config schema, metrics, faults and a factory."""
+
+    name: str
+    config_type: type  # a dataclass; see console.config for field conventions
+    metrics: tuple[MetricSpec, ...]
+    faults: Mapping[str, FaultSpec]
+    create: Callable[[Sequence[Any], RunEnv], KindRuntime]
+    summary: Callable[[Any], Mapping[str, Any]] | None = None  # extra headless summary figures

@@ -1,0 +1,288 @@
+"""k6's executors, in one worker process: closed model (VUs) and open model (arrival rate).
+
+* ``constant-vus`` / ``ramping-vus``: a fixed or staged number of VUs loop over the flow. When
+  the target drops, a VU finishes its iteration and stops (k6's graceful ramp-down).
+* ``constant-arrival-rate`` / ``ramping-arrival-rate``: iterations start on a schedule whatever
+  the target does. Each scheduled start takes a free VU; if none is free a new one is made up to
+  ``max_vus``; otherwise the iteration is counted in ``dropped_iterations``. The first request
+  of each iteration is timed from its *scheduled* start, so when the generator or the server
+  falls behind, the delay shows in ``http_req_duration`` (no coordinated omission).
+
+Live controls: ``pause``/``resume``; ``scale`` multiplies VUs or the rate (``http.rate_up`` /
+``http.rate_down``); ``burst`` starts N extra iterations at once, each on a fresh VU and its own
+connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+from console.sessions.http.client import Client
+from console.sessions.http.config import HttpGroupConfig, StageConfig
+from console.sessions.http.flow import VU, Flow
+
+__all__ = ["Executor", "RateShape", "share"]
+
+
+def share(total: float, index: int, workers: int) -> float:
+    """Worker ``index``'s part of ``total`` when ``workers`` split it (whole numbers stay whole)."""
+    if workers <= 1:
+        return total
+    if float(total).is_integer():
+        base, extra = divmod(int(total), workers)
+        return float(base + (1 if index < extra else 0))
+    return total / workers
+
+
+class RateShape:
+    """A piecewise-linear rate (per second) over time, and the next arrival after a moment."""
+
+    def __init__(self, start: float, stages: tuple[tuple[float, float], ...], end: float) -> None:
+        # segments: (t0, t1, r0, r1)
+        self.segments: list[tuple[float, float, float, float]] = []
+        t, r = 0.0, start
+        for duration, target in stages:
+            self.segments.append((t, t + duration, r, target))
+            t, r = t + duration, target
+        if not stages:
+            self.segments.append((0.0, end, start, start))
+        self.end = self.segments[-1][1] if self.segments else 0.0
+
+    def rate_at(self, t: float) -> float:
+        for t0, t1, r0, r1 in self.segments:
+            if t0 <= t < t1:
+                return r0 + (r1 - r0) * (t - t0) / (t1 - t0) if t1 > t0 else r1
+        return 0.0
+
+    def next_arrival(self, t: float, scale: float = 1.0) -> float:
+        """The time after ``t`` at which the rate's integral reaches one more arrival; inf at the end."""
+        remaining = 1.0 / scale if scale > 0 else math.inf
+        for t0, t1, r0, r1 in self.segments:
+            if t1 <= t:
+                continue
+            cur = max(t, t0)
+            slope = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
+            a = r0 + slope * (cur - t0)
+            length = t1 - cur
+            area = a * length + slope * length * length / 2.0
+            if area >= remaining:
+                if abs(slope) < 1e-12:
+                    return cur + remaining / a
+                disc = max(a * a + 2.0 * slope * remaining, 0.0)
+                return cur + (-a + math.sqrt(disc)) / slope
+            remaining -= area
+        return math.inf
+
+
+def _vu_shape(start: float, stages: tuple[StageConfig, ...]) -> RateShape:
+    return RateShape(start, tuple((s.duration, s.target) for s in stages), math.inf)
+
+
+class Executor:
+    """Runs one worker's share of a scenario until it ends or :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        config: HttpGroupConfig,
+        flow: Flow,
+        make_client: Callable[[], Client],
+        *,
+        index: int = 0,
+        workers: int = 1,
+        run_duration: float = 0.0,
+    ) -> None:
+        self.config = config
+        self.flow = flow
+        self.make_client = make_client
+        self.index = index
+        self.workers = workers
+        self.scale = 1.0
+        self.paused = False
+        self.stopping = False
+        self.vus: list[VU] = []
+        self.free: list[VU] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.started = 0.0
+        self.active_target = 0
+        self.open_model = config.executor.endswith("arrival-rate")
+        self._wake = asyncio.Event()
+        duration = config.duration or run_duration
+        if config.executor.startswith("ramping"):
+            self.end = sum(s.duration for s in config.stages)
+        else:
+            self.end = duration if duration > 0 else math.inf
+        unit = config.time_unit or 1.0
+        if config.executor == "constant-arrival-rate":
+            self.shape = RateShape(share(config.rate, index, workers) / unit, (), self.end)
+        elif config.executor == "ramping-arrival-rate":
+            self.shape = RateShape(
+                share(config.start_rate, index, workers) / unit,
+                tuple((s.duration, share(s.target, index, workers) / unit) for s in config.stages),
+                self.end,
+            )
+        elif config.executor == "ramping-vus":
+            self.shape = RateShape(
+                share(config.start_vus, index, workers),
+                tuple((s.duration, share(s.target, index, workers)) for s in config.stages),
+                self.end,
+            )
+        else:
+            self.shape = RateShape(share(config.vus, index, workers), (), self.end)
+        self.pre_allocated = int(share(config.pre_allocated_vus, index, workers))
+        self.max_vus = max(int(share(config.max_vus or config.pre_allocated_vus, index, workers)), self.pre_allocated)
+
+    # --- VUs -------------------------------------------------------------------------------
+
+    def _new_vu(self) -> VU:
+        # VU ids are 1-based and unique across the group's workers (interleaved).
+        vu = VU(id=1 + self.index + len(self.vus) * self.workers, client=self.make_client())
+        self.vus.append(vu)
+        return vu
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for vu in self.vus if vu.busy)
+
+    def gauges(self) -> dict[str, float]:
+        active = self.busy if self.open_model else min(self.active_target, len(self.vus))
+        return {"vus": float(active), "vus_max": float(len(self.vus))}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    # --- controls ----------------------------------------------------------------------------
+
+    def control(self, op: str, value: float = 0.0) -> str:
+        if op == "pause":
+            self.paused = True
+        elif op == "resume":
+            self.paused = False
+        elif op == "scale":
+            self.scale = max(0.01, self.scale * value)
+        elif op == "burst":
+            for _ in range(int(value)):
+                self._spawn(self._burst_one())
+        self._wake.set()
+        return f"scale x{self.scale:.2f}" + (" paused" if self.paused else "")
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _burst_one(self) -> None:
+        vu = VU(id=100_000 + len(self.tasks), client=self.make_client())
+        try:
+            await self.flow.iterate(vu, time.perf_counter())
+        finally:
+            await vu.client.close()
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.started = time.perf_counter()
+        if self.config.start_time > 0:
+            await asyncio.sleep(self.config.start_time)
+            self.started = time.perf_counter()
+        try:
+            if self.open_model:
+                await self._run_open()
+            else:
+                await self._run_closed()
+            # graceful stop: let running iterations finish, bounded (k6's gracefulStop is 30s)
+            if self.tasks:
+                await asyncio.wait(set(self.tasks), timeout=10.0)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*(vu.client.close() for vu in self.vus), return_exceptions=True)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.0))
+        except asyncio.TimeoutError:
+            pass
+
+    async def _run_closed(self) -> None:
+        running: dict[int, asyncio.Task[None]] = {}
+        while not self.stopping:
+            t = self.elapsed()
+            if t >= self.end:
+                break
+            target = 0 if self.paused else max(0, round(self.shape.rate_at(t) * self.scale))
+            self.active_target = target
+            while len(self.vus) < target:
+                self._new_vu()
+            for slot in range(target):
+                if slot not in running or running[slot].done():
+                    running[slot] = asyncio.ensure_future(self._vu_loop(slot))
+                    self.tasks.add(running[slot])
+                    running[slot].add_done_callback(self.tasks.discard)
+            await self._sleep(0.05)
+        self.active_target = 0
+
+    async def _vu_loop(self, slot: int) -> None:
+        vu = self.vus[slot]
+        while not self.stopping and slot < self.active_target and self.elapsed() < self.end:
+            vu.busy = True
+            try:
+                await self.flow.iterate(vu)
+            finally:
+                vu.busy = False
+            if not self.config.steps:
+                await asyncio.sleep(1.0)  # a probe-only group has nothing to loop over
+
+    async def _run_open(self) -> None:
+        if not self.config.steps:
+            while not self.stopping and self.elapsed() < self.end:
+                await self._sleep(0.5)
+            return
+        for _ in range(self.pre_allocated):
+            self.free.append(self._new_vu())
+        next_t = self.shape.next_arrival(0.0, self.scale)
+        while not self.stopping:
+            if self.paused:
+                await self._sleep(0.5)
+                next_t = max(next_t, self.elapsed())
+                continue
+            if next_t >= self.end or math.isinf(next_t):
+                break
+            now = self.elapsed()
+            if next_t > now:
+                delay = next_t - now
+                # short waits use a plain sleep (cheap at 1,000/s); long ones wake on controls
+                await (asyncio.sleep(delay) if delay < 0.05 else self._sleep(min(delay, 0.5)))
+                continue
+            self._dispatch(self.started + next_t)
+            next_t = self.shape.next_arrival(next_t, self.scale)
+
+    def _dispatch(self, intended: float) -> None:
+        if self.free:
+            vu = self.free.pop()
+        elif len(self.vus) < self.max_vus:
+            vu = self._new_vu()
+        else:
+            self.flow.stats.add("dropped_iterations")
+            return
+        vu.busy = True
+        self._spawn(self._open_iteration(vu, intended))
+
+    async def _open_iteration(self, vu: VU, intended: float) -> None:
+        try:
+            await self.flow.iterate(vu, intended)
+        finally:
+            vu.busy = False
+            self.free.append(vu)

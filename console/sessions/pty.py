@@ -1,0 +1,214 @@
+"""PTY sessions (``[[pty]]``): long-running programs on pseudo-terminals, every byte accounted for.
+
+This reproduces the node-pty stability spike (seed 002) for any program: many concurrent
+terminal sessions, output drained without loss, process-tree memory and CPU, crash injection
+(SIGKILL, SIGTERM, SIGSTOP hangs) and automatic restart with a measured recovery time.
+
+Modules: :mod:`.pty_process` (one program on a terminal: spawn, drain, exit detection),
+:mod:`.pty_session` (states, faults, metrics, views), :mod:`.pty_policy` (restart decisions),
+:mod:`.pty_stats` (process-tree sampling, memory growth); :mod:`console.emit` writes and
+verifies the sequence-numbered lines used for output-loss accounting.
+
+States: ``starting`` -> ``running`` <-> ``idle`` (no output for ``idle_after``); ``hung`` (a
+``pty.hang`` stopped it); on an exit: ``exited`` (code 0, no restart), ``crashed`` (a signal or
+non-zero code, no restart), ``restarting`` (waiting out the backoff), ``failed`` (could not
+start, crash loop, restart limit) and ``stopped`` (the run ended while it ran).
+
+Events (``event`` field of the log), all with ``kind = "pty"``:
+
+* ``started`` - a program started; data: pid, argv, attempt.
+* ``spawn_failed`` - it could not start (a command that does not exist, a bad cwd): the session
+  becomes ``failed`` and the run goes on.
+* ``output_idle`` / ``output_resumed`` - output stopped for ``idle_after`` / came back.
+* ``input_sent`` - a line of the input script was typed.
+* ``exited`` - a clean exit (code 0); ``crashed`` - a signal or a non-zero exit code. Both carry
+  ``data.exit_code``, ``data.signal``, ``data.last_lines`` (the output just before the end) and
+  ``data.lifetime_s``; for a fault-caused crash ``elapsed_ms`` is the detection time.
+* ``restarting`` - a restart is scheduled (data: delay_ms, attempt);
+  ``restarted`` - the new program's output flows (``elapsed_ms`` = recovery time since the crash);
+  ``restart_failed`` - the new program could not start or died before printing anything.
+* ``crash_loop`` - too many unsolicited crashes too fast: no more restarts (``failed``).
+* ``hung`` / ``resumed`` - SIGSTOP / SIGCONT of the program's process group.
+* ``stopped`` - the run ended and the program was terminated.
+
+Metrics are declared in :data:`KIND`; ``pty_session_ok`` is recorded once per session, when its
+outcome is known: false for a failed start, a crash loop, a restart limit or an unsolicited
+crash; true otherwise (a crash a fault caused and that was recovered from is not a failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from console.config import GroupConfig, opt
+from console.metrics import MetricSpec, MetricType
+from console.sessions.base import FaultSpec, KindRuntime, RunEnv, Session, SessionKind
+from console.sessions.pty_session import PtySession
+from console.sessions.pty_stats import scan_trees
+
+__all__ = ["KIND", "PtyConfig", "PtyRuntime"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PtyConfig(GroupConfig):
+    """A group of identical programs, each on its own pseudo-terminal."""
+
+    command: str | tuple[str, ...] = opt(
+        doc='The program: an argv list (`["stressdeck", "emit", "--rate", "500"]`) run '
+        "directly, or a string run by `shell -c` (pipes, globs, `&&`).",
+    )
+    shell: str = opt("/bin/sh", doc="The shell that runs a string `command`.")
+    env: dict[str, str] = opt(
+        {}, doc="Extra environment variables; `{name}` and `{index}` in values become the session's group and index."
+    )
+    inherit_env: bool = opt(True, doc="Start from the console's own environment (false: only `env`, TERM and PATH).")
+    cwd: str = opt("", doc="Working directory; relative to the profile's directory. Empty: the console's.")
+    term: str = opt("xterm-256color", doc="TERM for the program.")
+    cols: int = opt(120, doc="Terminal width in columns.")
+    rows: int = opt(40, doc="Terminal height in rows.")
+    input: tuple[str, ...] = opt(
+        (), doc="Lines typed into the program (Enter appended), for REPLs and shells."
+    )
+    input_delay: float = opt(0.5, unit="duration", doc="Wait before typing the first input line.")
+    input_interval: float = opt(1.0, unit="duration", doc="Wait between input lines.")
+    input_repeat: bool = opt(False, doc="Start the input script again after its last line.")
+    idle_after: float = opt(
+        5.0, unit="duration", doc="Silence after which a running session shows as `idle`."
+    )
+    keep_output: bool = opt(
+        False,
+        doc="Write every byte of output to `<run_dir>/output/<session>.log` (buffered; lossless).",
+    )
+    display_bytes: float = opt(
+        65536, unit="size", doc="Raw output kept in memory for the console's view (bounded)."
+    )
+    crash_lines: int = opt(20, doc="Output lines kept in each `crashed` event.")
+    restart: Literal["always", "on-crash", "never"] = opt(
+        "on-crash",
+        doc="Restart policy: `always` (even after exit code 0), `on-crash` (a signal or non-zero exit), `never`.",
+    )
+    max_restarts: int = opt(0, doc="Give up after this many automatic restarts (0: no limit).")
+    backoff: float = opt(0.2, unit="duration", doc="Delay before the first restart; doubles on each crash.")
+    backoff_max: float = opt(
+        10.0, unit="duration", doc="Longest restart delay; a program living this long resets it."
+    )
+    crash_loop_count: int = opt(
+        5, doc="This many unsolicited crashes within `crash_loop_window` is a crash loop (0: off)."
+    )
+    crash_loop_window: float = opt(30.0, unit="duration", doc="Window of the crash-loop check.")
+    stop_grace: float = opt(
+        2.0, unit="duration", doc="At the end, SIGTERM first and SIGKILL after this long."
+    )
+    memory_warmup: float = opt(
+        10.0, unit="duration", doc="Ignore this much of each program's start for memory growth."
+    )
+    memory_min_span: float = opt(
+        20.0, unit="duration", doc="Report memory growth once it is measured over at least this long."
+    )
+
+
+def _metrics() -> tuple[MetricSpec, ...]:
+    c, g, r, t = MetricType.COUNTER, MetricType.GAUGE, MetricType.RATE, MetricType.TREND
+    return (
+        MetricSpec("pty_bytes", c, "bytes", "Output bytes read from all terminals."),
+        MetricSpec("pty_lines", c, "count", "Output lines (newlines) read."),
+        MetricSpec("pty_output_loss", r, "", "Fraction of expected `stressdeck emit` lines lost."),
+        MetricSpec("pty_lines_lost", c, "count", "Emit lines missing (gaps, torn lines, lost tails)."),
+        MetricSpec("pty_bytes_lost", c, "bytes", "Bytes of the emit lines lost."),
+        MetricSpec("pty_crashes", c, "count", "Programs ended by a signal or a non-zero exit code."),
+        MetricSpec("pty_restarts", c, "count", "Programs started again (policy or pty.restart)."),
+        MetricSpec("pty_restart_success", r, "", "Restarts whose program printed output again."),
+        MetricSpec("pty_crash_detect_time", t, "ms", "From a fault's signal to the exit being seen."),
+        MetricSpec("pty_recovery_time", t, "ms", "From a crash to the restarted program's first output."),
+        MetricSpec("pty_rss", g, "bytes", "RSS of each session's process tree.", combine="sum"),
+        MetricSpec("pty_cpu", g, "%", "CPU of each session's process tree (100 = one core).", combine="sum"),
+        MetricSpec(
+            "pty_memory_growth", g, "MB/h", "RSS growth of a program's tree per hour.", combine="max"
+        ),
+        MetricSpec(
+            "pty_session_ok", r, "", "Sessions that did their work without an abnormal end."
+        ),
+    )
+
+
+_FAULTS: dict[str, FaultSpec] = {
+    "kill": FaultSpec("SIGKILL the program (the spike's crash test); restarts per policy."),
+    "term": FaultSpec("SIGTERM the program; restarts per policy."),
+    "hang": FaultSpec(
+        "SIGSTOP the program's process group; SIGCONT after `duration` (0: on pty.resume).",
+        params={"duration": "duration"},
+    ),
+    "resume": FaultSpec("SIGCONT a hung program.", recovers=False),
+    "restart": FaultSpec("Terminate the program and start it again now."),
+}
+
+
+class PtyRuntime(KindRuntime):
+    """The run's PTY sessions plus one shared process-table sampler (a worker thread)."""
+
+    def __init__(self, sessions: Sequence[PtySession], interval: float = 1.0) -> None:
+        super().__init__(sessions)
+        self.pty_sessions = list(sessions)
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._sample_trees(), name="pty-stats")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _sample_trees(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            roots = {s.pid: s for s in self.pty_sessions if s.pid is not None}
+            if roots:
+                started = loop.time()
+                stats = await asyncio.to_thread(scan_trees, list(roots))
+                for pid, session in roots.items():
+                    if pid in stats:
+                        session.take_stats(stats[pid], started)
+            await asyncio.sleep(self.interval)
+
+
+def _create(groups: Sequence[Any], env: RunEnv) -> KindRuntime:
+    sessions: list[PtySession] = []
+    for group in groups:
+        assert isinstance(group, PtyConfig)
+        for index in range(group.count):
+            session_id = f"{group.name}#{index}"
+            ctx = env.context(session_id, "pty", group.name, "localhost")
+            sessions.append(
+                PtySession(ctx, group, index=index, run_dir=env.run_dir, profile_dir=env.profile_path.parent)
+            )
+    return PtyRuntime(sessions)
+
+
+def _summary(runtime: Any) -> Mapping[str, Any]:
+    if not isinstance(runtime, PtyRuntime):
+        return {}
+    sessions = runtime.pty_sessions
+    return {
+        "pty_sessions": len(sessions),
+        "pty_lines_verified": sum(s.verifier.lines_ok for s in sessions),
+        "pty_lines_lost": sum(s.verifier.lines_lost for s in sessions),
+        "pty_bytes_lost": sum(s.verifier.bytes_lost for s in sessions),
+    }
+
+
+KIND = SessionKind(
+    name="pty",
+    config_type=PtyConfig,
+    metrics=_metrics(),
+    faults=_FAULTS,
+    create=_create,
+    summary=_summary,
+)
+
+_: type[Session] = PtySession

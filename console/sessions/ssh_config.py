@@ -1,0 +1,161 @@
+"""The ``[[ssh]]`` group configuration and how its targets become connection endpoints.
+
+Defaults are SPIKE-2's: poll every 5 s with its three commands, medium PTY intensity, 3
+reconnect attempts with a 15 s timeout each. Where the spike had no setting (keepalive, backoff,
+host keys) the default is the safe choice: host keys are verified, and keepalive is on so a link
+that dies silently is noticed within ``keepalive_interval * keepalive_count_max`` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from console.config import GroupConfig, opt
+
+__all__ = ["EMBEDDED", "SshGroupConfig", "Endpoint", "expand_targets", "parse_target"]
+
+EMBEDDED = "embedded"
+SPIKE_POLL_COMMANDS = ("cat /proc/stat", "cat /proc/meminfo", "df -h /")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SshGroupConfig(GroupConfig):
+    """One ``[[ssh]]`` group: ``count`` connections, each polling and driving a PTY."""
+
+    target: str = opt(
+        "",
+        doc='One target: "embedded" (the built-in SSH server, started automatically), '
+        '"host:port", "host" (port 22 or from ~/.ssh/config) or a ~/.ssh/config Host alias.',
+    )
+    targets: tuple[str, ...] = opt(
+        (),
+        doc="Several targets; sessions take them in turn, repeating the list to fill `count` "
+        "(as SPIKE-2 did). Host names are resolved through DNS. Default: the embedded server.",
+    )
+    user: str = opt("", doc="Login name; default the ~/.ssh/config User, else the local user.")
+    auth: Literal["key", "agent", "both"] = opt(
+        "both",
+        doc='How to authenticate: "key" (key_file), "agent" (ssh-agent via SSH_AUTH_SOCK) or '
+        '"both" (agent keys first, then the key file).',
+    )
+    key_file: str = opt(
+        "",
+        doc="Private key file; default ~/.ssh/id_* (or the embedded server's client key). "
+        "Its contents never reach logs or snapshots.",
+    )
+    passphrase_env: str = opt(
+        "",
+        doc="Name of the environment variable holding the key's passphrase. Passphrases are "
+        "never accepted in the profile or on the command line.",
+    )
+    known_hosts: str = opt(
+        "",
+        doc="known_hosts file to verify host keys with; default ~/.ssh/known_hosts. "
+        "The embedded server's key is pinned automatically.",
+    )
+    verify_host_key: bool = opt(
+        True,
+        doc="Verify host keys. false is for throwaway hosts only: the pane shows a "
+        '"host key unchecked" badge. A changed host key always fails the session, never retries.',
+    )
+    ssh_config: str = opt(
+        "", doc="OpenSSH client config to read Host aliases from; default ~/.ssh/config."
+    )
+    connect_timeout: float = opt(
+        15.0, unit="duration", doc="Time allowed for the first connection (TCP, keys, auth)."
+    )
+    keepalive_interval: float = opt(
+        2.0,
+        unit="duration",
+        doc="Send an SSH keepalive after this much silence (0 turns keepalive off).",
+    )
+    keepalive_count_max: int = opt(
+        3, doc="Unanswered keepalives before the link counts as dead and the session reconnects."
+    )
+    poll_interval: float = opt(
+        5.0, unit="duration", doc="How often to run the poll commands (SPIKE-2: 5 s)."
+    )
+    poll_commands: tuple[str, ...] = opt(
+        SPIKE_POLL_COMMANDS,
+        doc="Commands run over exec channels at each poll; /proc/stat, /proc/meminfo and df "
+        "output become the ssh_remote_cpu, ssh_remote_mem and ssh_remote_disk gauges.",
+    )
+    exec_timeout: float = opt(
+        10.0, unit="duration", doc="A poll command taking longer than this is a poll failure."
+    )
+    intensity: Literal["off", "low", "medium", "high"] = opt(
+        "medium",
+        doc="PTY traffic per cycle: low 5 echo lines, medium 20, high 200 lines from `yes` "
+        '(SPIKE-2\'s levels); "off" opens no PTY.',
+    )
+    pty_interval: float = opt(
+        1.0, unit="duration", doc="Time between PTY cycles (SPIKE-2 ran them back to back)."
+    )
+    pty_timeout: float = opt(
+        10.0, unit="duration", doc="A PTY cycle whose output has not ended by then is a pty_error."
+    )
+    reconnect_attempts: int = opt(
+        3, doc="Reconnect attempts after each drop before the session is failed (SPIKE-2: 3)."
+    )
+    reconnect_timeout: float = opt(
+        15.0, unit="duration", doc="Time allowed for each reconnect attempt (SPIKE-2: 15 s)."
+    )
+    backoff: float = opt(
+        1.0,
+        unit="duration",
+        doc="Wait before the first reconnect attempt; doubles for each further attempt.",
+    )
+    backoff_max: float = opt(10.0, unit="duration", doc="Upper bound of the backoff wait.")
+    jitter: float = opt(
+        0.5,
+        unit="percent",
+        doc="Each wait is stretched by a random 0..jitter share, so sessions dropped together "
+        "do not reconnect in lockstep.",
+    )
+
+    def target_list(self) -> tuple[str, ...]:
+        if self.targets:
+            return self.targets
+        return (self.target or EMBEDDED,)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one session connects: ``port`` None means "from ~/.ssh/config, else 22"."""
+
+    host: str
+    port: int | None
+
+    @property
+    def embedded(self) -> bool:
+        return self.host == EMBEDDED
+
+    def __str__(self) -> str:
+        if self.port is None:
+            return self.host
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_target(text: str) -> Endpoint:
+    """``host:port``, ``[v6]:port``, ``host``, a config alias or ``embedded``."""
+    text = text.strip()
+    if not text:
+        raise ValueError("an empty SSH target")
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        return Endpoint(host, int(port) if port else None)
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"bad port in SSH target {text!r}")
+        return Endpoint(host, int(port))
+    return Endpoint(text, None)  # a name, an alias, or a bare IPv6 address
+
+
+def expand_targets(targets: tuple[str, ...], count: int) -> list[Endpoint]:
+    """The endpoint of each of ``count`` sessions, repeating ``targets`` to fill the count."""
+    endpoints = [parse_target(t) for t in targets]
+    return [endpoints[i % len(endpoints)] for i in range(count)]

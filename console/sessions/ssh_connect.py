@@ -1,0 +1,219 @@
+"""Opening one SSH connection: keys, agent, host-key policy, timeouts and error wording.
+
+asyncssh does the DNS resolution (``loop.create_connection`` with the host name, trying every
+address it resolves to), so ``vm1.example.com:22`` works where SPIKE-2's ``.parse()`` failed,
+and it reads ``~/.ssh/config`` so Host aliases, their ``Port``, ``User`` and ``IdentityFile``
+apply.
+
+Secrets: a key's passphrase comes only from the environment variable named by
+``passphrase_env`` (or the agent holds the key unlocked). Key files are read once per run in a
+thread (decrypting a bcrypt-protected key takes long enough to stall the event loop), and only
+their paths ever appear in messages.
+
+Host keys: verified against known_hosts unless ``verify_host_key = false``. A key that does not
+match is :class:`HostKeyRejected`, which the session treats as final: retrying cannot fix a
+changed key, and a retry loop would hide a possible attack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from console.sessions.ssh_config import Endpoint, SshGroupConfig
+from console.targets.ssh_server import SshTargetInfo
+
+__all__ = ["ConnectError", "HostKeyRejected", "KeyStore", "open_connection"]
+
+
+class ConnectError(Exception):
+    """A connection attempt failed; the message is short and safe to log."""
+
+
+class HostKeyRejected(ConnectError):
+    """The server's host key is unknown or changed: a final failure, never retried."""
+
+
+@dataclass
+class LoadedKey:
+    key: asyncssh.SSHKey | None
+    error: str = ""
+
+
+class KeyStore:
+    """Private keys of a run, loaded once (off the event loop) and shared by sessions."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str], LoadedKey] = {}
+
+    async def load(self, path: str, passphrase_env: str) -> LoadedKey:
+        slot = (path, passphrase_env)
+        if slot not in self._keys:
+            self._keys[slot] = await asyncio.to_thread(_read_key, path, passphrase_env)
+        return self._keys[slot]
+
+
+def _read_key(path: str, passphrase_env: str) -> LoadedKey:
+    passphrase = os.environ.get(passphrase_env) if passphrase_env else None
+    if passphrase_env and passphrase is None:
+        return LoadedKey(None, f"passphrase_env {passphrase_env} is not set")
+    try:
+        return LoadedKey(asyncssh.read_private_key(os.path.expanduser(path), passphrase))
+    except asyncssh.KeyEncryptionError:
+        return LoadedKey(None, f"wrong passphrase for key {path}")
+    except asyncssh.KeyImportError as exc:
+        hint = " (set passphrase_env or use the agent)" if "assphrase" in str(exc) else ""
+        return LoadedKey(None, f"cannot use key {path}: {exc}{hint}")
+    except OSError as exc:
+        return LoadedKey(None, f"cannot read key {path}: {exc.strerror}")
+
+
+class _Client(asyncssh.SSHClient):
+    """Remembers why the connection ended, for the connection_lost event's detail."""
+
+    def __init__(self) -> None:
+        self.lost: Exception | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
+
+
+@dataclass
+class Opened:
+    conn: asyncssh.SSHClientConnection
+    client: _Client
+
+
+def describe(exc: BaseException) -> str:
+    """Short, secret-free wording of a connection failure."""
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return f"authentication failed: {exc.reason}"
+    if isinstance(exc, socket.gaierror):
+        return f"DNS resolution failed: {exc.strerror}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"disconnected: {exc.reason}"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+async def open_connection(
+    cfg: SshGroupConfig,
+    endpoint: Endpoint,
+    *,
+    timeout: float,
+    keys: KeyStore,
+    embedded: SshTargetInfo | None,
+    bogus_key: bool = False,
+) -> Opened:
+    """Connect and authenticate within ``timeout`` seconds, or raise :class:`ConnectError`."""
+    options: dict[str, Any] = {
+        "connect_timeout": timeout,
+        "keepalive_interval": cfg.keepalive_interval,
+        "keepalive_count_max": cfg.keepalive_count_max,
+    }
+    if cfg.ssh_config:
+        options["config"] = [os.path.expanduser(cfg.ssh_config)]
+    if cfg.user:
+        options["username"] = cfg.user
+    host, port = endpoint.host, endpoint.port
+    if embedded is not None:
+        host, port = embedded.host, embedded.port
+        options["username"] = cfg.user or embedded.user
+    if port is not None:
+        options["port"] = port
+    options.update(await _host_key_options(cfg, embedded))
+    agent: asyncssh.SSHAgentClient | None = None
+    try:
+        if bogus_key:  # an injected authentication failure against a real host
+            options["client_keys"] = [asyncssh.generate_private_key("ssh-ed25519")]
+            options["agent_path"] = None
+        else:
+            agent = await _auth_options(cfg, embedded, keys, options)
+        client = _Client()
+        try:
+            conn, _ = await asyncio.wait_for(
+                asyncssh.create_connection(lambda: client, host, **options), timeout
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostKeyRejected(f"host key verification failed for {endpoint}: {exc}") from None
+        except asyncio.TimeoutError:
+            raise ConnectError(f"timed out after {timeout:g}s") from None
+        except (OSError, asyncssh.Error, ValueError) as exc:
+            raise ConnectError(describe(exc)) from None
+        return Opened(conn, client)
+    finally:
+        if agent is not None:
+            agent.close()
+
+
+async def _host_key_options(
+    cfg: SshGroupConfig, embedded: SshTargetInfo | None
+) -> Mapping[str, Any]:
+    if not cfg.verify_host_key:
+        return {"known_hosts": None}
+    if embedded is not None and not cfg.known_hosts:
+        # Pin the generated host key itself: valid for 127.0.0.1, localhost or any alias.
+        public = await asyncio.to_thread(
+            asyncssh.read_public_key, str(embedded.host_key) + ".pub"
+        )
+        return {"known_hosts": ([public], [], [])}
+    if cfg.known_hosts:
+        return {"known_hosts": os.path.expanduser(cfg.known_hosts)}
+    return {}  # asyncssh's default: ~/.ssh/known_hosts, an unknown host fails
+
+
+async def _auth_options(
+    cfg: SshGroupConfig,
+    embedded: SshTargetInfo | None,
+    keys: KeyStore,
+    options: dict[str, Any],
+) -> asyncssh.SSHAgentClient | None:
+    """Fill client_keys / agent_path; return an agent connection to close after auth."""
+    key_path = cfg.key_file or (str(embedded.client_key) if embedded is not None else "")
+    file_keys: list[asyncssh.SSHKey] | None = None
+    key_error = ""
+    if cfg.auth in ("key", "both") and key_path:
+        loaded = await keys.load(key_path, cfg.passphrase_env)
+        if loaded.key is not None:
+            file_keys = [loaded.key]
+        else:
+            key_error = loaded.error
+    if cfg.auth == "key":
+        if key_error:
+            raise ConnectError(key_error)
+        options["agent_path"] = None
+        if file_keys is not None:
+            options["client_keys"] = file_keys
+        return None
+    if cfg.auth == "agent" or (key_error and cfg.auth == "both"):
+        # Agent keys only: hand them over explicitly, so no key file is tried behind our back.
+        try:
+            agent = await asyncssh.connect_agent()
+        except (OSError, asyncssh.Error) as exc:
+            raise ConnectError(f"no ssh-agent ({describe(exc)}) {key_error}".strip()) from None
+        if agent is None:
+            raise ConnectError(f"no ssh-agent (SSH_AUTH_SOCK is not set) {key_error}".strip())
+        agent_keys = await agent.get_keys()
+        if not agent_keys:
+            agent.close()
+            raise ConnectError(f"the ssh-agent holds no keys {key_error}".strip())
+        options["client_keys"] = agent_keys
+        options["agent_path"] = None
+        return agent
+    if file_keys is not None:  # both: asyncssh tries the agent (SSH_AUTH_SOCK) first
+        options["client_keys"] = file_keys
+    return None
+
+
+def embedded_host_key(info: SshTargetInfo) -> Path:
+    return info.host_key

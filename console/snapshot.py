@@ -1,0 +1,126 @@
+"""Immutable views of a run, published by the engine and rendered by the console.
+
+The engine builds a :class:`RunSnapshot` at a steady cadence; nothing in it is shared with the
+engine's mutable state, so the UI thread may hold it as long as it likes. Exports
+(``snapshot-N.json``, ``report.md``, ``junit.xml``) are written from the same objects, which
+is why they carry display-ready text (``value_text``) next to raw numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.events import Event
+
+__all__ = [
+    "ConsoleStats",
+    "CriterionSnapshot",
+    "FaultRecord",
+    "MetricSummary",
+    "RunSnapshot",
+    "SeriesView",
+    "SessionSnapshot",
+]
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    """One sparkline: the ring's values, oldest first, and fault markers as indexes into them."""
+
+    name: str
+    unit: str
+    values: tuple[float, ...]
+    markers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    id: str
+    kind: str  # "pty", "ssh", "http"
+    group: str
+    target: str  # what the session talks to: a command, host:port or URL
+    state: str  # starting, connecting, running, idle, reconnecting, crashed, restarting,
+    #              hung, paused, exited, failed, stopped
+    badges: tuple[str, ...] = ()  # warnings such as "host key unchecked"
+    series: tuple[SeriesView, ...] = ()  # the first one is the pane's main sparkline
+    counters: tuple[tuple[str, str], ...] = ()  # (label, display text), most important first
+    last_event: str = ""
+    output_tail: tuple[str, ...] = ()  # recent output lines, escape codes stripped
+    screen: bytes = b""  # recent raw output for a terminal emulator in the detail view
+    details: tuple[tuple[str, str], ...] = ()  # every counter, for the detail screen
+    faults: tuple[str, ...] = ()  # fault actions this session accepts ("pty.kill", ...)
+
+
+@dataclass(frozen=True)
+class CriterionSnapshot:
+    name: str
+    expression: str  # as written: "p(95)<2000"
+    metric: str  # metric name, or "recovery after ssh.drop"
+    scope: str  # "run", "window" or "recovery"
+    state: str  # "pending", "pass" or "fail"
+    value: float | None
+    value_text: str  # "1.83s", "0.4%", "-"
+    target_text: str  # "< 2s"
+    abort_on_fail: bool = False
+    flips: tuple[tuple[float, str], ...] = ()  # (run seconds, new state) whenever it changed
+    evidence: str = ""  # probes and recovery criteria explain their verdict
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    id: int
+    t: float  # run seconds
+    ts: str
+    action: str  # "pty.kill", "ssh.drop", "http.pause", ...
+    target: str  # as asked: "all", a group, a session id
+    sessions: tuple[str, ...]  # the sessions it reached
+    source: str  # "schedule", "key", "api", "replay"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    name: str
+    type: str
+    unit: str
+    values: Mapping[str, float | None]  # "count", "rate", "avg", "p(95)", ... as applicable
+
+    def get(self, key: str) -> float | None:
+        return self.values.get(key)
+
+
+@dataclass(frozen=True)
+class ConsoleStats:
+    cpu_pct: float  # of one core, averaged over the last sample interval
+    rss_bytes: float
+    loop_lag_ms: float  # the latest lag
+    loop_lag_p99_ms: float  # over the whole run
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    seq: int
+    profile_name: str
+    description: str
+    state: str  # "starting", "running", "paused", "stopping", "finished", "aborted"
+    elapsed: float  # run seconds
+    duration: float  # planned run seconds
+    run_dir: str
+    sessions: tuple[SessionSnapshot, ...]
+    criteria: tuple[CriterionSnapshot, ...]
+    metrics: tuple[MetricSummary, ...]
+    console: ConsoleStats
+    faults: tuple[FaultRecord, ...]
+    recent_events: tuple[Event, ...]
+    events_logged: int = 0
+    exports: tuple[str, ...] = ()  # paths of snapshot files written so far
+    abort_reason: str = ""
+
+    def session(self, session_id: str) -> SessionSnapshot | None:
+        return next((s for s in self.sessions if s.id == session_id), None)
+
+    def metric(self, name: str) -> MetricSummary | None:
+        return next((m for m in self.metrics if m.name == name), None)

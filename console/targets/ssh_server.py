@@ -1,0 +1,564 @@
+"""The embedded SSH server: a real SSH target on 127.0.0.1 that needs no sshd and no root.
+
+``stressdeck target ssh [--host 127.0.0.1] [--port 0] [--state-dir DIR]`` generates (or reuses)
+an ed25519 host key and an ed25519 client key in the state directory, authorizes the client key,
+listens, prints ONE JSON line describing itself and serves until stopped::
+
+    {"event": "listening", "host": "127.0.0.1", "port": 40211, "pid": 1234,
+     "host_key": ".../ssh_host_ed25519_key", "host_key_fingerprint": "SHA256:...",
+     "client_key": ".../client_ed25519_key", "known_hosts": ".../known_hosts", "user": "me"}
+
+Exec requests and PTY sessions are really run on the local machine (asyncio subprocesses; a PTY
+request gets a real pseudo-terminal), so ``cat /proc/stat`` polled through it reports this
+machine's real figures. Any user name is accepted; only the generated client key authenticates.
+
+Faults are driven over stdin, one JSON object per line, each answered by one JSON line:
+
+* ``{"cmd": "restart", "down": "5s"}`` - stop listening and drop every connection at once (and
+  the processes they run), then listen again on the same port after the downtime;
+* ``{"cmd": "auth_fail", "count": N}`` - reject the next N authentications;
+* ``{"cmd": "drop"}`` - drop every connection but keep listening;
+* ``{"cmd": "stats"}`` - connection and authentication counts;
+* ``{"cmd": "quit"}``.
+
+It runs in its own process because a target that shares the console's event loop would make the
+console's CPU and latency figures meaningless. :class:`EmbeddedSshTarget` starts it that way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import pty
+import signal
+import struct
+import sys
+import tempfile
+import termios
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from console.units import parse_duration
+
+__all__ = ["EmbeddedSshTarget", "SshTargetInfo", "SshTargetServer", "ensure_keys", "main"]
+
+HOST_KEY_NAME = "ssh_host_ed25519_key"
+CLIENT_KEY_NAME = "client_ed25519_key"
+_READ_CHUNK = 65536
+
+
+def _emit(record: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def ensure_keys(state_dir: Path) -> tuple[asyncssh.SSHKey, asyncssh.SSHKey]:
+    """Load the host and client keys from ``state_dir``, generating any that are missing.
+
+    Reusing keys across restarts is what lets a client pin the host key once per state dir.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    keys = []
+    for name in (HOST_KEY_NAME, CLIENT_KEY_NAME):
+        path = state_dir / name
+        if path.exists():
+            key = asyncssh.read_private_key(str(path))
+        else:
+            key = asyncssh.generate_private_key("ssh-ed25519", comment=f"stressdeck-{name}")
+            key.write_private_key(str(path))
+            os.chmod(path, 0o600)
+            key.write_public_key(str(path) + ".pub")
+        keys.append(key)
+    return keys[0], keys[1]
+
+
+class _Connection(asyncssh.SSHServer):
+    """Per-connection server callbacks: authentication and bookkeeping."""
+
+    def __init__(self, server: SshTargetServer) -> None:
+        self.server = server
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.doomed = False
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        self.server.connections.add(conn)
+        self.server.stats["connections"] += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.server.connections.discard(self.conn)
+            self.server.kill_children(self.conn)
+
+    def begin_auth(self, username: str) -> bool:
+        if self.server.auth_failures > 0:
+            self.server.auth_failures -= 1
+            self.doomed = True
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        ok = not self.doomed and key.public_data == self.server.client_public.public_data
+        self.server.stats["auth_ok" if ok else "auth_rejected"] += 1
+        return ok
+
+
+def _set_winsize(fd: int, size: tuple[int, int, int, int]) -> None:
+    cols, rows, width, height = size
+    if cols and rows:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, width, height))
+
+
+def _make_controlling_tty() -> None:  # runs in the child between fork and exec
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class SshTargetServer:
+    """The asyncssh server, the processes it runs, and the fault controls."""
+
+    def __init__(self, state_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state_dir = state_dir
+        self.host = host
+        self.port = port
+        self.host_key, self.client_key = ensure_keys(state_dir)
+        self.client_public = self.client_key.convert_to_public()
+        self.acceptor: asyncssh.SSHAcceptor | None = None
+        self.connections: set[asyncssh.SSHServerConnection] = set()
+        self.children: dict[asyncio.subprocess.Process, object] = {}  # child -> its connection
+        self.auth_failures = 0
+        self.stats: dict[str, int] = {
+            "connections": 0,
+            "auth_ok": 0,
+            "auth_rejected": 0,
+            "execs": 0,
+            "ptys": 0,
+            "restarts": 0,
+        }
+        self._restart_task: asyncio.Task[None] | None = None
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    async def listen(self) -> None:
+        self.acceptor = await asyncssh.create_server(
+            lambda: _Connection(self),
+            self.host,
+            self.port,
+            server_host_keys=[self.host_key],
+            process_factory=self._handle_process,
+            encoding=None,
+            keepalive_interval=5,
+            keepalive_count_max=3,
+        )
+        sockets = self.acceptor.sockets
+        self.port = sockets[0].getsockname()[1]
+        self._write_known_hosts()
+
+    def _write_known_hosts(self) -> None:
+        public = self.host_key.export_public_key().decode().strip()
+        names = f"[{self.host}]:{self.port},[localhost]:{self.port}"
+        self.known_hosts_path.write_text(f"{names} {public}\n")
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "event": "listening",
+            "host": self.host,
+            "port": self.port,
+            "pid": os.getpid(),
+            "host_key": str(self.state_dir / HOST_KEY_NAME),
+            "host_key_fingerprint": self.host_key.get_fingerprint(),
+            "client_key": str(self.state_dir / CLIENT_KEY_NAME),
+            "known_hosts": str(self.known_hosts_path),
+            "user": getpass.getuser(),
+        }
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def drop_all(self) -> int:
+        """Abort every connection (the client sees the TCP connection reset) and its processes."""
+        dropped = len(self.connections)
+        for conn in list(self.connections):
+            conn.abort()
+        self.connections.clear()
+        for child in list(self.children):
+            _kill_group(child)
+        return dropped
+
+    def kill_children(self, conn: object) -> None:
+        """A connection is gone: its commands and shells go with it, as with sshd."""
+        for child, owner in list(self.children.items()):
+            if owner is conn:
+                _kill_group(child)
+
+    async def restart(self, down: float) -> int:
+        if self.acceptor is not None:
+            self.acceptor.close()
+            self.acceptor = None
+        dropped = self.drop_all()
+        self.stats["restarts"] += 1
+
+        async def come_back() -> None:
+            await asyncio.sleep(down)
+            await self.listen()
+            _emit(self.info())
+
+        self._restart_task = asyncio.create_task(come_back())
+        return dropped
+
+    async def close(self) -> None:
+        if self._restart_task is not None:
+            self._restart_task.cancel()
+        if self.acceptor is not None:
+            self.acceptor.close()
+            self.acceptor = None
+        self.drop_all()
+
+    # -- processes -----------------------------------------------------------------------------
+
+    async def _handle_process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        try:
+            if process.get_terminal_type() is not None:
+                status = await self._run_pty(process)
+            else:
+                status = await self._run_exec(process)
+        except (OSError, asyncssh.Error) as exc:
+            with contextlib.suppress(Exception):
+                process.stderr.write(f"stressdeck target: {exc}\n".encode())
+            status = 255
+        with contextlib.suppress(Exception):
+            if status < 0:  # killed by a signal: report it the way sshd does
+                process.exit_with_signal(signal.Signals(-status).name[3:])
+            else:
+                process.exit(status)
+
+    async def _spawn(
+        self, process: asyncssh.SSHServerProcess[bytes], argv: list[str], **kwargs: Any
+    ) -> asyncio.subprocess.Process:
+        env = dict(os.environ, TERM=kwargs.pop("term", "dumb"), PS1="$ ")
+        child = await asyncio.create_subprocess_exec(
+            *argv, env=env, cwd=os.path.expanduser("~"), **kwargs
+        )
+        self.children[child] = process.channel.get_connection()
+        asyncio.create_task(self._hang_up_when_closed(process, child))
+        return child
+
+    async def _hang_up_when_closed(
+        self, process: asyncssh.SSHServerProcess[bytes], child: asyncio.subprocess.Process
+    ) -> None:
+        """The channel closed under a running command: kill it, as sshd hangs up a terminal."""
+        with contextlib.suppress(Exception):
+            await process.channel.wait_closed()
+        _kill_group(child)
+
+    async def _run_exec(self, process: asyncssh.SSHServerProcess[bytes]) -> int:
+        command = process.command or "true"
+        self.stats["execs"] += 1
+        child = await self._spawn(
+            process,
+            ["/bin/sh", "-c", command],
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert child.stdin and child.stdout and child.stderr
+        feed = asyncio.create_task(_feed_stdin(process, child.stdin))
+        try:
+            await asyncio.gather(
+                _pump(child.stdout, process.stdout), _pump(child.stderr, process.stderr)
+            )
+            return await child.wait()
+        finally:
+            feed.cancel()
+            _kill_group(child)
+            self.children.pop(child, None)
+
+    async def _run_pty(self, process: asyncssh.SSHServerProcess[bytes]) -> int:
+        self.stats["ptys"] += 1
+        master, slave = pty.openpty()
+        _set_winsize(slave, process.get_terminal_size())
+        argv = ["/bin/sh", "-c", process.command] if process.command else ["/bin/sh", "-i"]
+        loop = asyncio.get_running_loop()
+        try:
+            child = await self._spawn(
+                process,
+                argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                start_new_session=True,
+                preexec_fn=_make_controlling_tty,
+                term=process.get_terminal_type() or "xterm",
+            )
+        finally:
+            os.close(slave)
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(master, "rb", 0)
+        )
+        feed = asyncio.create_task(_feed_fd(process, master))
+        try:
+            await _pump(reader, process.stdout)
+            return await child.wait()
+        finally:
+            feed.cancel()
+            transport.close()
+            _kill_group(child)
+            self.children.pop(child, None)
+
+
+async def _pump(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+    """Copy a child's output to the channel until EOF (or EIO, which a PTY gives at the end)."""
+    while True:
+        try:
+            data = await source.read(_READ_CHUNK)
+        except OSError:
+            return
+        if not data:
+            return
+        try:
+            sink.write(data)
+            await sink.drain()
+        except (asyncssh.Error, BrokenPipeError, ConnectionError):
+            return
+
+
+async def _feed_stdin(process: asyncssh.SSHServerProcess[bytes], sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        while data := await process.stdin.read(_READ_CHUNK):
+            sink.write(data)
+            await sink.drain()
+        sink.close()
+
+
+async def _feed_fd(process: asyncssh.SSHServerProcess[bytes], fd: int) -> None:
+    with contextlib.suppress(Exception):
+        while data := await process.stdin.read(_READ_CHUNK):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+
+
+def _kill_group(child: asyncio.subprocess.Process) -> None:
+    if child.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+async def _control(server: SshTargetServer, stop: asyncio.Event, exit_on_eof: bool) -> None:
+    """Read JSON commands from stdin; answer each with one JSON line on stdout."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (ValueError, OSError):
+        return  # stdin is not something asyncio can watch (a regular file): no control channel
+    while True:
+        line = await reader.readline()
+        if not line:
+            if exit_on_eof:
+                stop.set()
+            return
+        try:
+            request = json.loads(line)
+            cmd = request.get("cmd")
+            if cmd == "restart":
+                down = parse_duration(request.get("down", "5s"))
+                dropped = await server.restart(down)
+                _emit({"ok": True, "cmd": cmd, "dropped": dropped, "down": down})
+            elif cmd == "auth_fail":
+                server.auth_failures += int(request.get("count", 1))
+                _emit({"ok": True, "cmd": cmd, "pending": server.auth_failures})
+            elif cmd == "drop":
+                _emit({"ok": True, "cmd": cmd, "dropped": server.drop_all()})
+            elif cmd == "stats":
+                _emit({"ok": True, "cmd": cmd, **server.stats, "open": len(server.connections)})
+            elif cmd == "quit":
+                _emit({"ok": True, "cmd": cmd})
+                stop.set()
+                return
+            else:
+                _emit({"ok": False, "cmd": cmd, "error": f"unknown command {cmd!r}"})
+        except Exception as exc:  # a bad line must never kill the target
+            _emit({"ok": False, "error": str(exc)})
+
+
+async def serve(args: argparse.Namespace) -> int:
+    state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="sd-ssh-"))
+    server = SshTargetServer(state_dir, args.host, args.port)
+    await server.listen()
+    _emit(server.info())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    control = asyncio.create_task(_control(server, stop, args.exit_on_eof))
+    await stop.wait()
+    control.cancel()
+    await server.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="stressdeck target ssh", description="Run the embedded SSH target on loopback."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    parser.add_argument("--state-dir", default="", help="where keys live (reused if present)")
+    parser.add_argument(
+        "--exit-on-eof", action="store_true", help="exit when stdin closes (the parent is gone)"
+    )
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        parser.error("the embedded target listens on loopback only (127.0.0.1 or ::1)")
+    return asyncio.run(serve(args))
+
+
+# -- the parent's side ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SshTargetInfo:
+    """What a client needs to reach the embedded target (from its JSON line)."""
+
+    host: str
+    port: int
+    pid: int
+    host_key: Path
+    host_key_fingerprint: str
+    client_key: Path
+    known_hosts: Path
+    user: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> SshTargetInfo:
+        return cls(
+            host=record["host"],
+            port=int(record["port"]),
+            pid=int(record["pid"]),
+            host_key=Path(record["host_key"]),
+            host_key_fingerprint=record["host_key_fingerprint"],
+            client_key=Path(record["client_key"]),
+            known_hosts=Path(record["known_hosts"]),
+            user=record["user"],
+        )
+
+
+class EmbeddedSshTarget:
+    """Starts the embedded SSH server in its own process and sends it control commands."""
+
+    def __init__(self, state_dir: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state_dir = state_dir
+        self.host = host
+        self.port = port
+        self.info: SshTargetInfo | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self, timeout: float = 20.0) -> SshTargetInfo:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "console.targets.ssh_server",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(self.state_dir),
+                "--exit-on-eof",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        finally:
+            log.close()
+        assert self._proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        except asyncio.TimeoutError:
+            await self.stop()
+            raise RuntimeError("the embedded SSH target did not start in time") from None
+        if not line:
+            await self.stop()
+            tail = (self.state_dir / "server.log").read_text(errors="replace")[-500:]
+            raise RuntimeError(f"the embedded SSH target failed to start: {tail}")
+        self.info = SshTargetInfo.from_json(json.loads(line))
+        self.port = self.info.port
+        self._reader = asyncio.create_task(self._read_replies())
+        return self.info
+
+    async def _read_replies(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while line := await self._proc.stdout.readline():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if record.get("event") == "listening":
+                    self.info = SshTargetInfo.from_json(record)
+                else:
+                    self._replies.put_nowait(record)
+
+    async def command(self, cmd: str, **params: Any) -> dict[str, Any]:
+        """Send one control command and return the target's answer."""
+        if self._proc is None or self._proc.stdin is None or self._proc.returncode is not None:
+            raise RuntimeError("the embedded SSH target is not running")
+        async with self._lock:
+            self._proc.stdin.write((json.dumps({"cmd": cmd, **params}) + "\n").encode())
+            await self._proc.stdin.drain()
+            return await asyncio.wait_for(self._replies.get(), 10.0)
+
+    async def restart(self, down: float) -> dict[str, Any]:
+        return await self.command("restart", down=f"{down}s")
+
+    async def auth_fail(self, count: int) -> dict[str, Any]:
+        return await self.command("auth_fail", count=count)
+
+    async def stop(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 5.0)
+            except asyncio.TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._proc = None
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

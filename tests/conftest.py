@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def fake_kind() -> Iterator[None]:
+    """Register the in-process ``[[fake]]`` kind for engine unit tests."""
+    from console.sessions import KIND_MODULES
+
+    KIND_MODULES["fake"] = "tests.fake_kind"
+    try:
+        yield
+    finally:
+        KIND_MODULES.pop("fake", None)
