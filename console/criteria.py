@@ -70,7 +70,7 @@ AGGREGATIONS: dict[MetricType, tuple[str, ...]] = {
 }
 
 _EXPR = re.compile(
-    r"^\s*(?P<agg>[a-z]+(?:\(\s*[0-9.]+\s*\))?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S.*?)\s*$"
+    r"^\s*(?P<agg>[a-z][a-z0-9.]*(?:\(\s*[0-9.]+\s*\))?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S.*?)\s*$"
 )
 _VALUE = re.compile(r"^(?P<num>-?[0-9]+(?:\.[0-9]+)?|-?\.[0-9]+)\s*(?P<unit>[a-zA-Zµ%/]*)$")
 
@@ -145,6 +145,8 @@ def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
     allowed = AGGREGATIONS[spec.type]
     is_percentile = re.fullmatch(r"p\([0-9.]+\)", aggregation) is not None
     if not (aggregation in allowed or (is_percentile and "p(N)" in allowed)):
+        if re.fullmatch(r"p[0-9.]+", aggregation):
+            raise CriterionError(f"{aggregation!r} does not apply: write percentiles as p({aggregation[1:]})")
         raise CriterionError(
             f"{aggregation!r} does not apply to {spec.name} (a {spec.type.value}); "
             f"use one of: {', '.join(allowed)}"

@@ -32,6 +32,7 @@ class TickerGroup(GroupConfig):
     latency: float = opt(10.0, doc="Latency sample in ms.")
     fail_every: int = opt(0, doc="Every Nth sample is a failure (0: never).")
     secret_token: str = opt("", secret=True, doc="A secret that must never be exported.")
+    chatty: bool = opt(False, doc="Log an event for every sample (for event-log tests).")
 
 
 class Ticker(Session):
@@ -66,6 +67,8 @@ class Ticker(Session):
                 bad = self.config.fail_every > 0 and self.samples % self.config.fail_every == 0
                 self.ctx.rate("fake_failed", bad)
                 self.ctx.add("fake_samples")
+                if self.config.chatty:
+                    self.ctx.event("tick", f"sample {self.samples}", success=not bad)
             try:
                 await asyncio.wait_for(self._stop.wait(), self.config.interval)
             except asyncio.TimeoutError:

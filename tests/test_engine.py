@@ -1,0 +1,280 @@
+"""The engine on the in-process test kind: supervision, faults, criteria, exports, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from console.engine import EXIT_FAILED, EXIT_OK, Run
+from console.profile import load_profile_text
+from console.sessions.base import FaultNotApplicable
+
+pytestmark = pytest.mark.usefixtures("fake_kind")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def profile(body: str, duration: str = "1s"):  # type: ignore[no-untyped-def]
+    return load_profile_text(f'[run]\nname = "t"\nduration = "{duration}"\n{body}', path="t.toml")
+
+
+def events(run_dir: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+async def test_a_crashing_session_fails_alone_and_the_run_goes_on(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\nname = "t"\ncount = 3\n'
+        '[[faults]]\nat = "200ms"\naction = "fake.crash"\ntarget = "t#1"\n'
+        '[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n'
+    )
+    result = await Run(p, runs_dir=tmp_path).run()
+    states = {s.id: s.state for s in result.snapshot.sessions}
+    assert states == {"t#0": "stopped", "t#1": "failed", "t#2": "stopped"}
+    errors = [e for e in events(result.run_dir) if e["event"] == "session_error"]
+    assert len(errors) == 1 and errors[0]["session_id"] == "t#1" and "injected crash" in errors[0]["detail"]
+    assert result.exit_code == EXIT_FAILED  # abnormal ends == 0 failed
+    samples = {s.id: dict(s.counters)["samples"] for s in result.snapshot.sessions}
+    assert int(samples["t#0"]) > int(samples["t#1"])  # the others kept working
+
+
+async def test_faults_resolve_targets_pick_and_log_their_source(tmp_path: Path) -> None:
+    p = profile('[[fake]]\nname = "a"\ncount = 5\n', duration="3s")
+    run = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(run.run())
+    await asyncio.sleep(0.3)
+    record = await run.inject("fake.drop", target="all", pick=3, params={"down": 0.1}, source="key")
+    assert len(record.sessions) == 3 and record.source == "key"
+    with pytest.raises(FaultNotApplicable, match="no session matches"):
+        await run.inject("fake.drop", target="nope")
+    with pytest.raises(FaultNotApplicable, match="no ssh sessions"):
+        await run.inject("ssh.drop")
+    await asyncio.sleep(0.5)
+    run.request_stop()
+    result = await task
+    injected = [e for e in events(result.run_dir) if e["event"] == "fault_injected"]
+    assert injected[0]["source"] == "key" and injected[0]["data"]["sessions"] == list(record.sessions)
+    recovered = [e for e in events(result.run_dir) if e["event"] == "session_recovered"]
+    assert {e["session_id"] for e in recovered} == set(record.sessions)
+
+
+async def test_scheduled_faults_fire_on_time_and_repeat(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\ncount = 1\n[[faults]]\nat = "200ms"\nevery = "400ms"\naction = "fake.slow"\nparams = { latency = 1.0 }\n',
+        duration="1.5s",
+    )
+    result = await Run(p, runs_dir=tmp_path).run()
+    times = [f.t for f in result.snapshot.faults]
+    assert len(times) == 4  # 0.2, 0.6, 1.0, 1.4
+    for expected, actual in zip([0.2, 0.6, 1.0, 1.4], times):
+        assert actual == pytest.approx(expected, abs=0.1)
+    assert {f.source for f in result.snapshot.faults} == {"schedule"}
+
+
+async def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\nlatency = 50.0\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<10"\n'
+        'abort_on_fail = true\nabort_grace = "300ms"\n',
+        duration="30s",
+    )
+    started = time.monotonic()
+    result = await Run(p, runs_dir=tmp_path).run()
+    assert time.monotonic() - started < 5
+    assert result.exit_code == EXIT_FAILED and result.snapshot.state == "aborted"
+    assert "fake_latency" in result.snapshot.abort_reason
+    assert any(e["event"] == "run_aborted" for e in events(result.run_dir))
+
+
+async def test_pause_freezes_the_schedule_and_the_timer(tmp_path: Path) -> None:
+    p = profile('[[fake]]\n[[faults]]\nat = "500ms"\naction = "fake.slow"\n', duration="1s")
+    run = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(run.run())
+    await asyncio.sleep(0.2)
+    await run.pause()
+    await asyncio.sleep(0.8)
+    assert run.faults == [] and run.state == "paused"
+    await run.resume()
+    result = await task
+    assert result.snapshot.faults[0].t >= 0.9  # it waited for the pause
+    assert run.now() >= 1.7
+
+
+async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\ncount = 2\nsecret_token = "hunter2"\n'
+        '[[faults]]\nat = "100ms"\naction = "fake.drop"\n'
+        '[[criteria]]\nname = "fast"\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n'
+        '[[criteria]]\nname = "never"\nmetric = "fake_latency"\nthreshold = "max<1"\n'
+    )
+    run = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(run.run())
+    await asyncio.sleep(0.4)
+    first = await run.export()
+    result = await task
+    assert [x.name for x in first] == ["snapshot-1.json", "report.md", "junit.xml"]
+    assert (result.run_dir / "snapshot-2.json").exists()
+    snap = json.loads((result.run_dir / "snapshot-2.json").read_text())
+    assert snap["metrics"] and snap["sessions"] and snap["faults"][0]["action"] == "fake.drop"
+    assert snap["profile"]["content"]["fake"][0]["secret_token"] == "***redacted***"
+    for path in result.run_dir.iterdir():
+        assert "hunter2" not in path.read_text(), path
+    report = (result.run_dir / "report.md").read_text()
+    assert "| Criterion | Target | Actual | Status |" in report and "✅ PASS" in report and "❌ FAIL" in report
+    suite = ET.parse(result.run_dir / "junit.xml").getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    assert [c.get("name") for c in suite.iter("testcase")] == ["fast", "never"]
+
+
+def cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.engine_run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+def write(tmp_path: Path, body: str, duration: str = "1s") -> str:
+    path = tmp_path / "p.toml"
+    path.write_text(f'[run]\nname = "cli"\nduration = "{duration}"\n{body}')
+    return str(path)
+
+
+def test_headless_exit_status_0_when_criteria_pass(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n')
+    proc = cli("run", path, "--headless", "--runs-dir", str(tmp_path / "runs"))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert "✓ fake_latency p(95)<2s" in proc.stdout and "run directory:" in proc.stdout
+
+
+def test_headless_exit_status_1_when_a_criterion_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<1"\n')
+    proc = cli("run", path, "--headless", "--duration", "500ms", "--runs-dir", str(tmp_path / "runs"))
+    assert proc.returncode == EXIT_FAILED
+    assert "✗ fake_latency p(95)<1" in proc.stdout
+
+
+def test_exit_status_2_for_bad_profile_or_usage(tmp_path: Path) -> None:
+    assert cli("run", write(tmp_path, "[[fake]]\nbogus = 1\n"), "--headless").returncode == 2
+    assert cli("run", write(tmp_path, "[[fake]]\n"), "--headless", "--duration", "soon").returncode == 2
+    assert cli("frobnicate").returncode == 2
+
+
+def test_ctrl_c_exits_130_and_still_writes_the_summary(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[fake]]\n", duration="60s")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.engine_run", "run", path, "--headless", "--runs-dir", str(tmp_path / "runs")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "snapshot-1.json").exists() and (run_dir / "report.md").exists()
+    (summary,) = [e for e in events(run_dir) if e["event"] == "summary"]
+    assert summary["data"]["exit_code"] == 130 and summary["data"]["state"] == "interrupted"
+
+
+def test_event_log_survives_sigkill(tmp_path: Path) -> None:
+    """Killed with -9: every complete line parses and at most the last second is lost."""
+    path = write(tmp_path, "[[fake]]\ncount = 4\nchatty = true\ninterval = \"5ms\"\n", duration="60s")
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.engine_run", "run", path, "--headless", "--runs-dir", str(runs)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        log = None
+        while time.monotonic() < deadline:
+            found = list(runs.glob("*/events.jsonl"))
+            if found and found[0].stat().st_size > 50_000:
+                log = found[0]
+                break
+            time.sleep(0.1)
+        assert log is not None, "the run never wrote events"
+        time.sleep(1.0)
+        from datetime import datetime, timezone
+
+        killed_at = datetime.now(timezone.utc)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    raw = log.read_bytes()
+    lines = raw.split(b"\n")
+    complete = lines[:-1]
+    assert lines[-1] == b"", "a flush must only ever write whole lines"
+    parsed = [json.loads(line) for line in complete]
+    assert len(parsed) > 1000
+    last = datetime.fromisoformat(parsed[-1]["ts"])
+    assert (killed_at - last).total_seconds() <= 1.0
+    for record in parsed[:3]:
+        assert set(record) >= {"ts", "session_id", "host", "event", "detail", "elapsed_ms", "attempt", "success", "kind", "run"}
+
+
+def test_runbook_extraction_commands_work_unchanged(tmp_path: Path) -> None:
+    """The SPIKE-2 runbook's grep/python one-liners, verbatim, on a Stressdeck log."""
+    path = write(
+        tmp_path,
+        '[[fake]]\ncount = 4\n[[faults]]\nat = "200ms"\naction = "fake.drop"\nparams = { down = 0.1 }\n',
+    )
+    assert cli("run", path, "--headless", "--runs-dir", str(tmp_path / "runs")).returncode == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    log = run_dir / "events.jsonl"
+    log_copy = run_dir / "spike2_results.jsonl"
+    log_copy.write_bytes(log.read_bytes())
+
+    def sh(command: str) -> str:
+        return subprocess.run(command, shell=True, cwd=run_dir, capture_output=True, text=True, check=True).stdout
+
+    assert sh("""grep '"reconnected"' spike2_results.jsonl | wc -l""").strip() == "4"
+    assert sh("""grep '"reconnect_failed"' spike2_results.jsonl | wc -l""").strip() == "0"
+    summary = json.loads(sh("""grep '"summary"' spike2_results.jsonl | python3 -m json.tool"""))
+    assert summary["event"] == "summary"
+    out = sh(
+        """grep '"reconnected"' spike2_results.jsonl | python3 -c "
+import sys, json
+times = [json.loads(l)['elapsed_ms'] for l in sys.stdin]
+if times:
+    times.sort()
+    print(f'p50={times[len(times)//2]}ms  p95={times[int(len(times)*0.95)]}ms  max={max(times)}ms')
+"
+"""
+    )
+    assert out.startswith("p50=500.0ms")
+
+
+def test_the_engine_never_imports_textual(tmp_path: Path) -> None:
+    """Import hygiene (harlequin's test): a headless run loads no Textual module."""
+    path = write(tmp_path, "[[fake]]\n", duration="300ms")
+    code = (
+        "import sys\n"
+        "from console.sessions import KIND_MODULES\n"
+        "KIND_MODULES['fake'] = 'tests.fake_kind'\n"
+        "import console.engine, console.headless, console.controller, console.export, console.cli\n"
+        "import console.sessions.pty\n"
+        f"code = console.cli.main(['run', {path!r}, '--headless', '--runs-dir', {str(tmp_path / 'runs')!r}])\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'widgets')))\n"
+        "assert not bad, bad\n"
+        "print('clean', code)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "clean 0" in proc.stdout

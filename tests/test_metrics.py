@@ -1,0 +1,75 @@
+import random
+
+import pytest
+
+from console.metrics import MetricSpec, MetricsRegistry, MetricType, Series, Trend
+
+
+def test_trend_percentiles_within_one_percent() -> None:
+    rng = random.Random(1)
+    values = [rng.lognormvariate(3, 1) for _ in range(50_000)]
+    trend = Trend()
+    for v in values:
+        trend.record(v)
+    values.sort()
+    for pct in (50, 90, 95, 99, 99.9):
+        exact = values[int(len(values) * pct / 100) - 1]
+        assert trend.percentile(pct) == pytest.approx(exact, rel=0.01)
+    assert trend.min == values[0] and trend.max == values[-1]
+    assert len(trend) < 3000  # bounded: buckets, not samples
+
+
+def test_trend_memory_is_bounded_whatever_the_count() -> None:
+    trend = Trend()
+    for i in range(200_000):
+        trend.record(1 + (i % 1000))
+    assert len(trend) < 1200
+
+
+def test_trend_encode_decode_merge_is_exact() -> None:
+    a, b = Trend(), Trend()
+    for i in range(1, 1000):
+        (a if i % 2 else b).record(i)
+    merged = Trend.decode(a.encode())
+    merged.merge(Trend.decode(b.encode()))
+    whole = Trend()
+    for i in range(1, 1000):
+        whole.record(i)
+    assert merged.count == whole.count
+    assert merged.percentile(95) == whole.percentile(95)
+    assert merged.sum == pytest.approx(whole.sum)
+
+
+def test_empty_trend_has_no_percentile() -> None:
+    assert Trend().percentile(95) is None
+
+
+def test_series_is_a_ring_and_places_markers() -> None:
+    s = Series(maxlen=5)
+    for i in range(12):
+        s.push(i)
+    assert s.values() == (7, 8, 9, 10, 11)
+    assert s.marker_positions([3, 8, 11]) == (1, 4)
+
+
+def test_registry_windows_forget_old_samples() -> None:
+    now = [0.0]
+    reg = MetricsRegistry([MetricSpec("lat", MetricType.TREND, "ms")], lambda: now[0])
+    ring = reg.watch_window("lat", 10.0)
+    for t in range(30):
+        now[0] = float(t)
+        reg.observe("lat", 1000.0 if t < 15 else 10.0, session="a")
+    view = ring.view(now[0])
+    assert isinstance(view, Trend)
+    assert view.max == 10.0  # the slow samples fell out of the window
+    total = reg.run_value("lat")
+    assert isinstance(total, Trend) and total.max == 1000.0
+
+
+def test_gauges_combine_across_sessions() -> None:
+    reg = MetricsRegistry([MetricSpec("rss", MetricType.GAUGE, "bytes", combine="sum")], lambda: 0.0)
+    reg.gauge("rss", 10, session="a")
+    reg.gauge("rss", 5, session="b")
+    reg.gauge("rss", 7, session="a")
+    run = reg.run_value("rss")
+    assert run is not None and run.value == 12  # type: ignore[union-attr]
