@@ -620,7 +620,9 @@ class Run:
                 await runtime.stop()
             except Exception as exc:
                 self._log("runtime_error", f"stop: {type(exc).__name__}: {exc}", kind=kind_name)
-        self._sample(self.now())
+        # Only the loop-lag backlog: a CPU sample taken now would measure shutdown, not the run.
+        for lag in self._lag.drain():
+            self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
         self._evaluate(self.now(), final=True)
         if self.interrupted:
             self.state, code = "interrupted", EXIT_INTERRUPTED
