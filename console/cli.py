@@ -2,6 +2,8 @@
 
     stressdeck                         the console on the bundled demo profile
     stressdeck run PROFILE [--headless] [--duration D] [--runs-dir DIR]
+    stressdeck run PROFILE --replay RUN   the same, re-injecting a previous run's key faults
+    stressdeck faults RUN              a previous run's key faults as [[faults]] TOML
     stressdeck validate PROFILE        check a profile; exit 2 with file:line: key: message
     stressdeck profiles                the bundled profiles, one line each
     stressdeck emit ...                sequence-numbered output for PTY loss accounting
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from console import __version__, units
 from console.profile import ProfileError, bundled_profiles, load_profile
+from console.replay import ReplayError, load_replay, to_toml
 
 __all__ = ["main"]
 
@@ -41,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("STRESSDECK_RUNS_DIR", "runs"),
         help="where run directories go (default: ./runs or $STRESSDECK_RUNS_DIR)",
     )
+    run.add_argument("--replay", metavar="RUN", help="re-inject the faults sent by keys in a previous run (its directory or events.jsonl)")
+    faults = sub.add_parser("faults", help="print a previous run's key faults as [[faults]] tables")
+    faults.add_argument("run", help="a run directory or its events.jsonl")
     validate = sub.add_parser("validate", help="check a profile without running it")
     validate.add_argument("profile")
     sub.add_parser("profiles", help="list the bundled profiles")
@@ -70,7 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _run(DEMO, headless=False, duration=None, runs_dir=os.environ.get("STRESSDECK_RUNS_DIR", "runs"))
         if args.command == "run":
-            return _run(args.profile, headless=args.headless, duration=args.duration, runs_dir=args.runs_dir)
+            return _run(
+                args.profile, headless=args.headless, duration=args.duration, runs_dir=args.runs_dir, replay=args.replay
+            )
+        if args.command == "faults":
+            print(to_toml(load_replay(Path(args.run))), end="")
+            return 0
         if args.command == "validate":
             profile = load_profile(args.profile)
             groups = ", ".join(f"{g.config.count}x {g.kind}:{g.config.name}" for g in profile.groups)
@@ -84,11 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProfileError as exc:
         print(f"stressdeck: invalid profile\n{exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ReplayError as exc:
+        print(f"stressdeck: cannot replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     parser.print_help()
     return EXIT_USAGE
 
 
-def _run(spec: str, *, headless: bool, duration: str | None, runs_dir: str) -> int:
+def _run(spec: str, *, headless: bool, duration: str | None, runs_dir: str, replay: str | None = None) -> int:
     seconds = None
     if duration is not None:
         try:
@@ -97,16 +111,17 @@ def _run(spec: str, *, headless: bool, duration: str | None, runs_dir: str) -> i
             print(f"stressdeck: --duration: {exc}", file=sys.stderr)
             return EXIT_USAGE
     profile = load_profile(spec)
+    faults = load_replay(Path(replay)) if replay else []
     if not headless and not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("stressdeck: no terminal; running headless", file=sys.stderr)
         headless = True
     if headless:
         from console.headless import run_headless
 
-        return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds)
+        return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
     from console.app import run_console
 
-    return run_console(profile, runs_dir=Path(runs_dir), duration=seconds)
+    return run_console(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
 
 
 def _list_profiles() -> int:

@@ -200,15 +200,36 @@ def read_table(cls: type[T], raw: Mapping[str, Any], path: KeyPath) -> tuple[T |
     return (None if reader.issues else result), reader.issues
 
 
+def human_default(unit: str | None, value: Any) -> str:
+    """A default as a profile would write it: ``"250ms"`` rather than ``0.25``."""
+    if unit is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return repr(value)
+    if unit == "duration":
+        for scale, suffix in ((3600, "h"), (60, "m"), (1, "s"), (1e-3, "ms")):
+            if value >= scale and float(value / scale).is_integer():
+                return f'"{int(value / scale)}{suffix}"'
+        return f'"{value}s"' if value else '"0s"'
+    if unit == "size":
+        for scale, suffix in ((1024**2, "MiB"), (1024, "KiB"), (1e6, "MB"), (1e3, "KB")):
+            if value >= scale and float(value / scale).is_integer():
+                return f'"{int(value / scale)}{suffix}"'
+        return f'"{int(value)}B"'
+    if unit == "percent":
+        return f'"{value * 100:g}%"'
+    if unit == "rate":
+        return f'"{value:g}/s"'
+    return repr(value)
+
+
 def doc_rows(cls: type) -> list[tuple[str, str, str, str]]:
     """(key, type, default, doc) rows for documenting a config class."""
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
         unit = f.metadata.get("unit")
-        kind = f"{unit} ({UNIT_EXAMPLES[unit]})" if unit else _type_name(hints[f.name])
+        kind = unit if unit else _type_name(hints[f.name])
         if f.default is not MISSING:
-            default = repr(f.default)
+            default = human_default(unit, f.default)
         elif f.default_factory is not MISSING:
             default = repr(f.default_factory())
         else:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 from console.engine import Run, RunResult
 from console.profile import Profile
+from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot
 
 __all__ = ["RunController"]
@@ -26,8 +27,15 @@ T = TypeVar("T")
 
 
 class RunController:
-    def __init__(self, profile: Profile, *, runs_dir: Path | str = "runs", duration: float | None = None) -> None:
-        self.run = Run(profile, runs_dir=runs_dir, duration=duration)
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        runs_dir: Path | str = "runs",
+        duration: float | None = None,
+        replay: Sequence[ReplayFault] = (),
+    ) -> None:
+        self.run = Run(profile, runs_dir=runs_dir, duration=duration, replay=replay)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._result: Future[RunResult] = Future()

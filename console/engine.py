@@ -22,7 +22,7 @@ import asyncio
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +40,7 @@ from console.metrics import (
     Trend,
 )
 from console.profile import FaultPlan, Profile
+from console.replay import ReplayFault
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
 from console.sessions.base import (
@@ -89,8 +90,10 @@ class Run:
         *,
         runs_dir: Path | str = "runs",
         duration: float | None = None,
+        replay: Sequence[ReplayFault] = (),
     ) -> None:
         self.profile = profile.with_duration(duration) if duration is not None else profile
+        self.replay = tuple(replay)
         self.config = self.profile.run
         base = Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}"
         run_dir, n = base, 1
@@ -291,6 +294,8 @@ class Run:
                     for plan in self.profile.faults
                 ),
             ]
+            if self.replay:
+                self._aux.append(asyncio.create_task(self._replay(), name="replay"))
             self.state = "running"
             await self._stop.wait()
         finally:
@@ -367,16 +372,32 @@ class Run:
                 self._log("run_aborted", self.abort_reason, success=False)
                 self._stop.set()
 
+    async def _wait_until(self, at: float) -> None:
+        """Sleep until ``at`` seconds of un-paused run time."""
+        while True:
+            await self._resumed.wait()
+            remaining = at - self.active_elapsed()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.5))
+
+    async def _replay(self) -> None:
+        for fault in sorted(self.replay, key=lambda f: f.t):
+            await self._wait_until(fault.t)
+            try:
+                await self.inject(
+                    fault.action,
+                    target=fault.target,
+                    params=fault.params,
+                    sessions=fault.sessions,
+                    source="replay",
+                )
+            except FaultNotApplicable:
+                pass  # logged; the replayed run may have fewer sessions
+
     async def _schedule(self, plan: FaultPlan) -> None:
         for at in self._fault_times(plan):
-            while True:
-                await self._resumed.wait()
-                remaining = at - self.active_elapsed()
-                if remaining <= 0:
-                    break
-                await asyncio.sleep(min(remaining, 0.5))
-            if self.state != "running":
-                await self._resumed.wait()
+            await self._wait_until(at)
             try:
                 await self.inject(
                     plan.action,
@@ -416,8 +437,12 @@ class Run:
         params: Mapping[str, Any] | None = None,
         pick: int | None = None,
         source: str = "api",
+        sessions: Sequence[str] = (),
     ) -> FaultRecord:
-        """Apply a fault or control; raise FaultNotApplicable with a reason when it cannot."""
+        """Apply a fault or control; raise FaultNotApplicable with a reason when it cannot.
+
+        ``sessions`` names exact session ids (a replay); otherwise ``target`` and ``pick`` choose.
+        """
         kind_name, _, name = action.partition(".")
         kind = self.kinds.get(kind_name)
         if kind is None or name not in kind.faults:
@@ -425,7 +450,9 @@ class Run:
             self._log("fault_not_applicable", reason, kind=kind_name or "run", source=source, success=False)
             raise FaultNotApplicable(reason)
         targets = self.resolve_targets(kind_name, target)
-        if pick is not None and pick < len(targets):
+        if sessions:
+            targets = [s for s in targets if s.id in sessions]
+        elif pick is not None and pick < len(targets):
             targets = self.rng.sample(targets, pick)
         if not targets:
             reason = f"{action}: no session matches {target!r}"

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from console.engine import Run, RunResult, describe
 from console.profile import Profile
+from console.replay import ReplayFault
 from console.snapshot import RunSnapshot
 from console.units import format_bytes, format_duration
 
@@ -81,8 +83,15 @@ async def _run(run: Run, out: TextIO) -> RunResult:
     return await run.run()
 
 
-def run_headless(profile: Profile, *, runs_dir: Path, duration: float | None, out: TextIO = sys.stdout) -> int:
-    run = Run(profile, runs_dir=runs_dir, duration=duration)
+def run_headless(
+    profile: Profile,
+    *,
+    runs_dir: Path,
+    duration: float | None,
+    replay: Sequence[ReplayFault] = (),
+    out: TextIO = sys.stdout,
+) -> int:
+    run = Run(profile, runs_dir=runs_dir, duration=duration, replay=replay)
     print(f"stressdeck: {profile.name} -> {run.run_dir}", file=out, flush=True)
     result = asyncio.run(_run(run, out))
     print(format_summary(result, run.kind_summaries(result.snapshot)), file=out, flush=True)

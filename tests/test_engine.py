@@ -278,3 +278,28 @@ def test_the_engine_never_imports_textual(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "clean 0" in proc.stdout
+
+
+async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path: Path) -> None:
+    from console.replay import load_replay, to_toml
+
+    p = profile('[[fake]]\nname = "a"\ncount = 4\n', duration="1.2s")
+    first = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(first.run())
+    await asyncio.sleep(0.4)
+    original = await first.inject("fake.drop", target="all", pick=2, params={"down": 0.1}, source="key")
+    await first.inject("fake.slow", target="a#3", params={"latency": 1.0}, source="api")
+    await task
+    faults = load_replay(first.run_dir)
+    assert [f.action for f in faults] == ["fake.drop", "fake.slow"]
+    assert faults[0].sessions == original.sessions and faults[0].t == pytest.approx(0.4, abs=0.15)
+
+    second = await Run(p, runs_dir=tmp_path, replay=faults).run()
+    replayed = [f for f in second.snapshot.faults if f.source == "replay"]
+    assert [sorted(f.sessions) for f in replayed] == [sorted(original.sessions), ["a#3"]]
+    assert replayed[0].t == pytest.approx(faults[0].t, abs=0.15)
+
+    text = to_toml(faults)
+    again = load_profile_text(f'[run]\nduration = "1s"\n[[fake]]\nname = "a"\ncount = 4\n{text}', path="r.toml")
+    assert [f.action for f in again.faults] == ["fake.drop", "fake.slow"]
+    assert again.faults[1].target == "a#3" and again.faults[1].params == {"latency": 1.0}
