@@ -1,13 +1,13 @@
 """The ``stressdeck`` command: thin on purpose; the work lives in the engine and the app.
 
-    stressdeck                         the console on the bundled demo profile
-    stressdeck run PROFILE [--headless] [--duration D] [--runs-dir DIR]
-    stressdeck run PROFILE --replay RUN   the same, re-injecting a previous run's key faults
-    stressdeck faults RUN              a previous run's key faults as [[faults]] TOML
-    stressdeck validate PROFILE        check a profile; exit 2 with file:line: key: message
-    stressdeck profiles                the bundled profiles, one line each
-    stressdeck emit ...                sequence-numbered output for PTY loss accounting
-    stressdeck target ssh|http ...     an embedded target server, in the foreground
+stressdeck                         the console on the bundled demo profile
+stressdeck run PROFILE [--headless] [--duration D] [--runs-dir DIR]
+stressdeck run PROFILE --replay RUN   the same, re-injecting a previous run's key faults
+stressdeck faults RUN              a previous run's key faults as [[faults]] TOML
+stressdeck validate PROFILE        check a profile; exit 2 with file:line: key: message
+stressdeck profiles                the bundled profiles, one line each
+stressdeck emit ...                sequence-numbered output for PTY loss accounting
+stressdeck target ssh|http ...     an embedded target server, in the foreground
 """
 
 from __future__ import annotations
@@ -37,21 +37,33 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a profile (the console, or --headless)")
     run.add_argument("profile", help="a profile path or a bundled profile name")
-    run.add_argument("--headless", action="store_true", help="no console: progress lines, a summary and an exit status")
+    run.add_argument(
+        "--headless",
+        action="store_true",
+        help="no console: progress lines, a summary and an exit status",
+    )
     run.add_argument("--duration", help="override the run's duration, such as 90s or 30m")
     run.add_argument(
         "--runs-dir",
         default=os.environ.get("STRESSDECK_RUNS_DIR", "runs"),
         help="where run directories go (default: ./runs or $STRESSDECK_RUNS_DIR)",
     )
-    run.add_argument("--replay", metavar="RUN", help="re-inject the faults sent by keys in a previous run (its directory or events.jsonl)")
+    run.add_argument(
+        "--replay",
+        metavar="RUN",
+        help="re-inject the faults sent by keys in a previous run (its directory or events.jsonl)",
+    )
     faults = sub.add_parser("faults", help="print a previous run's key faults as [[faults]] tables")
     faults.add_argument("run", help="a run directory or its events.jsonl")
     validate = sub.add_parser("validate", help="check a profile without running it")
     validate.add_argument("profile")
     sub.add_parser("profiles", help="list the bundled profiles")
-    sub.add_parser("emit", help="print sequence-numbered lines (see 'stressdeck emit --help')", add_help=False)
-    target = sub.add_parser("target", help="run an embedded target server ('ssh' or 'http')", add_help=False)
+    sub.add_parser(
+        "emit", help="print sequence-numbered lines (see 'stressdeck emit --help')", add_help=False
+    )
+    target = sub.add_parser(
+        "target", help="run an embedded target server ('ssh' or 'http')", add_help=False
+    )
     target.add_argument("which", choices=("ssh", "http"))
     return parser
 
@@ -74,17 +86,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     try:
         if args.command is None:
-            return _run(DEMO, headless=False, duration=None, runs_dir=os.environ.get("STRESSDECK_RUNS_DIR", "runs"))
+            return _run(
+                DEMO,
+                headless=False,
+                duration=None,
+                runs_dir=os.environ.get("STRESSDECK_RUNS_DIR", "runs"),
+            )
         if args.command == "run":
             return _run(
-                args.profile, headless=args.headless, duration=args.duration, runs_dir=args.runs_dir, replay=args.replay
+                args.profile,
+                headless=args.headless,
+                duration=args.duration,
+                runs_dir=args.runs_dir,
+                replay=args.replay,
             )
         if args.command == "faults":
             print(to_toml(load_replay(Path(args.run))), end="")
             return 0
         if args.command == "validate":
             profile = load_profile(args.profile)
-            groups = ", ".join(f"{g.config.count}x {g.kind}:{g.config.name}" for g in profile.groups)
+            groups = ", ".join(
+                f"{g.config.count}x {g.kind}:{g.config.name}" for g in profile.groups
+            )
             print(
                 f"{profile.path}: ok: {profile.name}, {units.format_duration(profile.run.duration)}; "
                 f"{groups}; {len(profile.faults)} fault(s), {len(profile.criteria)} criteria"
@@ -102,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def _run(spec: str, *, headless: bool, duration: str | None, runs_dir: str, replay: str | None = None) -> int:
+def _run(
+    spec: str, *, headless: bool, duration: str | None, runs_dir: str, replay: str | None = None
+) -> int:
     seconds = None
     if duration is not None:
         try:
@@ -129,7 +154,9 @@ def _list_profiles() -> int:
         try:
             profile = load_profile(path)
             kinds = "+".join(profile.kinds)
-            print(f"{path.stem:<22} {kinds:<13} {units.format_duration(profile.run.duration):>7}  {profile.run.description}")
+            print(
+                f"{path.stem:<22} {kinds:<13} {units.format_duration(profile.run.duration):>7}  {profile.run.description}"
+            )
         except ProfileError as exc:
             print(f"{path.stem:<22} (invalid: {exc.issues[0].message})")
     return 0

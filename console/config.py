@@ -32,7 +32,7 @@ from console import units
 __all__ = ["ConfigIssue", "GroupConfig", "KeyPath", "doc_rows", "opt", "read_table", "suggest"]
 
 T = TypeVar("T")
-KeyPath = tuple[Union[str, int], ...]
+KeyPath = tuple[str | int, ...]
 
 UNIT_PARSERS: dict[str, Callable[[object], float]] = {
     "duration": units.parse_duration,
@@ -141,7 +141,11 @@ class _Reader:
             extra = f" (did you mean {hint!r}?)" if hint else ""
             return self.fail(path, f"expected {_type_name(tp)}, got {raw!r}{extra}")
         if tp is bool:
-            return raw if isinstance(raw, bool) else self.fail(path, f"expected true or false, got {raw!r}")
+            return (
+                raw
+                if isinstance(raw, bool)
+                else self.fail(path, f"expected true or false, got {raw!r}")
+            )
         if tp is int:
             if isinstance(raw, int) and not isinstance(raw, bool):
                 return raw
@@ -151,7 +155,9 @@ class _Reader:
                 return float(raw)
             return self.fail(path, f"expected a number, got {raw!r}")
         if tp is str:
-            return raw if isinstance(raw, str) else self.fail(path, f"expected a string, got {raw!r}")
+            return (
+                raw if isinstance(raw, str) else self.fail(path, f"expected a string, got {raw!r}")
+            )
         if tp is Any:
             return raw
         if origin in (list, tuple):
@@ -193,7 +199,9 @@ class _Reader:
         return cls(**values)
 
 
-def read_table(cls: type[T], raw: Mapping[str, Any], path: KeyPath) -> tuple[T | None, list[ConfigIssue]]:
+def read_table(
+    cls: type[T], raw: Mapping[str, Any], path: KeyPath
+) -> tuple[T | None, list[ConfigIssue]]:
     """Read ``raw`` into ``cls``; return the object (or None) and every issue found."""
     reader = _Reader()
     result = reader.table(cls, raw, path)
@@ -245,5 +253,8 @@ class GroupConfig:
     Lists are read as tuples, so declare list fields as ``tuple[X, ...]``.
     """
 
-    name: str = opt("", doc="Group name, used in session ids (`name#0`) and fault targets; defaults to the kind, numbered when repeated.")
+    name: str = opt(
+        "",
+        doc="Group name, used in session ids (`name#0`) and fault targets; defaults to the kind, numbered when repeated.",
+    )
     count: int = opt(1, doc="How many sessions of this group run at once.")

@@ -86,7 +86,9 @@ class RunController:
         pick: int | None = None,
         source: str = "key",
     ) -> Future[FaultRecord]:
-        return self._submit(self.run.inject(action, target=target, params=params, pick=pick, source=source))
+        return self._submit(
+            self.run.inject(action, target=target, params=params, pick=pick, source=source)
+        )
 
     def pause(self, source: str = "key") -> Future[None]:
         return self._submit(self.run.pause(source))

@@ -6,7 +6,7 @@ Three scopes, one expression language (k6's: ``p(95)<2000``, ``rate<0.01``, ``co
     The metric over the whole run so far (what k6 does).
 ``window``
     The metric over the last ``window`` seconds only (grafana/k6#2379). Its verdict is *fail* if
-    it was ever failing once the window had filled; every flip is kept for the report.
+    it was ever failing during the run; every flip is kept for the report.
 ``recovery``
     After every fault of a given action (``after = "ssh.drop"``), the sessions it reached must come
     back within ``within`` seconds. ``rate`` is the fraction of them back in time (the worst fault
@@ -97,7 +97,9 @@ class Threshold:
         return f"{self.op} {format_value(self.target, self.unit, self.aggregation)}"
 
 
-def _convert(number: float, unit: str, metric_unit: str, aggregation: str, kind: MetricType) -> float:
+def _convert(
+    number: float, unit: str, metric_unit: str, aggregation: str, kind: MetricType
+) -> float:
     """Bring ``number unit`` into the metric's unit, or raise CriterionError."""
     fraction = kind is MetricType.RATE and aggregation == "rate"
     if unit == "":
@@ -121,7 +123,9 @@ def _convert(number: float, unit: str, metric_unit: str, aggregation: str, kind:
             return seconds * 1000
         if metric_unit == "s":
             return seconds
-        raise CriterionError(f"a duration does not fit this metric (its unit is {metric_unit or 'none'})")
+        raise CriterionError(
+            f"a duration does not fit this metric (its unit is {metric_unit or 'none'})"
+        )
     try:
         size = units.parse_size(f"{number}{unit}")
     except units.UnitError:
@@ -146,7 +150,9 @@ def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
     is_percentile = re.fullmatch(r"p\([0-9.]+\)", aggregation) is not None
     if not (aggregation in allowed or (is_percentile and "p(N)" in allowed)):
         if re.fullmatch(r"p[0-9.]+", aggregation):
-            raise CriterionError(f"{aggregation!r} does not apply: write percentiles as p({aggregation[1:]})")
+            raise CriterionError(
+                f"{aggregation!r} does not apply: write percentiles as p({aggregation[1:]})"
+            )
         raise CriterionError(
             f"{aggregation!r} does not apply to {spec.name} (a {spec.type.value}); "
             f"use one of: {', '.join(allowed)}"
@@ -158,7 +164,9 @@ def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
     value = _VALUE.match(match.group("value"))
     if not value:
         raise CriterionError(f"bad value {match.group('value')!r} in threshold {text!r}")
-    target = _convert(float(value.group("num")), value.group("unit"), spec.unit, aggregation, spec.type)
+    target = _convert(
+        float(value.group("num")), value.group("unit"), spec.unit, aggregation, spec.type
+    )
     unit = spec.unit
     if spec.type is MetricType.RATE and aggregation == "rate":
         unit = "fraction"
@@ -322,14 +330,10 @@ class Criterion:
         else:
             view = run_values.get(self.metric)
             span = elapsed
+        # Until a window has filled, it reads what there is: a run shorter than its window
+        # still gets a verdict.
         value = aggregate(view, self.threshold.aggregation, span)
-        if value is None:
-            state = "pending"
-        else:
-            state = "pass" if self.threshold.holds(value) else "fail"
-        if self.scope == "window" and self.window is not None and elapsed < self.window.window:
-            # Not yet a full window: show the value, but a verdict would be premature.
-            state = "pending" if state != "fail" or not final else state
+        state = "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
         self._set(now, state, value)
         if final:
             self._finalise()
@@ -342,10 +346,12 @@ class Criterion:
         elif self.scope == "window" and self.ever_failed:
             failing = [t for t, s in self.flips if s == "fail"]
             self.state = "fail"
-            self.evidence = f"failed over the window at {', '.join(f'{t:.0f}s' for t in failing[:10])}"
+            self.evidence = (
+                f"failed over the window at {', '.join(f'{t:.0f}s' for t in failing[:10])}"
+            )
 
     def _evaluate_recovery(self, now: float, tracker: RecoveryTracker, *, final: bool) -> None:
-        settled: list[tuple[_Recovery, float | None]] = []
+        settled: list[tuple[_Recovery, float]] = []
         for record in tracker.faults:
             if record.action != self.after:
                 continue
@@ -361,8 +367,9 @@ class Criterion:
                 self._finalise()
             return
         agg = self.threshold.aggregation
+        value: float | None
         if agg == "rate":
-            worst = min(settled, key=lambda item: item[1] or 0.0)
+            worst = min(settled, key=lambda item: item[1])
             value = worst[1]
         else:
             times = Trend()
@@ -371,10 +378,12 @@ class Criterion:
                     times.record(dt * 1000)
             value = aggregate(times, agg, 0.0)
         failing = [
-            r for r, fraction in settled if agg == "rate" and not self.threshold.holds(fraction or 0.0)
+            r
+            for r, fraction in settled
+            if agg == "rate" and not self.threshold.holds(fraction)
         ]
         state = "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
-        last, fraction = settled[-1]
+        last = settled[-1][0]
         self.evidence = (
             f"{len(settled)} {self.after} fault(s); last at {last.t:.1f}s: "
             f"{len(last.back)}/{len(last.sessions)} back"
@@ -395,7 +404,11 @@ class Criterion:
             expression += f" over {units.format_duration(self.window.window)}"
         if self.scope == "recovery":
             expression += f" within {units.format_duration(self.within)}"
-        unit = "fraction" if self.scope == "recovery" and self.threshold.aggregation == "rate" else self.threshold.unit
+        unit = (
+            "fraction"
+            if self.scope == "recovery" and self.threshold.aggregation == "rate"
+            else self.threshold.unit
+        )
         return CriterionSnapshot(
             name=self.name,
             expression=expression,
@@ -411,7 +424,9 @@ class Criterion:
         )
 
 
-RECOVERY_SPEC = MetricSpec("recovery", MetricType.TREND, "ms", "time for disrupted sessions to recover")
+RECOVERY_SPEC = MetricSpec(
+    "recovery", MetricType.TREND, "ms", "time for disrupted sessions to recover"
+)
 """Recovery thresholds read fractions (``rate``) or times in ms (``p(95)``, ``max``, ...)."""
 
 

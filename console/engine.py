@@ -277,7 +277,12 @@ class Run:
                 try:
                     await runtime.start()
                 except Exception as exc:  # one kind's shared resource must not end the run
-                    self._log("runtime_error", f"{type(exc).__name__}: {exc}", kind=kind_name, success=False)
+                    self._log(
+                        "runtime_error",
+                        f"{type(exc).__name__}: {exc}",
+                        kind=kind_name,
+                        success=False,
+                    )
                     for session in runtime.sessions:
                         session.state = "failed"
                     runtime.sessions = []
@@ -347,7 +352,12 @@ class Run:
             try:
                 session.sample()
             except Exception as exc:  # a broken sampler must not stop the clock
-                self._log("sample_error", f"{type(exc).__name__}: {exc}", session_id=session.id, kind=session.kind)
+                self._log(
+                    "sample_error",
+                    f"{type(exc).__name__}: {exc}",
+                    session_id=session.id,
+                    kind=session.kind,
+                )
 
     def _evaluate(self, now: float, *, final: bool) -> None:
         run_values = dict(self.registry.items())
@@ -446,8 +456,18 @@ class Run:
         kind_name, _, name = action.partition(".")
         kind = self.kinds.get(kind_name)
         if kind is None or name not in kind.faults:
-            reason = f"{action}: no {kind_name} sessions in this run" if kind is None else f"unknown action {action}"
-            self._log("fault_not_applicable", reason, kind=kind_name or "run", source=source, success=False)
+            reason = (
+                f"{action}: no {kind_name} sessions in this run"
+                if kind is None
+                else f"unknown action {action}"
+            )
+            self._log(
+                "fault_not_applicable",
+                reason,
+                kind=kind_name or "run",
+                source=source,
+                success=False,
+            )
             raise FaultNotApplicable(reason)
         targets = self.resolve_targets(kind_name, target)
         if sessions:
@@ -459,12 +479,23 @@ class Run:
             self._log("fault_not_applicable", reason, kind=kind_name, source=source, success=False)
             raise FaultNotApplicable(reason)
         spec = kind.faults[name]
-        record = self._record_fault(action, target, tuple(s.id for s in targets), source, dict(params or {}), spec.recovers)
+        record = self._record_fault(
+            action, target, tuple(s.id for s in targets), source, dict(params or {}), spec.recovers
+        )
         notes = await self.runtimes[kind_name].inject(name, targets, record.params, record)
         if notes:
             record = replace(record, note="; ".join(notes))
-            self.faults[self.faults.index(next(f for f in self.faults if f.id == record.id))] = record
-            self._log("fault_not_applicable", record.note, kind=kind_name, source=source, fault_id=record.id, success=False)
+            self.faults[self.faults.index(next(f for f in self.faults if f.id == record.id))] = (
+                record
+            )
+            self._log(
+                "fault_not_applicable",
+                record.note,
+                kind=kind_name,
+                source=source,
+                fault_id=record.id,
+                success=False,
+            )
             if len(notes) >= len(targets):
                 raise FaultNotApplicable(notes[0])
         return record
@@ -493,7 +524,9 @@ class Run:
         del self.faults[:-500]
         self.registry.add("faults_injected", 1, session=RUN_SESSION)
         kind = action.partition(".")[0]
-        shown = ", ".join(sessions[:6]) + (f" and {len(sessions) - 6} more" if len(sessions) > 6 else "")
+        shown = ", ".join(sessions[:6]) + (
+            f" and {len(sessions) - 6} more" if len(sessions) > 6 else ""
+        )
         self._log(
             "fault_observed" if source == "observed" else "fault_injected",
             f"{action} on {shown}",
@@ -538,7 +571,9 @@ class Run:
         """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
         self._export_n += 1
         snapshot = self.build_snapshot()
-        paths = export.write_all(self.run_dir, self._export_n, snapshot, self.profile, self.kind_summaries(snapshot))
+        paths = export.write_all(
+            self.run_dir, self._export_n, snapshot, self.profile, self.kind_summaries(snapshot)
+        )
         self.exports.extend(paths)
         self._log("snapshot_exported", str(paths[0]), data={"files": [str(p) for p in paths]})
         self.publish()
@@ -662,7 +697,9 @@ class Run:
         summary = {
             "exit_code": code,
             "state": self.state,
-            "criteria": {c.name: {"state": c.state, "value": c.value_text} for c in snapshot.criteria},
+            "criteria": {
+                c.name: {"state": c.state, "value": c.value_text} for c in snapshot.criteria
+            },
             **self.kind_summaries(snapshot),
         }
         self._log("summary", f"{self.state}: exit {code}", data=summary, success=code == EXIT_OK)
@@ -684,7 +721,12 @@ def summarize(value: Any, elapsed: float) -> dict[str, float | None]:
             "avg": value.avg,
         }
     if isinstance(value, RateValue):
-        return {"rate": value.rate, "passes": float(value.passes), "fails": float(value.total - value.passes), "count": float(value.total)}
+        return {
+            "rate": value.rate,
+            "passes": float(value.passes),
+            "fails": float(value.total - value.passes),
+            "count": float(value.total),
+        }
     assert isinstance(value, Trend)
     return {
         "count": float(value.count),

@@ -67,7 +67,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def snapshot_dict(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str, Any]) -> dict[str, Any]:
+def snapshot_dict(
+    snapshot: RunSnapshot, profile: Profile, summary: Mapping[str, Any]
+) -> dict[str, Any]:
     data = _jsonable(snapshot)
     for session in data["sessions"]:
         session.pop("screen", None)  # raw terminal bytes are for the live view only
@@ -86,7 +88,9 @@ def write_all(
 ) -> list[Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     json_path = run_dir / f"snapshot-{n}.json"
-    _atomic_write(json_path, json.dumps(snapshot_dict(snapshot, profile, summary), indent=2, default=str))
+    _atomic_write(
+        json_path, json.dumps(snapshot_dict(snapshot, profile, summary), indent=2, default=str)
+    )
     report_path = run_dir / "report.md"
     _atomic_write(report_path, render_report(snapshot, profile, summary))
     junit_path = run_dir / "junit.xml"
@@ -128,8 +132,14 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
         [
             ["Profile", f"`{profile.path}`"],
             ["Run directory", f"`{snapshot.run_dir}`"],
-            ["State", snapshot.state + (f" ({snapshot.abort_reason})" if snapshot.abort_reason else "")],
-            ["Elapsed / planned", f"{format_duration(snapshot.elapsed)} / {format_duration(snapshot.duration)}"],
+            [
+                "State",
+                snapshot.state + (f" ({snapshot.abort_reason})" if snapshot.abort_reason else ""),
+            ],
+            [
+                "Elapsed / planned",
+                f"{format_duration(snapshot.elapsed)} / {format_duration(snapshot.duration)}",
+            ],
             ["Events logged", snapshot.events_logged],
             ["Overall", f"{verdict} ({passed}/{len(snapshot.criteria)} criteria)"],
         ],
@@ -139,7 +149,9 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
     for group in profile.groups:
         fields = dataclasses.asdict(group.config)
         shown = ", ".join(
-            f"{k}={v!r}" for k, v in redact(fields).items() if k not in ("name", "count") and v not in (None, "", (), [], {})
+            f"{k}={v!r}"
+            for k, v in redact(fields).items()
+            if k not in ("name", "count") and v not in (None, "", (), [], {})
         )
         rows.append([group.kind, group.config.name, group.config.count, shown[:160]])
     out += _table(["Kind", "Group", "Count", "Settings"], rows)
@@ -147,22 +159,34 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
     out += _table(
         ["Criterion", "Target", "Actual", "Status"],
         [
-            [c.name, f"{c.metric} {c.target_text}".strip(), c.value_text + (f" ({c.evidence})" if c.evidence else ""), STATUS.get(c.state, c.state)]
+            [
+                c.name,
+                f"{c.metric} {c.target_text}".strip(),
+                c.value_text + (f" ({c.evidence})" if c.evidence else ""),
+                STATUS.get(c.state, c.state),
+            ]
             for c in snapshot.criteria
         ],
     )
     flips = [(c.name, t, s) for c in snapshot.criteria for t, s in c.flips if len(c.flips) > 1]
     if flips:
         out += ["", "### Criterion flips", ""]
-        out += _table(["Criterion", "At", "New state"], [[n, f"{t:.1f}s", s] for n, t, s in flips[:100]])
+        out += _table(
+            ["Criterion", "At", "New state"], [[n, f"{t:.1f}s", s] for n, t, s in flips[:100]]
+        )
     if summary:
         out += ["", "## Summary figures", ""]
-        out += _table(["Figure", "Value"], [[k, v] for k, v in summary.items() if not isinstance(v, Mapping)])
+        out += _table(
+            ["Figure", "Value"], [[k, v] for k, v in summary.items() if not isinstance(v, Mapping)]
+        )
     out += ["", "## Faults", ""]
     if snapshot.faults:
         out += _table(
             ["#", "At", "Action", "Target", "Sessions", "Source", "Note"],
-            [[f.id, f"{f.t:.1f}s", f.action, f.target, len(f.sessions), f.source, f.note] for f in snapshot.faults],
+            [
+                [f.id, f"{f.t:.1f}s", f.action, f.target, len(f.sessions), f.source, f.note]
+                for f in snapshot.faults
+            ],
         )
     else:
         out.append("No faults were injected.")
@@ -173,13 +197,18 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
         out += [f"### {kind.upper()} sessions", ""]
         out += _table(
             ["Session", "Target", "State", *labels],
-            [[s.id, s.target, s.state, *[dict(s.counters).get(label, "") for label in labels]] for s in sessions],
+            [
+                [s.id, s.target, s.state, *[dict(s.counters).get(label, "") for label in labels]]
+                for s in sessions
+            ],
         )
         out.append("")
     out += ["## Metrics", ""]
     from console.engine import describe  # late: engine imports this module
 
-    out += _table(["Metric", "Type", "Values"], [[m.name, m.type, describe(m)] for m in snapshot.metrics])
+    out += _table(
+        ["Metric", "Type", "Values"], [[m.name, m.type, describe(m)] for m in snapshot.metrics]
+    )
     out.append("")
     return "\n".join(out)
 
@@ -205,4 +234,6 @@ def render_junit(snapshot: RunSnapshot) -> str:
         else:
             ET.SubElement(case, "system-out").text = message
     ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+    )

@@ -41,8 +41,15 @@ def progress_line(snap: RunSnapshot) -> str:
 
 def format_summary(result: RunResult, summary: dict[str, object] | None = None) -> str:
     snap = result.snapshot
-    width = max([len(c.name) for c in snap.criteria] + [len(m.name) for m in snap.metrics] + [20]) + 3
-    lines = ["", f"  {snap.profile_name}: {snap.state}" + (f" ({snap.abort_reason})" if snap.abort_reason else ""), ""]
+    width = (
+        max([len(c.name) for c in snap.criteria] + [len(m.name) for m in snap.metrics] + [20]) + 3
+    )
+    lines = [
+        "",
+        f"  {snap.profile_name}: {snap.state}"
+        + (f" ({snap.abort_reason})" if snap.abort_reason else ""),
+        "",
+    ]
     if snap.criteria:
         lines.append("  criteria")
         for c in snap.criteria:

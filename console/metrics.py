@@ -83,7 +83,7 @@ class Trend:
         if value < _MIN_TRACKED:
             return 0
         scaled = value / _MIN_TRACKED
-        exponent = int(math.floor(math.log2(scaled)))
+        exponent = math.floor(math.log2(scaled))
         base = 2.0**exponent
         sub = int((scaled - base) / base * _SUB_BUCKETS)
         return 1 + exponent * _SUB_BUCKETS + min(sub, _SUB_BUCKETS - 1)
@@ -231,7 +231,7 @@ class GaugeValue:
         return self.sum / self.n if self.n else None
 
 
-MetricValue = Union[CounterValue, GaugeValue, RateValue, Trend]
+MetricValue = Union[CounterValue, GaugeValue, RateValue, Trend]  # noqa: UP007 (a runtime alias on 3.10)
 
 _FACTORIES: dict[MetricType, type] = {
     MetricType.COUNTER: CounterValue,

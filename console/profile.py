@@ -54,7 +54,9 @@ __all__ = [
 ]
 
 CONSOLE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("console_cpu", MetricType.GAUGE, "%", "The console's own CPU use, % of one core.", "max"),
+    MetricSpec(
+        "console_cpu", MetricType.GAUGE, "%", "The console's own CPU use, % of one core.", "max"
+    ),
     MetricSpec("console_rss", MetricType.GAUGE, "bytes", "The console's resident memory.", "max"),
     MetricSpec(
         "console_memory_growth",
@@ -91,35 +93,63 @@ class ProfileError(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    name: str = opt("", doc="Run name, used in the run directory and reports; defaults to the file name.")
+    name: str = opt(
+        "", doc="Run name, used in the run directory and reports; defaults to the file name."
+    )
     description: str = opt("", doc="One line shown in the header and the report.")
-    duration: float = opt(60.0, unit="duration", doc="How long the run lasts (`--duration` overrides).")
+    duration: float = opt(
+        60.0, unit="duration", doc="How long the run lasts (`--duration` overrides)."
+    )
     seed: int = opt(0, doc="Seed for random fault targets and jitter, so a run can be replayed.")
-    snapshot_interval: float = opt(0.25, unit="duration", doc="How often the engine publishes a snapshot (the console's refresh).")
+    snapshot_interval: float = opt(
+        0.25,
+        unit="duration",
+        doc="How often the engine publishes a snapshot (the console's refresh).",
+    )
     sample_interval: float = opt(1.0, unit="duration", doc="How often sparklines take a sample.")
-    progress_interval: float = opt(5.0, unit="duration", doc="How often a headless run prints a progress line.")
+    progress_interval: float = opt(
+        5.0, unit="duration", doc="How often a headless run prints a progress line."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class FaultConfig:
-    at: str | tuple[str, ...] = opt("0s", doc="When: a duration from the start, or a list of them (`[\"5m\", \"10m\", \"15m\"]`).")
-    every: float | None = opt(None, unit="duration", doc="Repeat at this interval after the first `at` until the run ends.")
-    action: str = opt(doc="`kind.action`, such as `pty.kill`, `ssh.drop` or `http.pause`; see the fault tables below.")
+    at: str | tuple[str, ...] = opt(
+        "0s", doc='When: a duration from the start, or a list of them (`["5m", "10m", "15m"]`).'
+    )
+    every: float | None = opt(
+        None,
+        unit="duration",
+        doc="Repeat at this interval after the first `at` until the run ends.",
+    )
+    action: str = opt(
+        doc="`kind.action`, such as `pty.kill`, `ssh.drop` or `http.pause`; see the fault tables below."
+    )
     target: str = opt("all", doc="`all`, a group name, or a session id such as `emit#2`.")
-    pick: int | None = opt(None, doc="Apply to this many targets, picked at random (seeded by `run.seed`).")
-    params: dict[str, Any] = opt({}, doc="Parameters of the action, such as `{ duration = \"5s\" }`.")
+    pick: int | None = opt(
+        None, doc="Apply to this many targets, picked at random (seeded by `run.seed`)."
+    )
+    params: dict[str, Any] = opt({}, doc='Parameters of the action, such as `{ duration = "5s" }`.')
 
 
 @dataclass(frozen=True, kw_only=True)
 class CriterionConfig:
     name: str = opt("", doc="Shown in the side panel and the report; defaults to the expression.")
     metric: str = opt("", doc="The metric the threshold reads (run and window scope).")
-    threshold: str = opt(doc="A k6 expression: `p(95)<2000`, `rate<0.01`, `count==0`; units allowed (`p(95)<2s`, `value<200MB`, `rate>=90%`).")
-    window: float | None = opt(None, unit="duration", doc="Evaluate over this sliding window instead of the whole run.")
-    after: str = opt("", doc="Recovery scope: the fault action (`ssh.drop`) after which sessions must come back.")
+    threshold: str = opt(
+        doc="A k6 expression: `p(95)<2000`, `rate<0.01`, `count==0`; units allowed (`p(95)<2s`, `value<200MB`, `rate>=90%`)."
+    )
+    window: float | None = opt(
+        None, unit="duration", doc="Evaluate over this sliding window instead of the whole run."
+    )
+    after: str = opt(
+        "", doc="Recovery scope: the fault action (`ssh.drop`) after which sessions must come back."
+    )
     within: float | None = opt(None, unit="duration", doc="Recovery scope: how long they have.")
     abort_on_fail: bool = opt(False, doc="Stop the run (exit 1) when this fails.")
-    abort_grace: float = opt(0.0, unit="duration", doc="Do not abort before this much run time has passed.")
+    abort_grace: float = opt(
+        0.0, unit="duration", doc="Do not abort before this much run time has passed."
+    )
 
 
 @dataclass(frozen=True)
@@ -204,29 +234,36 @@ class _LineIndex:
                 parts = [p.strip().strip('"') for p in header.group(2).split(".")]
                 path: tuple[str | int, ...] = ()
                 for part in parts[:-1]:
-                    path = self._resolve(path + (part,), counters)
-                path = path + (parts[-1],)
+                    path = self._resolve((*path, part), counters)
+                path = (*path, parts[-1])
                 if header.group(1) == "[[":
                     index = counters.get(path, -1) + 1
                     counters[path] = index
                     self.lines.setdefault(path, number)
-                    path = path + (index,)
+                    path = (*path, index)
                 prefix = path
                 self.lines.setdefault(prefix, number)
                 continue
             if depth == 0 and (key := self._KEY.match(line)):
                 keypath = prefix + tuple(k.strip().strip("\"'") for k in key.group(1).split("."))
                 self.lines.setdefault(keypath, number)
-                rest = line[key.end():]
+                rest = line[key.end() :]
                 if "{" in rest:
                     for inner in self._INLINE_KEY.findall(rest):
-                        self.lines.setdefault(keypath + (inner,), number)
-            depth += stripped.count("[") + stripped.count("{") - stripped.count("]") - stripped.count("}")
+                        self.lines.setdefault((*keypath, inner), number)
+            depth += (
+                stripped.count("[")
+                + stripped.count("{")
+                - stripped.count("]")
+                - stripped.count("}")
+            )
             depth = max(depth, 0)
 
     @staticmethod
-    def _resolve(path: tuple[str | int, ...], counters: Mapping[tuple[str | int, ...], int]) -> tuple[str | int, ...]:
-        return path + (counters[path],) if path in counters else path
+    def _resolve(
+        path: tuple[str | int, ...], counters: Mapping[tuple[str | int, ...], int]
+    ) -> tuple[str | int, ...]:
+        return (*path, counters[path]) if path in counters else path
 
     def line(self, path: Iterable[str | int]) -> int | None:
         parts = tuple(path)
@@ -261,7 +298,14 @@ def resolve_profile(spec: str | Path) -> Path:
     hint = suggest(name, names)
     extra = f" Did you mean {hint!r}?" if hint else ""
     raise ProfileError(
-        [ProfileIssue(str(spec), None, "", f"no such file, nor a bundled profile of that name.{extra} Bundled: {', '.join(names)}")]
+        [
+            ProfileIssue(
+                str(spec),
+                None,
+                "",
+                f"no such file, nor a bundled profile of that name.{extra} Bundled: {', '.join(names)}",
+            )
+        ]
     )
 
 
@@ -275,14 +319,20 @@ def load_profile(spec: str | Path) -> Profile:
     return load_profile_text(text, path=path)
 
 
-def load_profile_text(text: str, *, path: Path | str = "<profile>", name: str | None = None) -> Profile:
+def load_profile_text(
+    text: str, *, path: Path | str = "<profile>", name: str | None = None
+) -> Profile:
     path = Path(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise ProfileError(
-            [ProfileIssue(str(path), int(match.group(1)) if match else None, "", f"not valid TOML: {exc}")]
+            [
+                ProfileIssue(
+                    str(path), int(match.group(1)) if match else None, "", f"not valid TOML: {exc}"
+                )
+            ]
         ) from None
     return _Builder(path, text, data, name).build()
 
@@ -296,7 +346,9 @@ class _Builder:
         self.default_name = name or path.stem
 
     def issue(self, path: KeyPath, message: str) -> None:
-        self.issues.append(ProfileIssue(str(self.path), self.index.line(path), format_path(path), message))
+        self.issues.append(
+            ProfileIssue(str(self.path), self.index.line(path), format_path(path), message)
+        )
 
     def take(self, found: Iterable[ConfigIssue]) -> None:
         for item in found:
@@ -308,7 +360,9 @@ class _Builder:
             if key not in top_level:
                 hint = suggest(key, top_level)
                 extra = f" (did you mean {hint!r}?)" if hint else ""
-                self.issue((key,), f"unknown table {key!r}{extra}; expected one of {', '.join(top_level)}")
+                self.issue(
+                    (key,), f"unknown table {key!r}{extra}; expected one of {', '.join(top_level)}"
+                )
         run_raw = self.data.get("run", {})
         run, found = read_table(RunConfig, run_raw if isinstance(run_raw, dict) else {}, ("run",))
         self.take(found)
@@ -324,7 +378,9 @@ class _Builder:
             self.issue((), "no session groups: add at least one [[pty]], [[ssh]] or [[http]] table")
         if self.issues:
             raise ProfileError(self.issues)
-        return Profile(self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data)
+        return Profile(
+            self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data
+        )
 
     def _groups(self) -> list[GroupSpec]:
         groups: list[GroupSpec] = []
@@ -334,7 +390,9 @@ class _Builder:
                 continue
             if isinstance(raw, dict):
                 raw = [raw]
-                self.issue((kind_name,), f"write [[{kind_name}]] (an array of tables), not [{kind_name}]")
+                self.issue(
+                    (kind_name,), f"write [[{kind_name}]] (an array of tables), not [{kind_name}]"
+                )
                 continue
             kind = get_kind(kind_name)
             tables = [t for t in raw if isinstance(t, dict)]
@@ -351,11 +409,16 @@ class _Builder:
         seen: set[str] = set()
         for group in groups:
             if group.config.name in seen:
-                self.issue((group.kind,), f"two groups are named {group.config.name!r}; names must be unique")
+                self.issue(
+                    (group.kind,),
+                    f"two groups are named {group.config.name!r}; names must be unique",
+                )
             seen.add(group.config.name)
         return groups
 
-    def _faults(self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind]) -> list[FaultPlan]:
+    def _faults(
+        self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind]
+    ) -> list[FaultPlan]:
         plans: list[FaultPlan] = []
         raw = self.data.get("faults", [])
         if not isinstance(raw, list):
@@ -371,28 +434,54 @@ class _Builder:
                 try:
                     times.append(units.parse_duration(when))
                 except units.UnitError as exc:
-                    self.issue(("faults", i, "at", j) if not isinstance(config.at, str) else ("faults", i, "at"), str(exc))
+                    self.issue(
+                        ("faults", i, "at", j)
+                        if not isinstance(config.at, str)
+                        else ("faults", i, "at"),
+                        str(exc),
+                    )
             kind_name, _, action = config.action.partition(".")
             kind = kinds.get(kind_name)
             if kind is None:
                 present = ", ".join(kinds) or "none"
-                self.issue(("faults", i, "action"), f"{config.action!r}: the profile has no {kind_name!r} sessions (kinds present: {present})")
+                self.issue(
+                    ("faults", i, "action"),
+                    f"{config.action!r}: the profile has no {kind_name!r} sessions (kinds present: {present})",
+                )
                 continue
             spec = kind.faults.get(action)
             if spec is None:
                 hint = suggest(action, kind.faults)
                 extra = f" (did you mean '{kind_name}.{hint}'?)" if hint else ""
-                self.issue(("faults", i, "action"), f"unknown action {config.action!r}{extra}; {kind_name} accepts {', '.join(kind_name + '.' + a for a in kind.faults)}")
+                self.issue(
+                    ("faults", i, "action"),
+                    f"unknown action {config.action!r}{extra}; {kind_name} accepts {', '.join(kind_name + '.' + a for a in kind.faults)}",
+                )
                 continue
             params = self._fault_params(spec, config.params, ("faults", i, "params"))
             if not self._target_exists(config.target, [g for g in groups if g.kind == kind_name]):
-                self.issue(("faults", i, "target"), f"{config.target!r} is not 'all', a {kind_name} group name or one of its session ids")
+                self.issue(
+                    ("faults", i, "target"),
+                    f"{config.target!r} is not 'all', a {kind_name} group name or one of its session ids",
+                )
             if config.pick is not None and config.pick < 1:
                 self.issue(("faults", i, "pick"), "pick must be at least 1")
-            plans.append(FaultPlan(tuple(times), config.every, kind_name, config.action, config.target, config.pick, params))
+            plans.append(
+                FaultPlan(
+                    tuple(times),
+                    config.every,
+                    kind_name,
+                    config.action,
+                    config.target,
+                    config.pick,
+                    params,
+                )
+            )
         return plans
 
-    def _fault_params(self, spec: FaultSpec, raw: Mapping[str, Any], path: KeyPath) -> dict[str, Any]:
+    def _fault_params(
+        self, spec: FaultSpec, raw: Mapping[str, Any], path: KeyPath
+    ) -> dict[str, Any]:
         from console.config import UNIT_PARSERS
 
         params: dict[str, Any] = {}
@@ -433,7 +522,9 @@ class _Builder:
                 return True
         return False
 
-    def _criteria(self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind]) -> list[CriterionPlan]:
+    def _criteria(
+        self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind]
+    ) -> list[CriterionPlan]:
         plans: list[CriterionPlan] = []
         raw = self.data.get("criteria", [])
         if not isinstance(raw, list):
@@ -441,8 +532,8 @@ class _Builder:
             return plans
         specs = {m.name: m for m in CONSOLE_METRICS}
         for kind in kinds.values():
-            for spec in kind.metrics:
-                specs.setdefault(spec.name, spec)
+            for declared in kind.metrics:
+                specs.setdefault(declared.name, declared)
         actions = {f"{k}.{a}" for k, kind in kinds.items() for a in kind.faults}
         actions |= {f"{k}.{cause}" for k in kinds for cause in ("crash", "drop")}
         for i, table in enumerate(raw):
@@ -451,25 +542,49 @@ class _Builder:
             if config is None:
                 continue
             path: KeyPath = ("criteria", i)
-            name = config.name or (f"{config.metric} {config.threshold}" if config.metric else config.threshold)
+            name = config.name or (
+                f"{config.metric} {config.threshold}" if config.metric else config.threshold
+            )
             if config.after:
                 if config.metric or config.window:
-                    self.issue((*path, "after"), "a recovery criterion ('after') takes no 'metric' or 'window'")
+                    self.issue(
+                        (*path, "after"),
+                        "a recovery criterion ('after') takes no 'metric' or 'window'",
+                    )
                 if config.within is None:
-                    self.issue((*path, "within"), "a recovery criterion needs 'within', such as \"15s\"")
+                    self.issue(
+                        (*path, "within"), "a recovery criterion needs 'within', such as \"15s\""
+                    )
                 if config.after not in actions:
                     hint = suggest(config.after, actions)
                     extra = f" (did you mean {hint!r}?)" if hint else ""
-                    self.issue((*path, "after"), f"{config.after!r} is not a fault action of this profile's sessions{extra}")
+                    self.issue(
+                        (*path, "after"),
+                        f"{config.after!r} is not a fault action of this profile's sessions{extra}",
+                    )
                 try:
                     threshold = parse_recovery_threshold(config.threshold)
                 except CriterionError as exc:
                     self.issue((*path, "threshold"), str(exc))
                     continue
-                plans.append(CriterionPlan(name, "recovery", "", threshold, None, config.after, config.within or 0.0, config.abort_on_fail, config.abort_grace))
+                plans.append(
+                    CriterionPlan(
+                        name,
+                        "recovery",
+                        "",
+                        threshold,
+                        None,
+                        config.after,
+                        config.within or 0.0,
+                        config.abort_on_fail,
+                        config.abort_grace,
+                    )
+                )
                 continue
             if not config.metric:
-                self.issue((*path, "metric"), "missing 'metric' (or 'after' for a recovery criterion)")
+                self.issue(
+                    (*path, "metric"), "missing 'metric' (or 'after' for a recovery criterion)"
+                )
                 continue
             spec = specs.get(config.metric)
             if spec is None:
@@ -486,18 +601,30 @@ class _Builder:
                 self.issue((*path, "threshold"), str(exc))
                 continue
             scope = "window" if config.window else "run"
-            plans.append(CriterionPlan(name, scope, config.metric, threshold, config.window, "", 0.0, config.abort_on_fail, config.abort_grace))
+            plans.append(
+                CriterionPlan(
+                    name,
+                    scope,
+                    config.metric,
+                    threshold,
+                    config.window,
+                    "",
+                    0.0,
+                    config.abort_on_fail,
+                    config.abort_grace,
+                )
+            )
         return plans
 
     def _keys(self) -> dict[str, str]:
         raw = self.data.get("keys", {})
         if not isinstance(raw, dict):
-            self.issue(("keys",), "expected a table of binding id = \"key\"")
+            self.issue(("keys",), 'expected a table of binding id = "key"')
             return {}
         keys: dict[str, str] = {}
         for key, value in raw.items():
             if not isinstance(value, str):
-                self.issue(("keys", key), f"expected a key name such as \"ctrl+k\", got {value!r}")
+                self.issue(("keys", key), f'expected a key name such as "ctrl+k", got {value!r}')
             else:
                 keys[key] = value
         return keys

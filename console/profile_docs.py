@@ -54,8 +54,9 @@ unit: `p(95)<2s` on a metric in ms means 2000, `value<200MB` on bytes means 200e
 Three scopes:
 
 * **run** (the default): the metric over the whole run so far;
-* **window** (`window = "60s"`): the metric over the last 60 s only; it fails if it ever failed
-  once the window had filled, and every flip between pass and fail is kept for the report;
+* **window** (`window = "60s"`): the metric over the last 60 s only (what there is, until 60 s
+  have passed); it fails if it ever failed, and every flip between pass and fail is kept for
+  the report;
 * **recovery** (`after = "ssh.drop"`, `within = "15s"`): after every such fault, the sessions it
   reached must come back in time. `rate>=90%` asks that at least 90% of them are back within
   15 s after *every* fault (the worst one counts); `p(95)<=15s` or `max<20s` read the recovery
@@ -115,27 +116,56 @@ def render() -> str:
         if doc:
             out += [doc, ""]
         out += table(kind.config_type)
-        out += ["", f"### `{name}` faults and controls", "", "| action | parameters | what it does |", "|---|---|---|"]
+        out += [
+            "",
+            f"### `{name}` faults and controls",
+            "",
+            "| action | parameters | what it does |",
+            "|---|---|---|",
+        ]
         for action, spec in kind.faults.items():
             params = ", ".join(f"`{p}` ({u})" for p, u in spec.params.items()) or "-"
             out.append(f"| `{name}.{action}` | {params} | {spec.description} |")
-        out += ["", f"### `{name}` metrics", "", "| metric | type | unit | meaning |", "|---|---|---|---|"]
+        out += [
+            "",
+            f"### `{name}` metrics",
+            "",
+            "| metric | type | unit | meaning |",
+            "|---|---|---|---|",
+        ]
         for metric in kind.metrics:
-            out.append(f"| `{metric.name}` | {metric.type.value} | {metric.unit} | {metric.description} |")
-    out += ["", "## `[[faults]]`", "", "Faults and controls on a schedule. The console's keys and the engine API inject the same actions, with source `key` or `api`.", ""]
+            out.append(
+                f"| `{metric.name}` | {metric.type.value} | {metric.unit} | {metric.description} |"
+            )
+    out += [
+        "",
+        "## `[[faults]]`",
+        "",
+        "Faults and controls on a schedule. The console's keys and the engine API inject the same actions, with source `key` or `api`.",
+        "",
+    ]
     out += table(FaultConfig)
     out += ["", "## `[[criteria]]`", ""]
     out += table(CriterionConfig)
-    aggregations = "\n".join(f"| {t.value} | {', '.join(f'`{a}`' for a in aggs)} |" for t, aggs in AGGREGATIONS.items())
+    aggregations = "\n".join(
+        f"| {t.value} | {', '.join(f'`{a}`' for a in aggs)} |" for t, aggs in AGGREGATIONS.items()
+    )
     out.append(CRITERIA.format(aggregations=aggregations))
-    out += ["### Console metrics (every profile has them)", "", "| metric | type | unit | meaning |", "|---|---|---|---|"]
+    out += [
+        "### Console metrics (every profile has them)",
+        "",
+        "| metric | type | unit | meaning |",
+        "|---|---|---|---|",
+    ]
     for metric in CONSOLE_METRICS:
-        out.append(f"| `{metric.name}` | {metric.type.value} | {metric.unit} | {metric.description} |")
+        out.append(
+            f"| `{metric.name}` | {metric.type.value} | {metric.unit} | {metric.description} |"
+        )
     out += [
         "",
         "## `[keys]`",
         "",
-        "Remap the console's keys: binding id = key, such as `kill = \"ctrl+k\"`. The help screen (`?`) lists every binding id.",
+        'Remap the console\'s keys: binding id = key, such as `kill = "ctrl+k"`. The help screen (`?`) lists every binding id.',
         "",
     ]
     return "\n".join(out)

@@ -74,7 +74,9 @@ class SelfMonitor:
         return rss_slope_mb_per_hour(self._rss_samples)
 
 
-def rss_slope_mb_per_hour(samples: "deque[tuple[float, float]] | list[tuple[float, float]]") -> float | None:
+def rss_slope_mb_per_hour(
+    samples: deque[tuple[float, float]] | list[tuple[float, float]],
+) -> float | None:
     if len(samples) < 3 or samples[-1][0] - samples[0][0] < 60:
         return None
     n = len(samples)

@@ -7,14 +7,31 @@ from console.criteria import (
     parse_recovery_threshold,
     parse_threshold,
 )
-from console.metrics import CounterValue, GaugeValue, MetricSpec, MetricType, RateValue, Trend, Windowed
+from console.metrics import (
+    CounterValue,
+    GaugeValue,
+    MetricSpec,
+    MetricType,
+    RateValue,
+    Trend,
+    Windowed,
+)
 
 TREND_MS = MetricSpec("http_req_duration", MetricType.TREND, "ms")
 
 
 @pytest.mark.parametrize(
     ("text", "target"),
-    [("p(95)<2000", 2000), ("p(99.9)<5000", 5000), ("p(95)<2s", 2000), ("avg<=150ms", 150), ("med>=1", 1), ("max<1m", 60000), ("min>0", 0), ("count==10", 10)],
+    [
+        ("p(95)<2000", 2000),
+        ("p(99.9)<5000", 5000),
+        ("p(95)<2s", 2000),
+        ("avg<=150ms", 150),
+        ("med>=1", 1),
+        ("max<1m", 60000),
+        ("min>0", 0),
+        ("count==10", 10),
+    ],
 )
 def test_trend_thresholds(text: str, target: float) -> None:
     assert parse_threshold(text, TREND_MS).target == pytest.approx(target)
@@ -26,8 +43,12 @@ def test_every_operator_compares() -> None:
 
 
 def test_units_follow_the_metric() -> None:
-    assert parse_threshold("rate>=90%", MetricSpec("r", MetricType.RATE)).target == pytest.approx(0.9)
-    assert parse_threshold("value<200MB", MetricSpec("rss", MetricType.GAUGE, "bytes")).target == 200e6
+    assert parse_threshold("rate>=90%", MetricSpec("r", MetricType.RATE)).target == pytest.approx(
+        0.9
+    )
+    assert (
+        parse_threshold("value<200MB", MetricSpec("rss", MetricType.GAUGE, "bytes")).target == 200e6
+    )
     assert parse_threshold("avg<5%", MetricSpec("cpu", MetricType.GAUGE, "%")).target == 5
     assert parse_threshold("value<100", MetricSpec("g", MetricType.GAUGE, "MB/h")).target == 100
     assert parse_threshold("rate>10/s", MetricSpec("c", MetricType.COUNTER, "count")).target == 10
@@ -50,31 +71,59 @@ def test_bad_thresholds(text: str, spec: MetricSpec, message: str) -> None:
 
 
 def run_criterion(text: str, spec: MetricSpec, value: object, **kw: object) -> Criterion:
-    c = Criterion(name="c", threshold=parse_threshold(text, spec), metric=spec.name, scope="run", **kw)  # type: ignore[arg-type]
+    c = Criterion(
+        name="c", threshold=parse_threshold(text, spec), metric=spec.name, scope="run", **kw
+    )  # type: ignore[arg-type]
     c.evaluate(10.0, 10.0, {spec.name: value}, RecoveryTracker())  # type: ignore[dict-item]
     return c
 
 
 def test_seed_criteria_are_expressible() -> None:
     ends = CounterValue()
-    assert run_criterion("count==0", MetricSpec("session_abnormal_ends", MetricType.COUNTER), ends).state == "pass"
+    assert (
+        run_criterion(
+            "count==0", MetricSpec("session_abnormal_ends", MetricType.COUNTER), ends
+        ).state
+        == "pass"
+    )
     ends.add()
-    assert run_criterion("count==0", MetricSpec("session_abnormal_ends", MetricType.COUNTER), ends).state == "fail"
+    assert (
+        run_criterion(
+            "count==0", MetricSpec("session_abnormal_ends", MetricType.COUNTER), ends
+        ).state
+        == "fail"
+    )
     ok = RateValue()
     for i in range(10):
         ok.add(i != 0)
-    assert run_criterion("rate>=90%", MetricSpec("ssh_reconnect_success", MetricType.RATE), ok).state == "pass"
+    assert (
+        run_criterion("rate>=90%", MetricSpec("ssh_reconnect_success", MetricType.RATE), ok).state
+        == "pass"
+    )
     times = Trend()
     for ms in (1069, 1078, 5568, 5583):
         times.record(ms)
-    assert run_criterion("p(95)<=15s", MetricSpec("ssh_reconnect_time", MetricType.TREND, "ms"), times).state == "pass"
+    assert (
+        run_criterion(
+            "p(95)<=15s", MetricSpec("ssh_reconnect_time", MetricType.TREND, "ms"), times
+        ).state
+        == "pass"
+    )
     rss = GaugeValue()
     rss.set(250e6)
-    assert run_criterion("value<200MB", MetricSpec("console_rss", MetricType.GAUGE, "bytes"), rss).state == "fail"
+    assert (
+        run_criterion(
+            "value<200MB", MetricSpec("console_rss", MetricType.GAUGE, "bytes"), rss
+        ).state
+        == "fail"
+    )
     loss = RateValue()
     loss.add(True, 3)
     loss.add(False, 997)
-    assert run_criterion("rate<1%", MetricSpec("pty_output_loss", MetricType.RATE), loss).state == "pass"
+    assert (
+        run_criterion("rate<1%", MetricSpec("pty_output_loss", MetricType.RATE), loss).state
+        == "pass"
+    )
 
 
 def test_no_data_is_pending_then_fails_at_the_end() -> None:
@@ -87,7 +136,13 @@ def test_no_data_is_pending_then_fails_at_the_end() -> None:
 
 def test_window_criterion_flips_and_remembers_failure() -> None:
     ring = Windowed(MetricType.TREND, 5.0)
-    c = Criterion(name="w", threshold=parse_threshold("p(95)<100", TREND_MS), metric="x", scope="window", window=ring)
+    c = Criterion(
+        name="w",
+        threshold=parse_threshold("p(95)<100", TREND_MS),
+        metric="x",
+        scope="window",
+        window=ring,
+    )
     states = []
     for t in range(20):
         one = Trend()
@@ -103,7 +158,14 @@ def test_window_criterion_flips_and_remembers_failure() -> None:
 
 def test_recovery_criterion_counts_sessions_back_in_time() -> None:
     tracker = RecoveryTracker()
-    c = Criterion(name="r", threshold=parse_recovery_threshold("rate>=90%"), metric="", scope="recovery", after="ssh.drop", within=15.0)
+    c = Criterion(
+        name="r",
+        threshold=parse_recovery_threshold("rate>=90%"),
+        metric="",
+        scope="recovery",
+        after="ssh.drop",
+        within=15.0,
+    )
     tracker.opened(1, "ssh.drop", 100.0, [f"s{i}" for i in range(10)])
     for i in range(9):
         tracker.recovered(f"s{i}", 101.0 + i)
@@ -123,6 +185,13 @@ def test_recovery_time_percentiles() -> None:
     tracker.opened(1, "pty.kill", 0.0, ["a", "b"])
     tracker.recovered("a", 1.0)
     tracker.recovered("b", 2.0)
-    c = Criterion(name="r", threshold=parse_recovery_threshold("max<=15s"), metric="", scope="recovery", after="pty.kill", within=15.0)
+    c = Criterion(
+        name="r",
+        threshold=parse_recovery_threshold("max<=15s"),
+        metric="",
+        scope="recovery",
+        after="pty.kill",
+        within=15.0,
+    )
     c.evaluate(3.0, 3.0, {}, tracker)
     assert c.state == "pass" and c.value == pytest.approx(2000, rel=0.01)

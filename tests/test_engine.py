@@ -40,7 +40,11 @@ async def test_a_crashing_session_fails_alone_and_the_run_goes_on(tmp_path: Path
     states = {s.id: s.state for s in result.snapshot.sessions}
     assert states == {"t#0": "stopped", "t#1": "failed", "t#2": "stopped"}
     errors = [e for e in events(result.run_dir) if e["event"] == "session_error"]
-    assert len(errors) == 1 and errors[0]["session_id"] == "t#1" and "injected crash" in errors[0]["detail"]
+    assert (
+        len(errors) == 1
+        and errors[0]["session_id"] == "t#1"
+        and "injected crash" in errors[0]["detail"]
+    )
     assert result.exit_code == EXIT_FAILED  # abnormal ends == 0 failed
     samples = {s.id: dict(s.counters)["samples"] for s in result.snapshot.sessions}
     assert int(samples["t#0"]) > int(samples["t#1"])  # the others kept working
@@ -61,7 +65,9 @@ async def test_faults_resolve_targets_pick_and_log_their_source(tmp_path: Path) 
     run.request_stop()
     result = await task
     injected = [e for e in events(result.run_dir) if e["event"] == "fault_injected"]
-    assert injected[0]["source"] == "key" and injected[0]["data"]["sessions"] == list(record.sessions)
+    assert injected[0]["source"] == "key" and injected[0]["data"]["sessions"] == list(
+        record.sessions
+    )
     recovered = [e for e in events(result.run_dir) if e["event"] == "session_recovered"]
     assert {e["session_id"] for e in recovered} == set(record.sessions)
 
@@ -74,7 +80,7 @@ async def test_scheduled_faults_fire_on_time_and_repeat(tmp_path: Path) -> None:
     result = await Run(p, runs_dir=tmp_path).run()
     times = [f.t for f in result.snapshot.faults]
     assert len(times) == 4  # 0.2, 0.6, 1.0, 1.4
-    for expected, actual in zip([0.2, 0.6, 1.0, 1.4], times):
+    for expected, actual in zip([0.2, 0.6, 1.0, 1.4], times, strict=True):
         assert actual == pytest.approx(expected, abs=0.1)
     assert {f.source for f in result.snapshot.faults} == {"schedule"}
 
@@ -127,7 +133,11 @@ async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
     for path in result.run_dir.iterdir():
         assert "hunter2" not in path.read_text(), path
     report = (result.run_dir / "report.md").read_text()
-    assert "| Criterion | Target | Actual | Status |" in report and "✅ PASS" in report and "❌ FAIL" in report
+    assert (
+        "| Criterion | Target | Actual | Status |" in report
+        and "✅ PASS" in report
+        and "❌ FAIL" in report
+    )
     suite = ET.parse(result.run_dir / "junit.xml").getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
     assert [c.get("name") for c in suite.iter("testcase")] == ["fast", "never"]
@@ -151,29 +161,47 @@ def write(tmp_path: Path, body: str, duration: str = "1s") -> str:
 
 
 def test_headless_exit_status_0_when_criteria_pass(tmp_path: Path) -> None:
-    path = write(tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n')
+    path = write(
+        tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n'
+    )
     proc = cli("run", path, "--headless", "--runs-dir", str(tmp_path / "runs"))
     assert proc.returncode == EXIT_OK, proc.stderr
     assert "✓ fake_latency p(95)<2s" in proc.stdout and "run directory:" in proc.stdout
 
 
 def test_headless_exit_status_1_when_a_criterion_fails(tmp_path: Path) -> None:
-    path = write(tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<1"\n')
-    proc = cli("run", path, "--headless", "--duration", "500ms", "--runs-dir", str(tmp_path / "runs"))
+    path = write(
+        tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<1"\n'
+    )
+    proc = cli(
+        "run", path, "--headless", "--duration", "500ms", "--runs-dir", str(tmp_path / "runs")
+    )
     assert proc.returncode == EXIT_FAILED
     assert "✗ fake_latency p(95)<1" in proc.stdout
 
 
 def test_exit_status_2_for_bad_profile_or_usage(tmp_path: Path) -> None:
     assert cli("run", write(tmp_path, "[[fake]]\nbogus = 1\n"), "--headless").returncode == 2
-    assert cli("run", write(tmp_path, "[[fake]]\n"), "--headless", "--duration", "soon").returncode == 2
+    assert (
+        cli("run", write(tmp_path, "[[fake]]\n"), "--headless", "--duration", "soon").returncode
+        == 2
+    )
     assert cli("frobnicate").returncode == 2
 
 
 def test_ctrl_c_exits_130_and_still_writes_the_summary(tmp_path: Path) -> None:
     path = write(tmp_path, "[[fake]]\n", duration="60s")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.engine_run", "run", path, "--headless", "--runs-dir", str(tmp_path / "runs")],
+        [
+            sys.executable,
+            "-m",
+            "tests.engine_run",
+            "run",
+            path,
+            "--headless",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -192,10 +220,19 @@ def test_ctrl_c_exits_130_and_still_writes_the_summary(tmp_path: Path) -> None:
 
 def test_event_log_survives_sigkill(tmp_path: Path) -> None:
     """Killed with -9: every complete line parses and at most the last second is lost."""
-    path = write(tmp_path, "[[fake]]\ncount = 4\nchatty = true\ninterval = \"5ms\"\n", duration="60s")
+    path = write(tmp_path, '[[fake]]\ncount = 4\nchatty = true\ninterval = "5ms"\n', duration="60s")
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.engine_run", "run", path, "--headless", "--runs-dir", str(runs)],
+        [
+            sys.executable,
+            "-m",
+            "tests.engine_run",
+            "run",
+            path,
+            "--headless",
+            "--runs-dir",
+            str(runs),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -226,7 +263,18 @@ def test_event_log_survives_sigkill(tmp_path: Path) -> None:
     last = datetime.fromisoformat(parsed[-1]["ts"])
     assert (killed_at - last).total_seconds() <= 1.0
     for record in parsed[:3]:
-        assert set(record) >= {"ts", "session_id", "host", "event", "detail", "elapsed_ms", "attempt", "success", "kind", "run"}
+        assert set(record) >= {
+            "ts",
+            "session_id",
+            "host",
+            "event",
+            "detail",
+            "elapsed_ms",
+            "attempt",
+            "success",
+            "kind",
+            "run",
+        }
 
 
 def test_runbook_extraction_commands_work_unchanged(tmp_path: Path) -> None:
@@ -242,7 +290,9 @@ def test_runbook_extraction_commands_work_unchanged(tmp_path: Path) -> None:
     log_copy.write_bytes(log.read_bytes())
 
     def sh(command: str) -> str:
-        return subprocess.run(command, shell=True, cwd=run_dir, capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            command, shell=True, cwd=run_dir, capture_output=True, text=True, check=True
+        ).stdout
 
     assert sh("""grep '"reconnected"' spike2_results.jsonl | wc -l""").strip() == "4"
     assert sh("""grep '"reconnect_failed"' spike2_results.jsonl | wc -l""").strip() == "0"
@@ -275,7 +325,9 @@ def test_the_engine_never_imports_textual(tmp_path: Path) -> None:
         "assert not bad, bad\n"
         "print('clean', code)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "clean 0" in proc.stdout
 
@@ -287,7 +339,9 @@ async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path
     first = Run(p, runs_dir=tmp_path)
     task = asyncio.create_task(first.run())
     await asyncio.sleep(0.4)
-    original = await first.inject("fake.drop", target="all", pick=2, params={"down": 0.1}, source="key")
+    original = await first.inject(
+        "fake.drop", target="all", pick=2, params={"down": 0.1}, source="key"
+    )
     await first.inject("fake.slow", target="a#3", params={"latency": 1.0}, source="api")
     await task
     faults = load_replay(first.run_dir)
@@ -300,6 +354,8 @@ async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path
     assert replayed[0].t == pytest.approx(faults[0].t, abs=0.15)
 
     text = to_toml(faults)
-    again = load_profile_text(f'[run]\nduration = "1s"\n[[fake]]\nname = "a"\ncount = 4\n{text}', path="r.toml")
+    again = load_profile_text(
+        f'[run]\nduration = "1s"\n[[fake]]\nname = "a"\ncount = 4\n{text}', path="r.toml"
+    )
     assert [f.action for f in again.faults] == ["fake.drop", "fake.slow"]
     assert again.faults[1].target == "a#3" and again.faults[1].params == {"latency": 1.0}

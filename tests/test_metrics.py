@@ -67,7 +67,9 @@ def test_registry_windows_forget_old_samples() -> None:
 
 
 def test_gauges_combine_across_sessions() -> None:
-    reg = MetricsRegistry([MetricSpec("rss", MetricType.GAUGE, "bytes", combine="sum")], lambda: 0.0)
+    reg = MetricsRegistry(
+        [MetricSpec("rss", MetricType.GAUGE, "bytes", combine="sum")], lambda: 0.0
+    )
     reg.gauge("rss", 10, session="a")
     reg.gauge("rss", 5, session="b")
     reg.gauge("rss", 7, session="a")

@@ -37,12 +37,24 @@ def test_good_profile_reads_every_table() -> None:
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
-        ("typo.toml", "typo.toml:7: fake[0].intervall: unknown key 'intervall' (did you mean 'interval'?)"),
+        (
+            "typo.toml",
+            "typo.toml:7: fake[0].intervall: unknown key 'intervall' (did you mean 'interval'?)",
+        ),
         ("unit.toml", "unit.toml:2: run.duration: bad duration '5 parsecs'"),
         ("type.toml", "type.toml:5: fake[0].count: expected a whole number, got 'three'"),
-        ("metric.toml", "metric.toml:8: criteria[0].metric: no session in this profile produces 'http_req_duration'"),
-        ("threshold.toml", "threshold.toml:9: criteria[0].threshold: 'p(95)' does not apply to fake_samples"),
-        ("fault.toml", "fault.toml:9: faults[0].action: unknown action 'fake.dorp' (did you mean 'fake.drop'?)"),
+        (
+            "metric.toml",
+            "metric.toml:8: criteria[0].metric: no session in this profile produces 'http_req_duration'",
+        ),
+        (
+            "threshold.toml",
+            "threshold.toml:9: criteria[0].threshold: 'p(95)' does not apply to fake_samples",
+        ),
+        (
+            "fault.toml",
+            "fault.toml:9: faults[0].action: unknown action 'fake.dorp' (did you mean 'fake.drop'?)",
+        ),
         ("syntax.toml", "syntax.toml:2: not valid TOML"),
         ("table.toml", "table.toml:1: runn: unknown table 'runn' (did you mean 'run'?)"),
     ],
@@ -57,19 +69,25 @@ def test_all_problems_are_reported_at_once() -> None:
     with pytest.raises(ProfileError) as caught:
         load_profile_text(text, path="p.toml")
     keys = [i.key for i in caught.value.issues]
-    assert keys == ["run.duration", "fake[0].count", "fake[0].bogus"] or set(keys) >= {"run.duration", "fake[0].bogus"}
+    assert keys == ["run.duration", "fake[0].count", "fake[0].bogus"] or set(keys) >= {
+        "run.duration",
+        "fake[0].bogus",
+    }
 
 
 def test_fault_target_and_params_are_checked() -> None:
     text = (
         '[[fake]]\nname = "t"\ncount = 2\n[[faults]]\nat = "1s"\naction = "fake.drop"\ntarget = "t#5"\n'
-        'params = { donw = 1 }\n'
+        "params = { donw = 1 }\n"
     )
     with pytest.raises(ProfileError) as caught:
         load_profile_text(text, path="p.toml")
     text_out = str(caught.value)
     assert "p.toml:7: faults[0].target" in text_out
-    assert "p.toml:8: faults[0].params.donw: unknown parameter 'donw' (did you mean 'down'?)" in text_out
+    assert (
+        "p.toml:8: faults[0].params.donw: unknown parameter 'donw' (did you mean 'down'?)"
+        in text_out
+    )
 
 
 def test_recovery_criterion_needs_a_known_action_and_within() -> None:
@@ -80,7 +98,7 @@ def test_recovery_criterion_needs_a_known_action_and_within() -> None:
 
 
 def test_unknown_bundled_name_lists_the_bundled_ones() -> None:
-    with pytest.raises(ProfileError, match="Bundled: .*demo"):
+    with pytest.raises(ProfileError, match=r"Bundled: .*demo"):
         load_profile("no-such-profile")
 
 

@@ -28,7 +28,11 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_profiles_readme_is_generated_from_the_code() -> None:
     generated = subprocess.run(
-        [sys.executable, "-m", "console.profile_docs"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "console.profile_docs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert (ROOT / "profiles" / "README.md").read_text() == generated, (
         "profiles/README.md is stale: run `python -m console.profile_docs > profiles/README.md`"

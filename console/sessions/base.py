@@ -218,6 +218,7 @@ class Session(ABC):
 
     def sample(self) -> None:
         """Called once per sample interval: push sparkline samples and gauges."""
+        return None
 
     def mark_fault(self) -> None:
         """Remember the moment of a fault so sparklines can show a marker there."""
