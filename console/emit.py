@@ -246,7 +246,9 @@ def emit(
     size: int,
 ) -> int:
     """Write the header, ``count`` lines (forever when 0) paced at ``rate``, and the trailer."""
-    _write_all(fd, b"SDE-BEGIN count=%d size=%d rate=%d pid=%d\n" % (count, size, rate, os.getpid()))
+    _write_all(
+        fd, b"SDE-BEGIN count=%d size=%d rate=%d pid=%d\n" % (count, size, rate, os.getpid())
+    )
     source = _payload_source(size)
     batch_max = max(1, 65536 // size)
     start = time.monotonic()

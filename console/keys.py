@@ -71,5 +71,5 @@ def check_keymap(keymap: Mapping[str, str]) -> list[str]:
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             problems.append(f"[keys] {binding_id!r} is not a binding id{hint}")
         elif not isinstance(keys, str) or not keys.strip():
-            problems.append(f"[keys] {binding_id!r} needs a key such as \"ctrl+x\"")
+            problems.append(f'[keys] {binding_id!r} needs a key such as "ctrl+x"')
     return problems

@@ -82,7 +82,17 @@ def test_other_output_is_ignored() -> None:
 
 def test_emit_writes_a_verifiable_stream_and_exits_with_the_code_asked() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "console.emit", "--count", "2000", "--size", "64", "--exit-code", "4"],
+        [
+            sys.executable,
+            "-m",
+            "console.emit",
+            "--count",
+            "2000",
+            "--size",
+            "64",
+            "--exit-code",
+            "4",
+        ],
         capture_output=True,
         timeout=30,
     )

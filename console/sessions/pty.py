@@ -5,9 +5,10 @@ terminal sessions, output drained without loss, process-tree memory and CPU, cra
 (SIGKILL, SIGTERM, SIGSTOP hangs) and automatic restart with a measured recovery time.
 
 Modules: :mod:`.pty_process` (one program on a terminal: spawn, drain, exit detection),
-:mod:`.pty_session` (states, faults, metrics, views), :mod:`.pty_policy` (restart decisions),
-:mod:`.pty_stats` (process-tree sampling, memory growth); :mod:`console.emit` writes and
-verifies the sequence-numbered lines used for output-loss accounting.
+:mod:`.pty_session` (states, faults, restarts, metrics), :mod:`.pty_policy` (restart decisions),
+:mod:`.pty_output` (counts, bounded screen, lossless file), :mod:`.pty_stats` (process-tree
+sampling, memory growth), :mod:`.pty_view` (the console's snapshot); :mod:`console.emit` writes
+and verifies the sequence-numbered lines used for output-loss accounting.
 
 States: ``starting`` -> ``running`` <-> ``idle`` (no output for ``idle_after``); ``hung`` (a
 ``pty.hang`` stopped it); on an exit: ``exited`` (code 0, no restart), ``crashed`` (a signal or
@@ -48,6 +49,7 @@ from console.metrics import MetricSpec, MetricType
 from console.sessions.base import FaultSpec, KindRuntime, RunEnv, Session, SessionKind
 from console.sessions.pty_session import PtySession
 from console.sessions.pty_stats import scan_trees
+from console.snapshot import RunSnapshot
 
 __all__ = ["KIND", "PtyConfig", "PtyRuntime"]
 
@@ -62,10 +64,16 @@ class PtyConfig(GroupConfig):
     )
     shell: str = opt("/bin/sh", doc="The shell that runs a string `command`.")
     env: dict[str, str] = opt(
-        {}, doc="Extra environment variables; `{name}` and `{index}` in values become the session's group and index."
+        {},
+        doc="Extra environment variables; `{name}` and `{index}` in values become the "
+        "session's group and index.",
     )
-    inherit_env: bool = opt(True, doc="Start from the console's own environment (false: only `env`, TERM and PATH).")
-    cwd: str = opt("", doc="Working directory; relative to the profile's directory. Empty: the console's.")
+    inherit_env: bool = opt(
+        True, doc="Start from the console's own environment (false: only `env`, TERM and PATH)."
+    )
+    cwd: str = opt(
+        "", doc="Working directory; relative to the profile's directory. Empty: the console's."
+    )
     term: str = opt("xterm-256color", doc="TERM for the program.")
     cols: int = opt(120, doc="Terminal width in columns.")
     rows: int = opt(40, doc="Terminal height in rows.")
@@ -88,10 +96,13 @@ class PtyConfig(GroupConfig):
     crash_lines: int = opt(20, doc="Output lines kept in each `crashed` event.")
     restart: Literal["always", "on-crash", "never"] = opt(
         "on-crash",
-        doc="Restart policy: `always` (even after exit code 0), `on-crash` (a signal or non-zero exit), `never`.",
+        doc="Restart policy: `always` (even after exit code 0), `on-crash` (a signal or "
+        "non-zero exit), `never`.",
     )
     max_restarts: int = opt(0, doc="Give up after this many automatic restarts (0: no limit).")
-    backoff: float = opt(0.2, unit="duration", doc="Delay before the first restart; doubles on each crash.")
+    backoff: float = opt(
+        0.2, unit="duration", doc="Delay before the first restart; doubles on each crash."
+    )
     backoff_max: float = opt(
         10.0, unit="duration", doc="Longest restart delay; a program living this long resets it."
     )
@@ -106,7 +117,9 @@ class PtyConfig(GroupConfig):
         10.0, unit="duration", doc="Ignore this much of each program's start for memory growth."
     )
     memory_min_span: float = opt(
-        20.0, unit="duration", doc="Report memory growth once it is measured over at least this long."
+        20.0,
+        unit="duration",
+        doc="Report memory growth once it is measured over at least this long.",
     )
 
 
@@ -116,17 +129,31 @@ def _metrics() -> tuple[MetricSpec, ...]:
         MetricSpec("pty_bytes", c, "bytes", "Output bytes read from all terminals."),
         MetricSpec("pty_lines", c, "count", "Output lines (newlines) read."),
         MetricSpec("pty_output_loss", r, "", "Fraction of expected `stressdeck emit` lines lost."),
-        MetricSpec("pty_lines_lost", c, "count", "Emit lines missing (gaps, torn lines, lost tails)."),
+        MetricSpec(
+            "pty_lines_lost", c, "count", "Emit lines missing (gaps, torn lines, lost tails)."
+        ),
         MetricSpec("pty_bytes_lost", c, "bytes", "Bytes of the emit lines lost."),
-        MetricSpec("pty_crashes", c, "count", "Programs ended by a signal or a non-zero exit code."),
+        MetricSpec(
+            "pty_crashes", c, "count", "Programs ended by a signal or a non-zero exit code."
+        ),
         MetricSpec("pty_restarts", c, "count", "Programs started again (policy or pty.restart)."),
         MetricSpec("pty_restart_success", r, "", "Restarts whose program printed output again."),
-        MetricSpec("pty_crash_detect_time", t, "ms", "From a fault's signal to the exit being seen."),
-        MetricSpec("pty_recovery_time", t, "ms", "From a crash to the restarted program's first output."),
-        MetricSpec("pty_rss", g, "bytes", "RSS of each session's process tree.", combine="sum"),
-        MetricSpec("pty_cpu", g, "%", "CPU of each session's process tree (100 = one core).", combine="sum"),
         MetricSpec(
-            "pty_memory_growth", g, "MB/h", "RSS growth of a program's tree per hour.", combine="max"
+            "pty_crash_detect_time", t, "ms", "From a fault's signal to the exit being seen."
+        ),
+        MetricSpec(
+            "pty_recovery_time", t, "ms", "From a crash to the restarted program's first output."
+        ),
+        MetricSpec("pty_rss", g, "bytes", "RSS of each session's process tree.", combine="sum"),
+        MetricSpec(
+            "pty_cpu", g, "%", "CPU of each session's process tree (100 = one core).", combine="sum"
+        ),
+        MetricSpec(
+            "pty_memory_growth",
+            g,
+            "MB/h",
+            "RSS growth of a program's tree per hour.",
+            combine="max",
         ),
         MetricSpec(
             "pty_session_ok", r, "", "Sessions that did their work without an abnormal end."
@@ -173,7 +200,7 @@ class PtyRuntime(KindRuntime):
                 stats = await asyncio.to_thread(scan_trees, list(roots))
                 for pid, session in roots.items():
                     if pid in stats:
-                        session.take_stats(stats[pid], started)
+                        session.take_stats(pid, stats[pid], started)
             await asyncio.sleep(self.interval)
 
 
@@ -185,21 +212,35 @@ def _create(groups: Sequence[Any], env: RunEnv) -> KindRuntime:
             session_id = f"{group.name}#{index}"
             ctx = env.context(session_id, "pty", group.name, "localhost")
             sessions.append(
-                PtySession(ctx, group, index=index, run_dir=env.run_dir, profile_dir=env.profile_path.parent)
+                PtySession(
+                    ctx,
+                    group,
+                    index=index,
+                    run_dir=env.run_dir,
+                    profile_dir=env.profile_path.parent,
+                )
             )
     return PtyRuntime(sessions)
 
 
-def _summary(runtime: Any) -> Mapping[str, Any]:
-    if not isinstance(runtime, PtyRuntime):
+def _summary(snapshot: Any) -> Mapping[str, Any]:
+    """Headless summary figures: the spike's loss and crash-recovery numbers at a glance."""
+    if not isinstance(snapshot, RunSnapshot):
         return {}
-    sessions = runtime.pty_sessions
-    return {
-        "pty_sessions": len(sessions),
-        "pty_lines_verified": sum(s.verifier.lines_ok for s in sessions),
-        "pty_lines_lost": sum(s.verifier.lines_lost for s in sessions),
-        "pty_bytes_lost": sum(s.verifier.bytes_lost for s in sessions),
-    }
+    figures: dict[str, Any] = {}
+    for name, key in (
+        ("pty_lines_lost", "count"),
+        ("pty_bytes_lost", "count"),
+        ("pty_output_loss", "rate"),
+        ("pty_crashes", "count"),
+        ("pty_restarts", "count"),
+        ("pty_restart_success", "rate"),
+        ("pty_session_ok", "rate"),
+    ):
+        metric = snapshot.metric(name)
+        if metric is not None:
+            figures[name] = metric.get(key)
+    return figures
 
 
 KIND = SessionKind(

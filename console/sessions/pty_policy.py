@@ -64,8 +64,7 @@ class RestartPolicy:
                 return Decision(
                     False,
                     reason=(
-                        f"crash loop: {len(self._crashes)} crashes in "
-                        f"{now - self._crashes[0]:.1f}s"
+                        f"crash loop: {len(self._crashes)} crashes in {now - self._crashes[0]:.1f}s"
                     ),
                     crash_loop=True,
                 )

@@ -69,7 +69,9 @@ class ExitStatus:
             return f"signal {self.signal}"
 
     def describe(self) -> str:
-        return f"killed by {self.signal_name}" if self.signal is not None else f"exit code {self.code}"
+        return (
+            f"killed by {self.signal_name}" if self.signal is not None else f"exit code {self.code}"
+        )
 
 
 def _set_controlling_tty() -> None:  # runs in the child between fork and exec
@@ -108,6 +110,7 @@ class PtyProcess:
         self._pending_input = bytearray()
         self._writer_on = False
         self._descendants: dict[int, psutil.Process] = {}
+        self._released = False
         self._returncode = 0
         master, slave = os.openpty()
         try:
@@ -304,6 +307,9 @@ class PtyProcess:
         self._descendants.clear()
 
     def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
         for handle in (self._poll_handle, self._grace_handle):
             if handle is not None:
                 handle.cancel()

@@ -13,7 +13,7 @@ from typing import Literal
 
 from console.config import GroupConfig, opt
 
-__all__ = ["EMBEDDED", "SshGroupConfig", "Endpoint", "expand_targets", "parse_target"]
+__all__ = ["EMBEDDED", "Endpoint", "SshGroupConfig", "expand_targets", "parse_target"]
 
 EMBEDDED = "embedded"
 SPIKE_POLL_COMMANDS = ("cat /proc/stat", "cat /proc/meminfo", "df -h /")
@@ -96,7 +96,9 @@ class SshGroupConfig(GroupConfig):
         10.0, unit="duration", doc="A PTY cycle whose output has not ended by then is a pty_error."
     )
     reconnect_attempts: int = opt(
-        3, doc="Reconnect attempts after each drop before the session is failed (SPIKE-2: 3)."
+        3,
+        doc="Attempts after each drop (and for the first connection) before the session is "
+        "failed (SPIKE-2: 3).",
     )
     reconnect_timeout: float = opt(
         15.0, unit="duration", doc="Time allowed for each reconnect attempt (SPIKE-2: 15 s)."

@@ -22,7 +22,6 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -30,15 +29,28 @@ import asyncssh
 from console.sessions.ssh_config import Endpoint, SshGroupConfig
 from console.targets.ssh_server import SshTargetInfo
 
-__all__ = ["ConnectError", "HostKeyRejected", "KeyStore", "open_connection"]
+__all__ = ["ConnectError", "HostKeyRejected", "KeyStore", "KeyUnusable", "open_connection"]
 
 
 class ConnectError(Exception):
-    """A connection attempt failed; the message is short and safe to log."""
+    """A connection attempt failed; the message is short and safe to log.
+
+    ``final`` failures are not retried: another attempt cannot fix them.
+    """
+
+    final = False
 
 
 class HostKeyRejected(ConnectError):
-    """The server's host key is unknown or changed: a final failure, never retried."""
+    """The server's host key is unknown or changed: retrying would hide a possible attack."""
+
+    final = True
+
+
+class KeyUnusable(ConnectError):
+    """The configured key cannot be loaded (missing passphrase variable, unreadable file)."""
+
+    final = True
 
 
 @dataclass
@@ -100,7 +112,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, asyncssh.DisconnectError):
-        return f"disconnected: {exc.reason}"
+        return exc.reason
     if isinstance(exc, OSError):
         return exc.strerror or str(exc) or type(exc).__name__
     return str(exc) or type(exc).__name__
@@ -163,9 +175,7 @@ async def _host_key_options(
         return {"known_hosts": None}
     if embedded is not None and not cfg.known_hosts:
         # Pin the generated host key itself: valid for 127.0.0.1, localhost or any alias.
-        public = await asyncio.to_thread(
-            asyncssh.read_public_key, str(embedded.host_key) + ".pub"
-        )
+        public = await asyncio.to_thread(asyncssh.read_public_key, str(embedded.host_key) + ".pub")
         return {"known_hosts": ([public], [], [])}
     if cfg.known_hosts:
         return {"known_hosts": os.path.expanduser(cfg.known_hosts)}
@@ -190,20 +200,20 @@ async def _auth_options(
             key_error = loaded.error
     if cfg.auth == "key":
         if key_error:
-            raise ConnectError(key_error)
+            raise KeyUnusable(key_error)
         options["agent_path"] = None
         if file_keys is not None:
             options["client_keys"] = file_keys
         return None
     if cfg.auth == "agent" or (key_error and cfg.auth == "both"):
         # Agent keys only: hand them over explicitly, so no key file is tried behind our back.
+        if not os.environ.get("SSH_AUTH_SOCK"):
+            raise ConnectError(f"no ssh-agent (SSH_AUTH_SOCK is not set) {key_error}".strip())
         try:
             agent = await asyncssh.connect_agent()
-        except (OSError, asyncssh.Error) as exc:
+            agent_keys = await agent.get_keys()
+        except (OSError, asyncssh.Error, ValueError) as exc:
             raise ConnectError(f"no ssh-agent ({describe(exc)}) {key_error}".strip()) from None
-        if agent is None:
-            raise ConnectError(f"no ssh-agent (SSH_AUTH_SOCK is not set) {key_error}".strip())
-        agent_keys = await agent.get_keys()
         if not agent_keys:
             agent.close()
             raise ConnectError(f"the ssh-agent holds no keys {key_error}".strip())
@@ -213,7 +223,3 @@ async def _auth_options(
     if file_keys is not None:  # both: asyncssh tries the agent (SSH_AUTH_SOCK) first
         options["client_keys"] = file_keys
     return None
-
-
-def embedded_host_key(info: SshTargetInfo) -> Path:
-    return info.host_key

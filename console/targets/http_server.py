@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 __all__ = ["CircuitBreaker", "EmbeddedTarget", "TargetState", "build_app", "main"]
 
@@ -195,8 +195,8 @@ async def lightweight_analyze(request: web.Request) -> web.Response:
         return web.json_response({"error": "multipart/form-data required"}, status=400)
     reader = await request.multipart()
     audio = b""
-    async for part in reader:
-        if isinstance(part, web.BodyPartReader) and part.name == "audio":
+    while (part := await reader.next()) is not None:
+        if isinstance(part, BodyPartReader) and part.name == "audio":
             audio = await part.read()
     if not audio:
         return web.json_response({"error": "missing file field 'audio'"}, status=400)
@@ -290,7 +290,9 @@ async def test_load(request: web.Request) -> web.Response:
     work = min(float(request.query.get("ms", "50")), 5000.0) / 1000.0
     if state.running >= state.capacity:
         if state.waiting >= state.queue:
-            return web.json_response({"error": "queue full"}, status=429, headers={"Retry-After": "1"})
+            return web.json_response(
+                {"error": "queue full"}, status=429, headers={"Retry-After": "1"}
+            )
         state.waiting += 1
         deadline = time.monotonic() + state.queue_timeout
         try:
@@ -360,7 +362,9 @@ async def serve(args: argparse.Namespace) -> int:
         latency=args.latency,
     )
     state.unstall.set()
-    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        build_app(state), access_log=None, handle_signals=False, shutdown_timeout=1.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, backlog=4096)
     await site.start()
@@ -368,17 +372,25 @@ async def serve(args: argparse.Namespace) -> int:
     assert server is not None
     port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    line = {"url": f"http://{host}:{port}", "host": args.host, "port": port,
-            "admin_token": state.admin_token}
-    print(json.dumps(line), flush=True)
+    line = {
+        "url": f"http://{host}:{port}",
+        "host": args.host,
+        "port": port,
+        "admin_token": state.admin_token,
+    }
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the line: a reader may stop us at once
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    print(json.dumps(line), flush=True)
     if args.exit_on_stdin_eof:
         # The parent holds our stdin; when it dies, EOF tells us to go too.
-        loop.run_in_executor(None, lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)))
+        def watch() -> None:
+            sys.stdin.read()
+            loop.call_soon_threadsafe(stop.set)
+
+        threading.Thread(target=watch, daemon=True).start()
     await stop.wait()
     await runner.cleanup()
     return 0
@@ -391,12 +403,18 @@ def _seconds(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stressdeck target http", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser = argparse.ArgumentParser(
+        prog="stressdeck target http", description=__doc__.splitlines()[0] if __doc__ else ""
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--breaker-threshold", type=int, default=5)
-    parser.add_argument("--breaker-timeout", type=_seconds, default=30.0, help="open timeout, e.g. 30s")
-    parser.add_argument("--capacity", type=int, default=20, help="concurrent /api/v1/test/load requests")
+    parser.add_argument(
+        "--breaker-timeout", type=_seconds, default=30.0, help="open timeout, e.g. 30s"
+    )
+    parser.add_argument(
+        "--capacity", type=int, default=20, help="concurrent /api/v1/test/load requests"
+    )
     parser.add_argument("--queue", type=int, default=40, help="queued /api/v1/test/load requests")
     parser.add_argument("--queue-timeout", type=_seconds, default=1.0)
     parser.add_argument("--latency", type=_seconds, default=0.0, help="delay added to every route")
@@ -434,7 +452,9 @@ class EmbeddedTarget:
         self.admin_token = ""
 
     def start_sync(self, timeout: float = 15.0) -> str:
-        code = "import sys; from console.targets.http_server import main; sys.exit(main(sys.argv[1:]))"
+        code = (
+            "import sys; from console.targets.http_server import main; sys.exit(main(sys.argv[1:]))"
+        )
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -444,9 +464,10 @@ class EmbeddedTarget:
             stdout=subprocess.PIPE,
             env=env,
         )
-        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        assert stdout is not None
         result: list[bytes] = []
-        reader = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader = threading.Thread(target=lambda: result.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         if not result or not result[0]:

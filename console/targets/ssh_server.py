@@ -54,6 +54,7 @@ __all__ = ["EmbeddedSshTarget", "SshTargetInfo", "SshTargetServer", "ensure_keys
 HOST_KEY_NAME = "ssh_host_ed25519_key"
 CLIENT_KEY_NAME = "client_ed25519_key"
 _READ_CHUNK = 65536
+_BATCH_DELAY = 0.003  # seconds a PTY burst may gather before it is sent
 
 
 def _emit(record: Mapping[str, Any]) -> None:
@@ -149,6 +150,7 @@ class SshTargetServer:
             "restarts": 0,
         }
         self._restart_task: asyncio.Task[None] | None = None
+        self._watchers: set[asyncio.Task[None]] = set()
 
     @property
     def known_hosts_path(self) -> Path:
@@ -254,7 +256,9 @@ class SshTargetServer:
             *argv, env=env, cwd=os.path.expanduser("~"), **kwargs
         )
         self.children[child] = process.channel.get_connection()
-        asyncio.create_task(self._hang_up_when_closed(process, child))
+        watcher = asyncio.create_task(self._hang_up_when_closed(process, child))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         return child
 
     async def _hang_up_when_closed(
@@ -307,13 +311,11 @@ class SshTargetServer:
             )
         finally:
             os.close(slave)
-        reader = asyncio.StreamReader()
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(master, "rb", 0)
-        )
+        reader = _TerminalReader()
+        transport, _ = await loop.connect_read_pipe(lambda: reader, os.fdopen(master, "rb", 0))
         feed = asyncio.create_task(_feed_fd(process, master))
         try:
-            await _pump(reader, process.stdout)
+            await reader.pump(process.stdout)
             return await child.wait()
         finally:
             feed.cancel()
@@ -338,7 +340,62 @@ async def _pump(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -
             return
 
 
-async def _feed_stdin(process: asyncssh.SSHServerProcess[bytes], sink: asyncio.StreamWriter) -> None:
+class _TerminalReader(asyncio.Protocol):
+    """Reads a PTY master and sends its output in batches.
+
+    A shell writes line by line; sending each line as its own SSH packet would cost the client
+    a decryption and a wake-up per line. Waiting :data:`_BATCH_DELAY` after the first byte
+    lets a burst gather into one packet, as sshd's larger read buffer does, for a delay no
+    terminal user can see.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.eof = False
+        self.ready = asyncio.Event()
+        self.transport: asyncio.ReadTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self.ready.set()
+        if len(self.buffer) > 4 * _READ_CHUNK and self.transport is not None:
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        self.ready.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:  # EIO: the terminal hung up
+        self.eof = True
+        self.ready.set()
+
+    async def pump(self, sink: asyncssh.SSHWriter[bytes]) -> None:
+        while True:
+            await self.ready.wait()
+            if not self.eof:
+                await asyncio.sleep(_BATCH_DELAY)
+            self.ready.clear()
+            data, self.buffer = bytes(self.buffer), bytearray()
+            if self.transport is not None and not self.eof:
+                self.transport.resume_reading()
+            if data:
+                try:
+                    sink.write(data)
+                    await sink.drain()
+                except (asyncssh.Error, BrokenPipeError, ConnectionError):
+                    return
+            if self.eof and not self.buffer:
+                return
+
+
+async def _feed_stdin(
+    process: asyncssh.SSHServerProcess[bytes], sink: asyncio.StreamWriter
+) -> None:
     with contextlib.suppress(Exception):
         while data := await process.stdin.read(_READ_CHUNK):
             sink.write(data)
@@ -411,7 +468,10 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     control.cancel()
     await server.close()
-    return 0
+    # Exit now rather than through asyncio.run's teardown, which waits for every cancelled
+    # handler: a stuck channel must never keep a target alive after it was told to stop.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,6 +540,10 @@ class EmbeddedSshTarget:
     async def start(self, timeout: float = 20.0) -> SshTargetInfo:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
+        # The child imports this package: make sure it can, whatever the working directory.
+        root = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH", "")
+        env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{path}" if path else root)
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -495,6 +559,7 @@ class EmbeddedSshTarget:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
+                env=env,
             )
         finally:
             log.close()

@@ -25,17 +25,61 @@ METRICS: tuple[MetricSpec, ...] = (
         "Request time; in arrival-rate executors the first request of an iteration is timed "
         "from its scheduled start, so client or server stalls cannot hide (coordinated omission).",
     ),
-    MetricSpec("http_req_failed", R, "", "Fraction of requests that failed: no response, or a status not expected (default >= 400)."),
+    MetricSpec(
+        "http_req_failed",
+        R,
+        "",
+        "Fraction of requests that failed: no response, or a status not expected (default >= 400).",
+    ),
     MetricSpec("iterations", C, "count", "Completed flow iterations."),
-    MetricSpec("iteration_duration", T, "ms", "Time of a whole iteration (from its scheduled start in arrival-rate executors)."),
-    MetricSpec("dropped_iterations", C, "count", "Arrival-rate iterations that could not start: every VU up to max_vus was busy."),
-    MetricSpec("vus", G, "count", "VUs running an iteration or ready to (sum over workers).", combine="sum"),
+    MetricSpec(
+        "iteration_duration",
+        T,
+        "ms",
+        "Time of a whole iteration (from its scheduled start in arrival-rate executors).",
+    ),
+    MetricSpec(
+        "dropped_iterations",
+        C,
+        "count",
+        "Arrival-rate iterations that could not start: every VU up to max_vus was busy.",
+    ),
+    MetricSpec(
+        "vus", G, "count", "VUs running an iteration or ready to (sum over workers).", combine="sum"
+    ),
     MetricSpec("vus_max", G, "count", "VUs allocated (sum over workers).", combine="sum"),
-    MetricSpec("data_sent", C, "bytes", "Bytes sent (request line, headers, body; approximate headers)."),
-    MetricSpec("data_received", C, "bytes", "Bytes received (status line, headers, body; approximate headers)."),
+    MetricSpec(
+        "data_sent", C, "bytes", "Bytes sent (request line, headers, body; approximate headers)."
+    ),
+    MetricSpec(
+        "data_received",
+        C,
+        "bytes",
+        "Bytes received (status line, headers, body; approximate headers).",
+    ),
     MetricSpec("checks", R, "", "Fraction of flow checks that passed."),
-    *(MetricSpec(name, C, "count", f"Requests that got HTTP {label} responses.") for label, name in STATUS_METRICS.items()),
-    *(MetricSpec(name, C, "count", f"Requests that failed with no response: {cls}.") for cls, name in ERROR_METRICS.items()),
-    *(MetricSpec(name, R, "", f"Resilience probe verdict ({kind.replace('_', ' ')}): one sample, true when it passed.") for kind, name in PROBE_METRICS.items()),
-    MetricSpec("resilience_score", G, "points", "Resilience score out of 100, weighted as the resilience report (backpressure 25, recovery 25, stability 25, circuit breaker 15, ETag 10).", combine="avg"),
+    *(
+        MetricSpec(name, C, "count", f"Requests that got HTTP {label} responses.")
+        for label, name in STATUS_METRICS.items()
+    ),
+    *(
+        MetricSpec(name, C, "count", f"Requests that failed with no response: {cls}.")
+        for cls, name in ERROR_METRICS.items()
+    ),
+    *(
+        MetricSpec(
+            name,
+            R,
+            "",
+            f"Resilience probe verdict ({kind.replace('_', ' ')}): one sample, true when it passed.",
+        )
+        for kind, name in PROBE_METRICS.items()
+    ),
+    MetricSpec(
+        "resilience_score",
+        G,
+        "points",
+        "Resilience score out of 100, weighted as the resilience report (backpressure 25, recovery 25, stability 25, circuit breaker 15, ETag 10).",
+        combine="avg",
+    ),
 )

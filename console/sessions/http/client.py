@@ -20,7 +20,15 @@ from typing import Protocol
 
 import aiohttp
 
-__all__ = ["ERROR_CLASSES", "AiohttpClient", "Client", "HttpxClient", "Reply", "RequestError", "make_client"]
+__all__ = [
+    "ERROR_CLASSES",
+    "AiohttpClient",
+    "Client",
+    "HttpxClient",
+    "Reply",
+    "RequestError",
+    "make_client",
+]
 
 ERROR_CLASSES = ("timeout", "refused", "reset", "tls", "other")
 
@@ -66,7 +74,7 @@ class AiohttpClient:
     """A ClientSession with a one-connection connector and its own cookie jar."""
 
     def __init__(self, *, insecure: bool = False) -> None:
-        connector = aiohttp.TCPConnector(limit=1, ssl=False if insecure else True, ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(limit=1, ssl=not insecure, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: keep cookies of IP-address hosts

@@ -8,7 +8,7 @@ A group is one k6 *scenario*. ``count`` is the number of worker processes that s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from console.config import GroupConfig, opt
 
@@ -32,7 +32,9 @@ class StageConfig:
     """One k6 stage: move linearly to ``target`` (VUs, or iterations per time unit) over ``duration``."""
 
     duration: float = opt(unit="duration", doc="How long this stage lasts, e.g. '2m'.")
-    target: float = opt(doc="VUs (ramping-vus) or iterations per time_unit (ramping-arrival-rate) at the stage's end.")
+    target: float = opt(
+        doc="VUs (ramping-vus) or iterations per time_unit (ramping-arrival-rate) at the stage's end."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,8 +42,12 @@ class FileField:
     """A multipart file part, like k6's ``http.file(data, filename, type)``."""
 
     field: str = opt(doc="Form field name, e.g. 'audio' as in the SignalCraft route.")
-    path: str = opt("", doc="File to send (relative to the profile); empty to generate `size` bytes.")
-    size: float = opt(0.0, unit="size", doc="Generated payload size when no path is given, e.g. '200KB'.")
+    path: str = opt(
+        "", doc="File to send (relative to the profile); empty to generate `size` bytes."
+    )
+    size: float = opt(
+        0.0, unit="size", doc="Generated payload size when no path is given, e.g. '200KB'."
+    )
     filename: str = opt("upload.bin", doc="File name sent in the part.")
     content_type: str = opt("application/octet-stream", doc="Content type of the part.")
 
@@ -54,13 +60,21 @@ class RequestConfig:
     url: str = opt(doc="Absolute URL, or a path joined to the group's base_url.")
     headers: dict[str, str] = opt({}, doc="Request headers; values are templated.")
     body: str = opt("", doc="Raw text body (templated).")
-    body_file: str = opt("", doc="Raw body read from this file (relative to the profile), sent as bytes.")
-    body_size: float = opt(0.0, unit="size", doc="Generated raw body of this many bytes (for binary uploads).")
-    json: dict[str, str] = opt({}, doc="JSON object body; values are templated strings.")
-    form: dict[str, str] = opt({}, doc="Form fields (urlencoded, or multipart when files are given).")
+    body_file: str = opt(
+        "", doc="Raw body read from this file (relative to the profile), sent as bytes."
+    )
+    body_size: float = opt(
+        0.0, unit="size", doc="Generated raw body of this many bytes (for binary uploads)."
+    )
+    json: dict[str, Any] = opt({}, doc="JSON object body; string values are templated.")
+    form: dict[str, str] = opt(
+        {}, doc="Form fields (urlencoded, or multipart when files are given)."
+    )
     files: tuple[FileField, ...] = opt((), doc="Multipart file parts.")
     timeout: float = opt(60.0, unit="duration", doc="Request timeout (k6's default is 60s).")
-    expect: tuple[int, ...] = opt((), doc="Statuses that do not count in http_req_failed; default is any status below 400.")
+    expect: tuple[int, ...] = opt(
+        (), doc="Statuses that do not count in http_req_failed; default is any status below 400."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +85,9 @@ class CheckConfig:
     status: int = opt(0, doc="Expected status code (0 = not checked).")
     header: str = opt("", doc="Header that must be present (and equal `equals` when given).")
     body_contains: str = opt("", doc="Text the body must contain.")
-    json_path: str = opt("", doc="Dotted path of a JSON field that must exist (and equal `equals` when given).")
+    json_path: str = opt(
+        "", doc="Dotted path of a JSON field that must exist (and equal `equals` when given)."
+    )
     equals: str = opt("", doc="Expected value of the header or JSON field, compared as text.")
 
 
@@ -101,45 +117,97 @@ class ProbeConfig:
 
     kind: ProbeKind = opt(doc="circuit_breaker, etag, backpressure or recovery.")
     path: str = opt("/health", doc="URL or path probed (the healthy route for circuit_breaker).")
-    fail_path: str = opt("", doc="circuit_breaker: a path whose requests fail (e.g. an unknown type -> 404).")
+    fail_path: str = opt(
+        "", doc="circuit_breaker: a path whose requests fail (e.g. an unknown type -> 404)."
+    )
     failures: int = opt(20, doc="circuit_breaker: failing requests to send (the report sent 20).")
-    open_status: tuple[int, ...] = opt((503,), doc="circuit_breaker: statuses that mean 'rejected by an open breaker'.")
-    timeout: float = opt(30.0, unit="duration", doc="circuit_breaker: the breaker's open timeout (30s in the report).")
+    open_status: tuple[int, ...] = opt(
+        (503,), doc="circuit_breaker: statuses that mean 'rejected by an open breaker'."
+    )
+    timeout: float = opt(
+        30.0,
+        unit="duration",
+        doc="circuit_breaker: the breaker's open timeout (30s in the report).",
+    )
     repeat: int = opt(20, doc="etag: conditional requests to send (the report sent 20).")
-    concurrency: int = opt(500, doc="backpressure: concurrent requests in the burst (500 in the report).")
-    request_timeout: float = opt(5.0, unit="duration", doc="backpressure/recovery: per-request time bound.")
+    concurrency: int = opt(
+        500, doc="backpressure: concurrent requests in the burst (500 in the report)."
+    )
+    request_timeout: float = opt(
+        5.0, unit="duration", doc="backpressure/recovery: per-request time bound."
+    )
     consecutive: int = opt(10, doc="recovery: consecutive 200s required (the report used 10).")
     within: float = opt(30.0, unit="duration", doc="recovery: time allowed to reach them.")
     interval: float = opt(0.2, unit="duration", doc="recovery: pause between health checks.")
-    at: float = opt(0.0, unit="duration", doc="Start this probe this long after the session starts (probes run in order).")
-    weight: float = opt(-1.0, doc="Points in the resilience score; -1 = the report's weight (backpressure 25, recovery 25, circuit breaker 15, ETag 10).")
+    at: float = opt(
+        0.0,
+        unit="duration",
+        doc="Start this probe this long after the session starts (probes run in order).",
+    )
+    weight: float = opt(
+        -1.0,
+        doc="Points in the resilience score; -1 = the report's weight (backpressure 25, recovery 25, circuit breaker 15, ETag 10).",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class HttpGroupConfig(GroupConfig):
     """An ``[[http]]`` group: one k6 scenario run by ``count`` worker processes, plus probes."""
 
-    base_url: str = opt("embedded", doc="Target base URL; 'embedded' starts Stressdeck's own HTTP target on 127.0.0.1.")
+    base_url: str = opt(
+        "embedded",
+        doc="Target base URL; 'embedded' starts Stressdeck's own HTTP target on 127.0.0.1.",
+    )
     url: str = opt("", doc="Alias of base_url.")
-    executor: Executor = opt("constant-vus", doc="k6 executor: constant-vus, ramping-vus, constant-arrival-rate or ramping-arrival-rate.")
+    executor: Executor = opt(
+        "constant-vus",
+        doc="k6 executor: constant-vus, ramping-vus, constant-arrival-rate or ramping-arrival-rate.",
+    )
     vus: int = opt(1, doc="constant-vus: VUs (split across count workers).")
     start_vus: int = opt(0, doc="ramping-vus: VUs at the start.")
     stages: tuple[StageConfig, ...] = opt((), doc="ramping-*: stages of {duration, target}.")
     rate: float = opt(1.0, doc="constant-arrival-rate: iterations per time_unit.")
     start_rate: float = opt(0.0, doc="ramping-arrival-rate: iterations per time_unit at the start.")
-    time_unit: float = opt(1.0, unit="duration", doc="Time unit of rate and stage targets (k6 timeUnit).")
-    pre_allocated_vus: int = opt(10, doc="Arrival-rate executors: VUs created up front (k6 preAllocatedVUs).")
-    max_vus: int = opt(0, doc="Arrival-rate executors: VU ceiling (k6 maxVUs); 0 = pre_allocated_vus. Iterations with no free VU are dropped_iterations.")
-    duration: float = opt(0.0, unit="duration", doc="Scenario length for constant-* executors; 0 = the whole run.")
-    start_time: float = opt(0.0, unit="duration", doc="Delay before the scenario starts (k6 startTime).")
-    steps: tuple[StepConfig, ...] = opt((), doc="The flow each iteration runs; empty for a probe-only group.")
-    probes: tuple[ProbeConfig, ...] = opt((), doc="Resilience probes run by this group's first worker.")
-    env: dict[str, str] = opt({}, doc="Values for ${env.NAME}; the process environment fills names not given here.")
-    client: Literal["aiohttp", "httpx"] = opt("aiohttp", doc="HTTP client in the worker: aiohttp (fast) or httpx (one AsyncClient per VU).")
+    time_unit: float = opt(
+        1.0, unit="duration", doc="Time unit of rate and stage targets (k6 timeUnit)."
+    )
+    pre_allocated_vus: int = opt(
+        10, doc="Arrival-rate executors: VUs created up front (k6 preAllocatedVUs)."
+    )
+    max_vus: int = opt(
+        0,
+        doc="Arrival-rate executors: VU ceiling (k6 maxVUs); 0 = pre_allocated_vus. Iterations with no free VU are dropped_iterations.",
+    )
+    duration: float = opt(
+        0.0, unit="duration", doc="Scenario length for constant-* executors; 0 = the whole run."
+    )
+    start_time: float = opt(
+        0.0, unit="duration", doc="Delay before the scenario starts (k6 startTime)."
+    )
+    steps: tuple[StepConfig, ...] = opt(
+        (), doc="The flow each iteration runs; empty for a probe-only group."
+    )
+    probes: tuple[ProbeConfig, ...] = opt(
+        (), doc="Resilience probes run by this group's first worker."
+    )
+    env: dict[str, str] = opt(
+        {}, doc="Values for ${env.NAME}; the process environment fills names not given here."
+    )
+    client: Literal["aiohttp", "httpx"] = opt(
+        "aiohttp",
+        doc="HTTP client in the worker: aiohttp (fast) or httpx (one AsyncClient per VU).",
+    )
     insecure: bool = opt(False, doc="Skip TLS certificate checks (self-signed staging servers).")
-    breaker_timeout: float = opt(2.0, unit="duration", doc="Embedded target only: its circuit breaker's open timeout.")
-    capacity: int = opt(20, doc="Embedded target only: concurrent requests /api/v1/test/load serves.")
-    queue: int = opt(40, doc="Embedded target only: requests /api/v1/test/load queues before rejecting with 429/503.")
+    breaker_timeout: float = opt(
+        2.0, unit="duration", doc="Embedded target only: its circuit breaker's open timeout."
+    )
+    capacity: int = opt(
+        20, doc="Embedded target only: concurrent requests /api/v1/test/load serves."
+    )
+    queue: int = opt(
+        40,
+        doc="Embedded target only: requests /api/v1/test/load queues before rejecting with 429/503.",
+    )
 
     @property
     def target_url(self) -> str:

@@ -54,16 +54,20 @@ class RateShape:
     def rate_at(self, t: float) -> float:
         for t0, t1, r0, r1 in self.segments:
             if t0 <= t < t1:
-                return r0 + (r1 - r0) * (t - t0) / (t1 - t0) if t1 > t0 else r1
+                if math.isinf(t1) or t1 <= t0:
+                    return r1
+                return r0 + (r1 - r0) * (t - t0) / (t1 - t0)
         return 0.0
 
     def next_arrival(self, t: float, scale: float = 1.0) -> float:
-        """The time after ``t`` at which the rate's integral reaches one more arrival; inf at the end."""
+        """When the rate's integral from ``t`` reaches one more arrival; inf after the end."""
         remaining = 1.0 / scale if scale > 0 else math.inf
         for t0, t1, r0, r1 in self.segments:
             if t1 <= t:
                 continue
             cur = max(t, t0)
+            if math.isinf(t1):  # an open-ended constant rate
+                return cur + remaining / r0 if r0 > 0 else math.inf
             slope = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
             a = r0 + slope * (cur - t0)
             length = t1 - cur
@@ -132,7 +136,10 @@ class Executor:
         else:
             self.shape = RateShape(share(config.vus, index, workers), (), self.end)
         self.pre_allocated = int(share(config.pre_allocated_vus, index, workers))
-        self.max_vus = max(int(share(config.max_vus or config.pre_allocated_vus, index, workers)), self.pre_allocated)
+        self.max_vus = max(
+            int(share(config.max_vus or config.pre_allocated_vus, index, workers)),
+            self.pre_allocated,
+        )
 
     # --- VUs -------------------------------------------------------------------------------
 
@@ -252,13 +259,15 @@ class Executor:
             return
         for _ in range(self.pre_allocated):
             self.free.append(self._new_vu())
-        next_t = self.shape.next_arrival(0.0, self.scale)
+        # like k6, a non-zero starting rate starts its first iteration at once
+        next_t = 0.0 if self.shape.rate_at(0.0) > 0 else self.shape.next_arrival(0.0, self.scale)
         while not self.stopping:
             if self.paused:
                 await self._sleep(0.5)
                 next_t = max(next_t, self.elapsed())
                 continue
-            if next_t >= self.end or math.isinf(next_t):
+            # the epsilon keeps 250 sums of 1/50 s from landing just under 5 s
+            if next_t >= self.end - 1e-9 or math.isinf(next_t):
                 break
             now = self.elapsed()
             if next_t > now:

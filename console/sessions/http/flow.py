@@ -124,6 +124,7 @@ class Flow:
         self.env = dict(config.env)
         self.on_error = on_error
         self.check_counts: dict[str, list[int]] = {}  # name -> [passes, total]
+        self.inflight = 0  # requests awaiting a response, for stall detection
         self._files: dict[tuple[str, float], bytes] = {}
 
     def _payload(self, path: str, size: float) -> bytes:
@@ -144,7 +145,9 @@ class Flow:
             return raw
         return self.base_url + ("" if raw.startswith("/") else "/") + raw
 
-    def build(self, request: RequestConfig, variables: Mapping[str, str]) -> tuple[str, dict[str, str], bytes | None]:
+    def build(
+        self, request: RequestConfig, variables: Mapping[str, str]
+    ) -> tuple[str, dict[str, str], bytes | None]:
         """URL, headers and encoded body of one request."""
         env = self.env
         url = self.url(render(request.url, variables, env))
@@ -154,11 +157,8 @@ class Flow:
         if request.files:
             parts: list[bytes] = []
             for name, value in request.form.items():
-                parts.append(
-                    f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-                    + render(value, variables, env).encode()
-                    + b"\r\n"
-                )
+                head = f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                parts.append(head.encode() + render(value, variables, env).encode() + b"\r\n")
             for part in request.files:
                 head = (
                     f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{part.field}"; '
@@ -169,7 +169,10 @@ class Flow:
             headers["Content-Type"] = f"multipart/form-data; boundary={_BOUNDARY}"
         elif request.json:
             body = json.dumps(
-                {k: render(v, variables, env) if isinstance(v, str) else v for k, v in request.json.items()}
+                {
+                    k: render(v, variables, env) if isinstance(v, str) else v
+                    for k, v in request.json.items()
+                }
             ).encode()
             if "content-type" not in lower:
                 headers["Content-Type"] = "application/json"
@@ -191,11 +194,17 @@ class Flow:
         """Send one request and record k6's request metrics; ``None`` when no response came."""
         url, headers, body = self.build(request, variables)
         stats = self.stats
-        sent = len(request.method) + len(url) + 12 + sum(len(k) + len(v) + 4 for k, v in headers.items())
+        sent = (
+            len(request.method)
+            + len(url)
+            + 12
+            + sum(len(k) + len(v) + 4 for k, v in headers.items())
+        )
         sent += len(body) if body else 0
         start = time.perf_counter()
         began = intended if intended is not None and intended < start else start
         reply: Reply | None = None
+        self.inflight += 1
         try:
             reply = await vu.client.request(request.method, url, headers, body, request.timeout)
         except RequestError as exc:
@@ -203,6 +212,8 @@ class Flow:
             stats.add(ERROR_METRICS[exc.cls])
             if self.on_error is not None:
                 self.on_error(exc.cls, f"{request.method} {url}: {exc}")
+        finally:
+            self.inflight -= 1
         elapsed_ms = (time.perf_counter() - began) * 1000.0
         stats.add("http_reqs")
         stats.add("data_sent", sent)

@@ -42,11 +42,19 @@ class ProbeResult:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"t": "probe", "kind": self.kind, "pass": self.passed, "evidence": self.evidence,
-                "weight": self.weight, "data": self.data}
+        return {
+            "t": "probe",
+            "kind": self.kind,
+            "pass": self.passed,
+            "evidence": self.evidence,
+            "weight": self.weight,
+            "data": self.data,
+        }
 
 
-def resilience_score(results: Mapping[str, tuple[bool, float]], checks_rate: float | None) -> float | None:
+def resilience_score(
+    results: Mapping[str, tuple[bool, float]], checks_rate: float | None
+) -> float | None:
     """Points out of 100 from probe verdicts (kind -> (passed, weight)) and the checks rate."""
     earned = sum(weight for passed, weight in results.values() if passed)
     possible = sum(weight for _, weight in results.values())
@@ -63,12 +71,17 @@ def _url(base: str, path: str) -> str:
 
 
 async def _get(
-    session: aiohttp.ClientSession, url: str, timeout: float, headers: Mapping[str, str] | None = None
+    session: aiohttp.ClientSession,
+    url: str,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, float, Mapping[str, str]]:
     """(status or 0 for timeout / -1 for a connection error, seconds, headers)."""
     start = time.perf_counter()
     try:
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+        async with session.get(
+            url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as r:
             await r.read()
             return r.status, time.perf_counter() - start, r.headers
     except asyncio.TimeoutError:
@@ -77,7 +90,9 @@ async def _get(
         return -1, time.perf_counter() - start, {}
 
 
-async def probe_etag(session: aiohttp.ClientSession, base: str, probe: ProbeConfig) -> tuple[bool, str, dict[str, Any]]:
+async def probe_etag(
+    session: aiohttp.ClientSession, base: str, probe: ProbeConfig
+) -> tuple[bool, str, dict[str, Any]]:
     url = _url(base, probe.path)
     status, _, headers = await _get(session, url, probe.request_timeout)
     etag = headers.get("ETag", "")
@@ -86,7 +101,9 @@ async def probe_etag(session: aiohttp.ClientSession, base: str, probe: ProbeConf
     hits, etags = 0, {etag}
     statuses: dict[int, int] = {}
     for _ in range(probe.repeat):
-        status, _, headers = await _get(session, url, probe.request_timeout, {"If-None-Match": etag})
+        status, _, headers = await _get(
+            session, url, probe.request_timeout, {"If-None-Match": etag}
+        )
         statuses[status] = statuses.get(status, 0) + 1
         hits += status == 304
         if headers.get("ETag"):
@@ -99,10 +116,14 @@ async def probe_etag(session: aiohttp.ClientSession, base: str, probe: ProbeConf
     return passed, evidence, {"hits": hits, "etags": len(etags)}
 
 
-async def probe_backpressure(session: aiohttp.ClientSession, base: str, probe: ProbeConfig) -> tuple[bool, str, dict[str, Any]]:
+async def probe_backpressure(
+    session: aiohttp.ClientSession, base: str, probe: ProbeConfig
+) -> tuple[bool, str, dict[str, Any]]:
     url = _url(base, probe.path)
     start = time.perf_counter()
-    results = await asyncio.gather(*(_get(session, url, probe.request_timeout) for _ in range(probe.concurrency)))
+    results = await asyncio.gather(
+        *(_get(session, url, probe.request_timeout) for _ in range(probe.concurrency))
+    )
     wall = time.perf_counter() - start
     split = {"ok": 0, "429": 0, "503": 0, "other": 0, "timeout": 0, "error": 0}
     for status, _, _ in results:
@@ -120,7 +141,8 @@ async def probe_backpressure(session: aiohttp.ClientSession, base: str, probe: P
     slowest = max((seconds for _, seconds, _ in results), default=0.0)
     passed = rejected > 0 and split["timeout"] == 0 and split["error"] == 0
     evidence = (
-        f"{probe.concurrency} concurrent: ok {split['ok']}, 429 {split['429']}, 503 {split['503']}, "
+        f"{probe.concurrency} concurrent: ok {split['ok']}, 429 {split['429']}, "
+        f"503 {split['503']}, "
         f"other {split['other']}, timeouts {split['timeout']}, errors {split['error']}; "
         f"slowest {slowest:.2f}s of {probe.request_timeout:g}s, burst took {wall:.2f}s"
     )
@@ -129,7 +151,9 @@ async def probe_backpressure(session: aiohttp.ClientSession, base: str, probe: P
     return passed, evidence, {**split, "slowest_s": round(slowest, 4)}
 
 
-async def probe_recovery(session: aiohttp.ClientSession, base: str, probe: ProbeConfig) -> tuple[bool, str, dict[str, Any]]:
+async def probe_recovery(
+    session: aiohttp.ClientSession, base: str, probe: ProbeConfig
+) -> tuple[bool, str, dict[str, Any]]:
     url = _url(base, probe.path)
     start = time.perf_counter()
     streak, attempts = 0, 0
@@ -139,34 +163,55 @@ async def probe_recovery(session: aiohttp.ClientSession, base: str, probe: Probe
         streak = streak + 1 if status == 200 else 0
         if streak >= probe.consecutive:
             took = time.perf_counter() - start
-            return True, f"{probe.consecutive} consecutive 200s from {probe.path} after {took:.2f}s ({attempts} checks)", {"seconds": round(took, 3), "attempts": attempts}
+            return (
+                True,
+                f"{probe.consecutive} consecutive 200s from {probe.path} after {took:.2f}s "
+                f"({attempts} checks)",
+                {"seconds": round(took, 3), "attempts": attempts},
+            )
         await asyncio.sleep(probe.interval)
-    return False, f"no {probe.consecutive} consecutive 200s from {probe.path} within {probe.within:g}s ({attempts} checks, last streak {streak})", {"attempts": attempts}
+    return (
+        False,
+        f"no {probe.consecutive} consecutive 200s from {probe.path} within {probe.within:g}s "
+        f"({attempts} checks, last streak {streak})",
+        {"attempts": attempts},
+    )
 
 
-async def probe_circuit_breaker(session: aiohttp.ClientSession, base: str, probe: ProbeConfig) -> tuple[bool, str, dict[str, Any]]:
+async def probe_circuit_breaker(
+    session: aiohttp.ClientSession, base: str, probe: ProbeConfig
+) -> tuple[bool, str, dict[str, Any]]:
     good = _url(base, probe.path)
     bad = _url(base, probe.fail_path or probe.path)
     t0 = time.perf_counter()
     rel = lambda: time.perf_counter() - t0  # noqa: E731
     failures, opened_at, open_ms = 0, None, 0.0
+    first_status: int | None = None
     for _ in range(probe.failures):
-        status, seconds, headers = await _get(session, bad, probe.request_timeout)
+        status, _, _ = await _get(session, bad, probe.request_timeout)
         failures += 1
-        # Once the breaker is open, the healthy route is rejected too: that is the proof.
-        status, seconds, headers = await _get(session, good, probe.request_timeout)
-        if status in probe.open_status:
-            opened_at, open_ms = rel(), seconds * 1000
-            break
+        if first_status is None:
+            first_status = status
+        elif status in probe.open_status and first_status not in probe.open_status:
+            break  # the failing route now gets the breaker's rejection
+    # Proof of an open breaker: the healthy route is rejected too (a success would reset it).
+    status, seconds, _ = await _get(session, good, probe.request_timeout)
+    if status in probe.open_status:
+        opened_at, open_ms = rel(), seconds * 1000
     if opened_at is None:
-        return False, f"breaker never opened: {failures} failures sent, healthy route still answered {status}", {"failures": failures}
+        return (
+            False,
+            f"breaker never opened: {failures} failures sent, "
+            f"healthy route still answered {status}",
+            {"failures": failures},
+        )
     half_open_at = closed_at = None
     poll = max(min(probe.timeout / 20, 0.25), 0.02)
     deadline = opened_at + probe.timeout * 2 + 5.0
     streak = 0
     while rel() < deadline:
         await asyncio.sleep(poll)
-        status, _, headers = await _get(session, good, probe.request_timeout)
+        status, _, _ = await _get(session, good, probe.request_timeout)
         if 200 <= status < 300:
             if half_open_at is None:
                 half_open_at = rel()
@@ -176,10 +221,20 @@ async def probe_circuit_breaker(session: aiohttp.ClientSession, base: str, probe
                 break
         else:
             streak = 0
-    data = {"failures": failures, "opened_s": round(opened_at, 3), "rejection_ms": round(open_ms, 2),
-            "half_open_s": half_open_at and round(half_open_at, 3), "closed_s": closed_at and round(closed_at, 3)}
+    data = {
+        "failures": failures,
+        "opened_s": round(opened_at, 3),
+        "rejection_ms": round(open_ms, 2),
+        "half_open_s": half_open_at and round(half_open_at, 3),
+        "closed_s": closed_at and round(closed_at, 3),
+    }
     if closed_at is None or half_open_at is None:
-        return False, f"opened after {failures} failures at +{opened_at:.2f}s but never closed within {deadline:.1f}s", data
+        return (
+            False,
+            f"opened after {failures} failures at +{opened_at:.2f}s "
+            f"but never closed within {deadline:.1f}s",
+            data,
+        )
     evidence = (
         f"opened after {failures} failures at +{opened_at:.2f}s (rejection in {open_ms:.1f}ms), "
         f"half-open trial passed at +{half_open_at:.2f}s, closed at +{closed_at:.2f}s"
@@ -198,7 +253,9 @@ PROBES = {
 async def run_probe(base: str, probe: ProbeConfig, *, insecure: bool = False) -> ProbeResult:
     """Run one probe on its own connections (apart from the load's VUs)."""
     weight = probe.weight if probe.weight >= 0 else DEFAULT_WEIGHTS[probe.kind]
-    connector = aiohttp.TCPConnector(limit=0, ssl=False if insecure else True, force_close=probe.kind == "backpressure")
+    connector = aiohttp.TCPConnector(
+        limit=0, ssl=not insecure, force_close=probe.kind == "backpressure"
+    )
     async with aiohttp.ClientSession(connector=connector) as session:
         try:
             passed, evidence, data = await PROBES[probe.kind](session, base, probe)

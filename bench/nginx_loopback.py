@@ -1,0 +1,142 @@
+"""A throwaway nginx on 127.0.0.1 for the HTTP tests and benchmark.
+
+Everything nginx writes (pid, logs, temp files) goes under one temporary directory, it runs in
+the foreground (``daemon off``) as a child we can stop, and it serves:
+
+* ``/index.html`` and ``/etag.json`` - static files, with nginx's own ETag and 304 handling;
+* ``/slow/blob.bin`` - 30 KB at 20 KB/s per connection (``limit_rate``) with at most
+  ``conn_limit`` concurrent connections per client address (``limit_conn``; an empty key such
+  as an unset ``$server_name`` would not be counted): the excess gets an immediate 503,
+  which is what the backpressure probe expects to see.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["Nginx", "nginx_path"]
+
+CONF = """\
+{user}daemon off;
+worker_processes {workers};
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 1000000;
+    limit_conn_zone $binary_remote_addr zone=perclient:1m;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {tmp}/www;
+        location /slow/ {{
+            limit_conn perclient {conn_limit};
+            limit_conn_status 503;
+            limit_rate 20k;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_path() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Nginx:
+    def __init__(self, *, conn_limit: int = 10, workers: int = 1) -> None:
+        binary = nginx_path()
+        if binary is None:
+            raise FileNotFoundError("nginx is not installed (apt-get install nginx-light or nginx)")
+        self.binary = binary
+        self.conn_limit = conn_limit
+        self.workers = workers
+        self.tmp = Path(tempfile.mkdtemp(prefix="stressdeck-nginx-"))
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        www = self.tmp / "www"
+        (www / "slow").mkdir(parents=True)
+        (www / "index.html").write_text("<h1>stressdeck</h1>\n")
+        (www / "etag.json").write_text('{"object_types": ["Person", "Sensor"]}\n')
+        (www / "slow" / "blob.bin").write_bytes(os.urandom(30_000))
+        os.chmod(self.tmp, 0o755)  # workers may run as another user
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        for _attempt in range(3):
+            self.port = _free_port()
+            conf = self.tmp / "nginx.conf"
+            conf.write_text(CONF.format(user=user, workers=self.workers, tmp=self.tmp,
+                                        port=self.port, conn_limit=self.conn_limit))  # fmt: skip
+            self.proc = subprocess.Popen(
+                [
+                    self.binary,
+                    "-c",
+                    str(conf),
+                    "-p",
+                    str(self.tmp),
+                    "-e",
+                    str(self.tmp / "error.log"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return self.url
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        log = (self.tmp / "error.log").read_text() if (self.tmp / "error.log").exists() else ""
+        raise RuntimeError(f"nginx did not start: {log[-500:]}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> Nginx:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,564 @@
+"""The Stressdeck console: a thin Textual app over a run controller.
+
+The engine runs in its own thread with its own asyncio loop (:mod:`console.controller`), so
+drawing can never delay a fault or distort a reconnect time. The app only does three things:
+
+* renders snapshots: the engine thread posts :class:`~console.messages.SnapshotReady` at each
+  publish (about 4 Hz); a newer one replaces a queued older one, and the app assigns it to a
+  reactive inside ``batch_update`` so all widgets redraw in one frame;
+* turns keys (declarative bindings, :mod:`console.keys`) into controller commands, whose
+  futures are awaited on the UI loop and reported with a notification;
+* shows screens: session detail, help, quit confirmation (:mod:`widgets`).
+
+It never owns session logic. :func:`make_app` builds it (the tests reuse it) and
+:func:`run_console` is the CLI's entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import var
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer
+
+from console.engine import EXIT_FAILED
+from console.keys import APP_BINDINGS, check_keymap
+from console.messages import FaultApplied, SessionFocused, SnapshotReady
+from console.metrics import Trend
+from console.profile import Profile
+from console.replay import ReplayFault
+from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
+from widgets import (
+    ConsoleStatsPanel,
+    CriteriaPanel,
+    EventLogPanel,
+    FaultsPanel,
+    HelpScreen,
+    KeyHelp,
+    QuitScreen,
+    RunHeader,
+    SessionDetailScreen,
+    SessionGrid,
+)
+from widgets.header import clock_text
+
+__all__ = ["Controller", "StressdeckApp", "make_app", "run_console", "summary_text"]
+
+T = TypeVar("T")
+
+UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
+LAG_INTERVAL = 0.1
+VERB_ALIASES = {"restart": ("restart", "reconnect")}
+FAULT_ACTIONS = {"fault", "fault_all", "hang", "hang_all", "rate", "pause", "export", "detail"}
+
+
+class RunResultLike(Protocol):
+    exit_code: int
+    snapshot: RunSnapshot
+    run_dir: Path
+
+
+class Controller(Protocol):
+    """What the console needs from :class:`console.controller.RunController`."""
+
+    def start(self) -> None: ...
+    def latest(self) -> RunSnapshot | None: ...
+    def subscribe(self, callback: Callable[[RunSnapshot], None]) -> None: ...
+    def inject(
+        self,
+        action: str,
+        target: str = "all",
+        params: dict[str, Any] | None = None,
+        pick: int | None = None,
+        source: str = "key",
+    ) -> Future[FaultRecord]: ...
+    def pause(self) -> Future[None]: ...
+    def resume(self) -> Future[None]: ...
+    def export(self) -> Future[list[Path]]: ...
+    def stop(self) -> Future[Any]: ...
+    def result(self, timeout: float | None = None) -> Any: ...
+
+
+class StressdeckApp(App[int]):
+    """The console. Without a controller it shows a fixed snapshot (snapshot tests, demos)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Stressdeck"
+    BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
+    AUTO_FOCUS = "#grid"
+
+    # a var, not a reactive: a reactive on the App repaints the whole screen on every change
+    snapshot: var[RunSnapshot | None] = var(None, always_update=True, init=False)
+
+    def __init__(
+        self,
+        *,
+        controller: Controller | None = None,
+        snapshot: RunSnapshot | None = None,
+        keymap: Mapping[str, str] | None = None,
+        show_log: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        freeze_gc: bool = False,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self._initial = snapshot
+        self._profile_keys = dict(keymap or {})
+        self._show_log = show_log
+        self._clock = clock
+        self.run_result: Any = None
+        self._stopping = False
+        self._ui_lag = Trend()
+        self._lag_samples: deque[tuple[float, float]] = deque(maxlen=6000)  # (unix time, ms)
+        self._freeze_gc = freeze_gc  # the CLI does; tests share one process, so they don't
+        self._lag_expected = 0.0
+        self._accepting = True
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield SessionGrid(id="grid")
+                yield EventLogPanel(id="event-log")
+            with Vertical(id="side"):
+                yield CriteriaPanel(id="criteria")
+                yield ConsoleStatsPanel(id="stats")
+                yield FaultsPanel(id="faults")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#criteria").border_title = "criteria"
+        self.query_one("#faults").border_title = "faults"
+        log = self.query_one(EventLogPanel)
+        log.display = self._show_log if self._show_log is not None else self.size.height >= 36
+        problems = check_keymap(self._profile_keys)
+        for problem in problems:
+            self.notify(problem, severity="warning", timeout=8)
+        if self._profile_keys:
+            known = {k: v for k, v in self._profile_keys.items() if not check_keymap({k: v})}
+            self.set_keymap(known)
+        self._lag_expected = self._clock() + LAG_INTERVAL
+        self.set_interval(LAG_INTERVAL, self._measure_lag)
+        if self.controller is not None:
+            self.controller.subscribe(self._on_publish)
+            self.controller.start()
+            latest = self.controller.latest()
+            if latest is not None:
+                self.snapshot = latest
+        elif self._initial is not None:
+            self.snapshot = self._initial
+        else:
+            self.query_one(RunHeader).show(None)
+
+    def on_unmount(self) -> None:
+        self._accepting = False
+        if self.controller is not None and self.run_result is None and not self._stopping:
+            self.controller.stop()  # the app went away without a graceful quit
+        path = os.environ.get(UI_STATS_ENV)
+        if path:
+            Path(path).write_text(json.dumps(self.ui_stats()) + "\n")
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def _on_publish(self, snapshot: RunSnapshot) -> None:
+        """Called in the engine thread; ``post_message`` is thread-safe."""
+        if self._accepting:
+            try:
+                self.post_message(SnapshotReady(snapshot))
+            except RuntimeError:  # the UI loop closed between the check and the post
+                self._accepting = False
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        with self.batch_update():
+            self.snapshot = message.snapshot
+
+    def watch_snapshot(self, snapshot: RunSnapshot | None) -> None:
+        if snapshot is None:
+            return
+        if self._freeze_gc and snapshot.state == "running" and snapshot.sessions:
+            self._freeze_gc = False  # once
+            self.call_after_refresh(self._freeze_startup_objects)
+        note = "stopping…" if self._stopping else ""
+        if snapshot.state in ("finished", "aborted") and not self._stopping:
+            note = "run over · q to exit"
+        self.query_one(RunHeader).show(snapshot, note)
+        self.query_one(SessionGrid).update_sessions(snapshot.sessions)
+        self.query_one(CriteriaPanel).show(snapshot.criteria)
+        self.query_one(ConsoleStatsPanel).show(snapshot.console, self.ui_lag_p99())
+        self.query_one(FaultsPanel).show(snapshot.faults)
+        log = self.query_one(EventLogPanel)
+        if log.display:
+            log.show(snapshot.recent_events)
+        if isinstance(self.screen, SessionDetailScreen):
+            self.screen.show(snapshot)
+
+    def on_session_focused(self, message: SessionFocused) -> None:
+        log = self.query_one(EventLogPanel)
+        if log.log_filter[0] == "session" and message.session_id and self.snapshot:
+            log.set_filter(("session", message.session_id), self.snapshot.recent_events)
+
+    # -- UI loop health ----------------------------------------------------------------------
+
+    def _freeze_startup_objects(self) -> None:
+        """Move everything built at startup out of the garbage collector's sight.
+
+        A full collection walks every object in the process: with Textual's DOM, the engine
+        and 40 sessions that pause measured ~50 ms, stalling both loops (and so fault and
+        reconnect timing) at random moments. Objects alive once the run is up live for the
+        whole run anyway; ``gc.freeze`` leaves collections only the young garbage to scan.
+        No ``gc.collect`` first: that full pass is exactly the stall this avoids.
+        """
+        gc.freeze()
+
+    def _measure_lag(self) -> None:
+        now = self._clock()
+        lag_ms = max(0.0, now - self._lag_expected) * 1000.0
+        self._ui_lag.record(lag_ms)
+        self._lag_samples.append((time.time(), lag_ms))
+        self._lag_expected = now + LAG_INTERVAL
+
+    def ui_lag_p99(self) -> float | None:
+        return self._ui_lag.percentile(99)
+
+    def ui_stats(self) -> dict[str, Any]:
+        """UI loop lag over the run, and the recent samples so a benchmark can pick a window."""
+        lag = self._ui_lag
+        return {
+            "ui_lag_p50_ms": lag.percentile(50),
+            "ui_lag_p99_ms": lag.percentile(99),
+            "ui_lag_max_ms": lag.max if lag.count else None,
+            "ui_lag_count": lag.count,
+            "samples": [[round(t, 3), round(ms, 2)] for t, ms in self._lag_samples],
+        }
+
+    # -- the focused session -----------------------------------------------------------------
+
+    @property
+    def focused_session(self) -> SessionSnapshot | None:
+        if self.snapshot is None:
+            return None
+        if isinstance(self.screen, SessionDetailScreen):
+            return self.snapshot.session(self.screen.session_id)
+        focused = self.query_one(SessionGrid).focused_id
+        return self.snapshot.session(focused) if focused else None
+
+    def _accepted(self, verb: str, sessions: Iterable[SessionSnapshot]) -> list[str]:
+        """Fault actions for ``verb`` that any of ``sessions`` accepts, in kind order.
+
+        A kind names its actions in its own words; ``VERB_ALIASES`` maps a key's verb to them
+        (restarting an SSH session is ``ssh.reconnect``).
+        """
+        names = VERB_ALIASES.get(verb, (verb,))
+        found: list[str] = []
+        for session in sessions:
+            for action in session.faults:
+                if action.rsplit(".", 1)[-1] in names and action not in found:
+                    found.append(action)
+        return found
+
+    # -- actions (bound in console.keys) -----------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in FAULT_ACTIONS and isinstance(self.screen, ModalScreen))
+
+    def action_fault(self, verb: str) -> None:
+        session = self.focused_session
+        if session is None:
+            self.notify("no session is focused", severity="warning", timeout=2)
+            return
+        actions = self._accepted(verb, [session])
+        if not actions:
+            self.notify(
+                f"{verb} does not apply to {session.id} ({session.kind})",
+                severity="warning",
+                timeout=2,
+            )
+            return
+        self._inject(actions[0], session.id)
+
+    def action_fault_all(self, verb: str) -> None:
+        sessions = self.snapshot.sessions if self.snapshot else ()
+        actions = self._accepted(verb, sessions)
+        if not actions:
+            self.notify(f"no session in this run accepts {verb}", severity="warning", timeout=2)
+            return
+        for action in actions:
+            self._inject(action, "all")
+
+    def action_hang(self) -> None:
+        session = self.focused_session
+        self.action_fault("resume" if session is not None and session.state == "hung" else "hang")
+
+    def action_hang_all(self) -> None:
+        sessions = self.snapshot.sessions if self.snapshot else ()
+        hung = any(s.state == "hung" for s in sessions)
+        self.action_fault_all("resume" if hung else "hang")
+
+    def action_rate(self, verb: str) -> None:
+        """Rate controls act on the focused session if it takes them, else on every one."""
+        session = self.focused_session
+        if session is not None and self._accepted(verb, [session]):
+            self.action_fault(verb)
+        else:
+            self.action_fault_all(verb)
+
+    def action_pause(self) -> None:
+        if self.controller is None or self.snapshot is None:
+            self.notify("no run attached", severity="warning", timeout=2)
+            return
+        if self.snapshot.state == "paused":
+            self._track(self.controller.resume(), lambda _: self.notify("run resumed", timeout=2))
+        elif self.snapshot.state == "running":
+            self._track(self.controller.pause(), lambda _: self.notify("run paused", timeout=2))
+        else:
+            self.notify(f"the run is {self.snapshot.state}: nothing to pause", timeout=2)
+
+    def action_export(self) -> None:
+        if self.controller is None:
+            self.notify("no run attached", severity="warning", timeout=2)
+            return
+        self._track(self.controller.export(), self._exported)
+
+    def _exported(self, paths: list[Path]) -> None:
+        if not paths:
+            self.notify("nothing exported", severity="warning")
+            return
+        where = Path(paths[0]).parent
+        names = ", ".join(Path(p).name for p in paths)
+        self.notify(f"exported {names} to {where}", title="export", timeout=8)
+
+    def action_detail(self) -> None:
+        session = self.focused_session
+        if session is None:
+            self.notify("no session is focused", severity="warning", timeout=2)
+            return
+        if isinstance(self.screen, SessionDetailScreen):
+            self.pop_screen()
+            return
+        screen = SessionDetailScreen(session.id, clock=self._clock)
+        self.push_screen(screen)
+        if self.snapshot is not None:
+            screen.show(self.snapshot, force=True)
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one(EventLogPanel)
+        log.display = not log.display
+        if log.display and self.snapshot is not None:
+            log.show(self.snapshot.recent_events)
+
+    def action_cycle_filter(self) -> None:
+        """all -> the focused session's kind -> the focused session -> all."""
+        log = self.query_one(EventLogPanel)
+        session = self.focused_session
+        what = log.log_filter[0]
+        if what == "all" and session is not None:
+            new = ("kind", session.kind)
+        elif what == "kind" and session is not None:
+            new = ("session", session.id)
+        else:
+            new = ("all", "")
+        log.display = True
+        log.set_filter(new, self.snapshot.recent_events if self.snapshot else ())
+        self.notify(f"event log: {new[0]} {new[1]}".strip(), timeout=2)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(self._key_help()))
+
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            return
+        if self.controller is None:
+            self.exit(0)
+            return
+        running = self.snapshot is None or self.snapshot.state not in ("finished", "aborted")
+        self.push_screen(QuitScreen(running), self._quit_answer)
+
+    def _quit_answer(self, answer: bool | None) -> None:
+        if not answer or self.controller is None or self._stopping:
+            return
+        self._stopping = True
+        if self.snapshot is not None:
+            self.query_one(RunHeader).show(self.snapshot, "stopping…")
+        self._track(self.controller.stop(), self._stopped, on_error=self._stop_failed)
+
+    def _stopped(self, result: Any) -> None:
+        self.run_result = result
+        self.exit(int(getattr(result, "exit_code", 0)))
+
+    def _stop_failed(self, exc: BaseException) -> None:
+        self.notify(f"stop failed: {exc}", severity="error", timeout=10)
+        self.exit(2)
+
+    # -- talking to the engine ---------------------------------------------------------------
+
+    def _inject(self, action: str, target: str) -> None:
+        if self.controller is None:
+            self.notify("no run attached", severity="warning", timeout=2)
+            return
+        try:
+            future = self.controller.inject(action, target, source="key")
+        except Exception as exc:  # the controller refuses synchronously: say why
+            self.notify(str(exc) or type(exc).__name__, severity="warning", timeout=3)
+            return
+        self._track(future, self._fault_done)
+
+    def _fault_done(self, record: FaultRecord) -> None:
+        self.post_message(FaultApplied(record))
+        if record.note:
+            self.notify(record.note, severity="warning", timeout=3)
+        else:
+            reached = ", ".join(record.sessions[:3]) + ("…" if len(record.sessions) > 3 else "")
+            self.notify(f"{record.action} → {reached or 'no session'}", timeout=2)
+
+    def _track(
+        self,
+        future: Future[T],
+        on_done: Callable[[T], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Deliver a controller future's outcome on the UI loop, never blocking it."""
+        waiter = asyncio.wrap_future(future)
+
+        def done(fut: asyncio.Future[T]) -> None:
+            if fut.cancelled():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                if on_error is not None:
+                    on_error(exc)
+                else:
+                    self.notify(str(exc) or type(exc).__name__, severity="warning", timeout=3)
+                return
+            on_done(fut.result())
+
+        waiter.add_done_callback(done)
+
+    # -- discoverability ---------------------------------------------------------------------
+
+    def _key_help(self) -> list[KeyHelp]:
+        screen = self.screen_stack[0] if self.screen_stack else self.screen
+        grouped: dict[str, tuple[Any, list[str]]] = {}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if binding.id is None or binding.system:
+                continue
+            entry = grouped.setdefault(binding.id, (binding, []))
+            display = self.get_key_display(binding)
+            if display not in entry[1]:
+                entry[1].append(display)
+        order = [b.id for b in APP_BINDINGS]
+        ranked = sorted(grouped, key=lambda i: order.index(i) if i in order else len(order))
+        return [
+            KeyHelp(" ".join(grouped[i][1]), grouped[i][0].description, i, grouped[i][0].tooltip)
+            for i in ranked
+        ]
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for entry in self._key_help():
+            binding = next((b for b in APP_BINDINGS if b.id == entry.binding_id), None)
+            if binding is None:
+                continue
+            help_text = f"key {entry.keys}" + (f" · {entry.tooltip}" if entry.tooltip else "")
+            yield SystemCommand(
+                entry.description, help_text, partial(self.run_action, binding.action)
+            )
+
+
+def make_app(
+    profile: Profile | None = None,
+    *,
+    controller: Controller | None = None,
+    snapshot: RunSnapshot | None = None,
+    runs_dir: Path | None = None,
+    duration: float | None = None,
+    show_log: bool | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> StressdeckApp:
+    """Build the console. With a profile and ``runs_dir`` (and no controller) it makes the
+    :class:`~console.controller.RunController`; with only ``snapshot`` it shows that snapshot.
+    """
+    if controller is None and profile is not None and runs_dir is not None:
+        from console.controller import RunController
+
+        controller = RunController(profile, runs_dir=runs_dir, duration=duration)
+    keymap = dict(profile.keys) if profile is not None else {}
+    return StressdeckApp(
+        controller=controller, snapshot=snapshot, keymap=keymap, show_log=show_log, clock=clock
+    )
+
+
+def summary_text(result: Any) -> str:
+    """The few lines printed to the terminal after the console closes."""
+    snapshot: RunSnapshot | None = getattr(result, "snapshot", None)
+    code = getattr(result, "exit_code", "?")
+    if snapshot is None:
+        return f"Stressdeck: run ended, exit code {code}"
+    lines = [
+        f"Stressdeck run {snapshot.profile_name!r}: {snapshot.state} after "
+        f"{clock_text(snapshot.elapsed)} of {clock_text(snapshot.duration)}, exit code {code}"
+    ]
+    if snapshot.abort_reason:
+        lines.append(f"  aborted: {snapshot.abort_reason}")
+    marks = {"pass": "PASS", "fail": "FAIL", "pending": "WAIT"}
+    for c in snapshot.criteria:
+        mark = marks.get(c.state, c.state)
+        lines.append(f"  {mark} {c.name}: {c.value_text} (target {c.target_text})")
+    by_source: dict[str, int] = {}
+    for fault in snapshot.faults:
+        by_source[fault.source] = by_source.get(fault.source, 0) + 1
+    sources = ", ".join(f"{n} {s}" for s, n in sorted(by_source.items())) or "none"
+    lines.append(f"  faults: {len(snapshot.faults)} ({sources}); events: {snapshot.events_logged}")
+    lines.append(f"  run directory: {getattr(result, 'run_dir', snapshot.run_dir)}")
+    return "\n".join(lines)
+
+
+def run_console(
+    profile: Profile,
+    *,
+    runs_dir: Path,
+    duration: float | None = None,
+    replay: Sequence[ReplayFault] = (),
+) -> int:
+    """Open the console on ``profile``, run until the operator quits; return the exit code.
+
+    ``replay`` faults (from a previous run's events.jsonl) are injected at their times.
+    The summary is printed after the terminal is restored. If the app ends without a graceful
+    quit (a crash), the run is still stopped and its final snapshot written.
+    """
+    from console.controller import RunController
+
+    controller = RunController(profile, runs_dir=runs_dir, duration=duration, replay=replay)
+    keymap = dict(profile.keys)
+    app = StressdeckApp(controller=controller, keymap=keymap, freeze_gc=True)
+    app.run()
+    result = app.run_result
+    if result is None:  # the app ended without a graceful quit: still stop and finish the run
+        try:
+            result = controller.stop().result(timeout=60)
+        except Exception as exc:
+            print(f"stressdeck: the run failed: {exc!r}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
+    print(summary_text(result), file=sys.stdout, flush=True)
+    return int(getattr(result, "exit_code", EXIT_FAILED))

@@ -1,0 +1,187 @@
+"""The ``http`` session kind: k6-style scenarios in worker processes, probes, an embedded target.
+
+Modules: :mod:`.config` (the ``[[http]]`` schema), :mod:`.executors` and :mod:`.flow` (what a
+worker runs), :mod:`.client` (one connection per VU), :mod:`.worker` (the worker process),
+:mod:`.session` (the engine side, one pane per worker), :mod:`.probes` (resilience verdicts)
+and :mod:`.catalog` (metrics with k6's names).
+
+Faults and controls: ``http.pause`` / ``http.resume`` / ``http.rate_up`` / ``http.rate_down`` /
+``http.burst`` reach the workers; ``http.error_rate`` / ``http.latency`` / ``http.stall`` /
+``http.dependency_down`` / ``http.dependency_up`` / ``http.clear`` flip the embedded target's
+switches (once, whatever the target count), and apply only to groups using it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from console.sessions.base import FaultSpec, KindRuntime, RunEnv, Session, SessionKind
+from console.sessions.http.catalog import METRICS
+from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.session import TARGET_ACTIONS, HttpSession
+from console.snapshot import FaultRecord, RunSnapshot
+
+__all__ = ["KIND", "HttpRuntime"]
+
+
+class HttpRuntime(KindRuntime):
+    """The HTTP sessions of a run and the embedded target they may share."""
+
+    def __init__(
+        self, sessions: Sequence[HttpSession], embedded_config: HttpGroupConfig | None
+    ) -> None:
+        super().__init__(sessions)
+        self.http_sessions = list(sessions)
+        self.embedded_config = embedded_config
+        self.target: Any = None  # EmbeddedTarget, imported lazily
+
+    async def start(self) -> None:
+        config = self.embedded_config
+        if config is None:
+            return
+        from console.targets.http_server import EmbeddedTarget
+
+        self.target = EmbeddedTarget(
+            breaker_timeout=config.breaker_timeout, capacity=config.capacity, queue=config.queue
+        )
+        url = await self.target.start()
+        for session in self.http_sessions:
+            if session.embedded:
+                session.base_url = url
+                session.target = url
+
+    async def stop(self) -> None:
+        if self.target is not None:
+            await self.target.stop()
+            self.target = None
+
+    async def inject(
+        self,
+        action: str,
+        targets: Sequence[Session],
+        params: Mapping[str, Any],
+        fault: FaultRecord,
+    ) -> list[str]:
+        if action not in TARGET_ACTIONS:
+            return await super().inject(action, targets, params, fault)
+        reached = [s for s in targets if isinstance(s, HttpSession) and s.embedded]
+        notes = [f"{s.id} does not use the embedded target" for s in targets if s not in reached]
+        if self.target is None or not reached:
+            return notes or ["no embedded HTTP target in this run"]
+        switches: dict[str, Any]
+        if action == "error_rate":
+            switches = {"error_rate": float(params.get("rate", 0.2))}
+        elif action == "latency":
+            switches = {"latency": float(params.get("delay", 0.2))}
+        elif action == "stall":
+            switches = {"stall": True, "stall_for": float(params.get("duration", 0.0))}
+        elif action == "dependency_down":
+            switches = {"dependency_down": True}
+        elif action == "dependency_up":
+            switches = {"dependency_down": False}
+        else:
+            switches = {"clear": True}
+        await self.target.set_faults(**switches)
+        for session in reached:
+            session.target_fault(action)
+            session.mark_fault()
+        return notes
+
+
+def create(groups: Sequence[HttpGroupConfig], env: RunEnv) -> HttpRuntime:
+    sessions: list[HttpSession] = []
+    embedded: HttpGroupConfig | None = None
+    base_dir = env.profile_path.parent if env.profile_path else None
+    for group in groups:
+        is_embedded = group.target_url == "embedded"
+        if is_embedded and (embedded is None or (group.probes and not embedded.probes)):
+            embedded = group  # the target's settings come from the first group with probes
+        for index in range(group.count):
+            sid = f"{group.name}#{index}"
+            host = "embedded" if is_embedded else group.target_url
+            ctx = env.context(sid, "http", group.name, host)
+            sessions.append(
+                HttpSession(
+                    ctx,
+                    group,
+                    index=index,
+                    workers=group.count,
+                    run_probes=index == 0,
+                    base_dir=base_dir or env.run_dir,
+                    run_duration=0.0,  # duration 0 = until the engine stops us
+                    embedded=is_embedded,
+                )
+            )
+    return HttpRuntime(sessions, embedded)
+
+
+def summary(snapshot: Any) -> Mapping[str, Any]:
+    """Headless summary figures: throughput, p95, failures, drops, and each probe's verdict."""
+    if not isinstance(snapshot, RunSnapshot):
+        return {}
+    figures: dict[str, Any] = {}
+    for name, key in (
+        ("http_reqs", "rate"),
+        ("http_req_duration", "p(95)"),
+        ("http_req_failed", "rate"),
+        ("dropped_iterations", "count"),
+        ("resilience_score", "value"),
+    ):
+        metric = snapshot.metric(name)
+        value = metric.get(key) if metric is not None else None
+        if value is not None:
+            figures[f"{name} {key}"] = round(value, 4)
+    for session in snapshot.sessions:
+        for label, text in session.details:
+            if label.startswith("probe "):
+                figures[f"{session.id} {label}"] = text
+    return figures
+
+
+_CONTROL = "control: logged like a fault, nothing to recover from"
+KIND = SessionKind(
+    name="http",
+    config_type=HttpGroupConfig,
+    metrics=METRICS,
+    faults={
+        "pause": FaultSpec(
+            "Pause the load: VUs finish their iteration, arrivals stop (" + _CONTROL + ").",
+            recovers=False,
+        ),
+        "resume": FaultSpec("Resume the load.", recovers=False),
+        "rate_up": FaultSpec(
+            "Raise the arrival rate or VUs by `by` (default 25%).",
+            {"by": "percent"},
+            recovers=False,
+        ),
+        "rate_down": FaultSpec(
+            "Lower the arrival rate or VUs by `by` (default 25%).",
+            {"by": "percent"},
+            recovers=False,
+        ),
+        "burst": FaultSpec(
+            "Start `count` extra iterations at once (default 50), each on its own connection.",
+            {"count": "int"},
+            recovers=False,
+        ),
+        "error_rate": FaultSpec(
+            "Embedded target: answer `rate` of requests with 500 (default 20%).",
+            {"rate": "percent"},
+        ),
+        "latency": FaultSpec(
+            "Embedded target: add `delay` to every response (default 200ms).", {"delay": "duration"}
+        ),
+        "stall": FaultSpec(
+            "Embedded target: hold every response until cleared (or for `duration`).",
+            {"duration": "duration"},
+        ),
+        "dependency_down": FaultSpec(
+            "Embedded target: fail the schema store behind the circuit breaker."
+        ),
+        "dependency_up": FaultSpec("Embedded target: bring the schema store back.", recovers=False),
+        "clear": FaultSpec("Embedded target: clear every fault switch.", recovers=False),
+    },
+    create=create,
+    summary=summary,
+)

@@ -1,0 +1,410 @@
+"""The engine-side HTTP session: one worker process, one pane.
+
+A ``[[http]]`` group with ``count = N`` becomes N sessions (``group#0`` .. ``group#N-1``), each
+owning one worker process that runs its share of the scenario's VUs or arrival rate; the
+first one also runs the group's probes. The session never generates load itself: it reads the
+worker's metric deltas (several a second), folds them into the run's metrics with
+``ctx.add`` / ``ctx.rate`` / ``ctx.merge_trend``, and keeps sparklines of req/s and p95.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from console.metrics import Series, Trend
+from console.sessions.base import FaultNotApplicable, Session, SessionContext
+from console.sessions.http.catalog import PROBE_METRICS
+from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.probes import resilience_score
+from console.snapshot import FaultRecord, SessionSnapshot
+from console.units import format_bytes
+
+__all__ = ["CONTROL_ACTIONS", "TARGET_ACTIONS", "HttpSession"]
+
+CONTROL_ACTIONS = ("pause", "resume", "rate_up", "rate_down", "burst")
+TARGET_ACTIONS = ("error_rate", "latency", "stall", "dependency_down", "dependency_up", "clear")
+_PROBE_SHORT = {"circuit_breaker": "cb", "etag": "etag", "backpressure": "bp", "recovery": "rec"}
+_ROOT = str(Path(__file__).resolve().parents[3])
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.1f}ms"
+
+
+class HttpSession(Session):
+    kind = "http"
+
+    def __init__(
+        self,
+        ctx: SessionContext,
+        config: HttpGroupConfig,
+        *,
+        index: int,
+        workers: int,
+        run_probes: bool,
+        base_dir: Path,
+        run_duration: float,
+        embedded: bool,
+    ) -> None:
+        super().__init__(ctx, target=config.target_url)
+        self.config = config
+        self.index = index
+        self.workers = workers
+        self.run_probes = run_probes and bool(config.probes)
+        self.base_dir = base_dir
+        self.run_duration = run_duration
+        self.embedded = embedded
+        self.base_url = "" if embedded else config.target_url
+        self.proc: asyncio.subprocess.Process | None = None
+        self.series = {"req/s": Series(120), "p95": Series(120), "errors/s": Series(120)}
+        self.totals: dict[str, float] = {}
+        self.codes: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.rates: dict[str, list[int]] = {}
+        self.checks_by_name: dict[str, list[int]] = {}
+        self.duration = Trend()
+        self.interval_trend = Trend()
+        self.interval_reqs = 0.0
+        self.interval_errors = 0.0
+        self.gauges: dict[str, float] = {}
+        self.probes: dict[str, tuple[bool, float]] = {}
+        self.probe_evidence: dict[str, str] = {}
+        self.score: float | None = None
+        self.scale = 1.0
+        self.paused = False
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self.healthy = True
+        self.fault_at = -1e9
+        self.failing_since: float | None = None
+        self._stopping = False
+
+    # --- worker process ----------------------------------------------------------------------
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "base_url": self.base_url,
+            "index": self.index,
+            "workers": self.workers,
+            "run_probes": self.run_probes,
+            "base_dir": str(self.base_dir),
+            "run_duration": self.run_duration,
+            "report_interval": 0.25,
+        }
+
+    async def run(self) -> None:
+        if not self.base_url:
+            raise RuntimeError("embedded HTTP target is not running")
+        self.target = self.base_url
+        env = dict(os.environ)
+        env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "console.sessions.http.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            limit=32 << 20,
+        )  # fmt: skip
+        await self._send(self.spec())
+        stderr_task = asyncio.ensure_future(self._read_stderr())
+        done = False
+        assert self.proc.stdout is not None
+        try:
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if message.get("t") == "done":
+                    done = True
+                self.handle(message)
+            code = await self.proc.wait()
+        finally:
+            await asyncio.gather(stderr_task, return_exceptions=True)
+        if not done and not self._stopping:
+            tail = " | ".join(list(self.stderr_tail)[-3:])
+            raise RuntimeError(f"HTTP worker exited with code {code}: {tail}")
+        self.state = "stopped" if self._stopping else "exited"
+        if not self._stopping:
+            self.ctx.event("scenario_end", self._summary_text(), success=True)
+
+    async def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        async for line in self.proc.stderr:
+            self.stderr_tail.append(line.decode(errors="replace").rstrip())
+
+    async def _send(self, message: Mapping[str, Any]) -> None:
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            raise FaultNotApplicable(f"{self.id} has no running worker")
+        try:
+            proc.stdin.write((json.dumps(message) + "\n").encode())
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise FaultNotApplicable(f"{self.id}: worker gone") from exc
+
+    async def stop(self) -> None:
+        self._stopping = True
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(FaultNotApplicable):
+            await self._send({"op": "stop"})
+        try:
+            await asyncio.wait_for(proc.wait(), 12.0)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    # --- messages from the worker ----------------------------------------------------------------
+
+    def handle(self, message: Mapping[str, Any]) -> None:
+        kind = message.get("t")
+        if kind == "m":
+            self._merge(message)
+        elif kind == "event":
+            name = str(message.get("name", ""))
+            if name == "scenario_start":
+                self.state = "running"
+            self.ctx.event(name, str(message.get("detail", "")), success=message.get("success"))
+        elif kind == "probe":
+            self._probe(message)
+
+    def _merge(self, m: Mapping[str, Any]) -> None:
+        ctx = self.ctx
+        counters: Mapping[str, float] = m.get("c", {})
+        for name, amount in counters.items():
+            if amount:
+                ctx.add(name, amount)
+                self.totals[name] = self.totals.get(name, 0.0) + amount
+        for name, (passes, total) in m.get("r", {}).items():
+            if passes:
+                ctx.rate(name, True, passes)
+            if total - passes:
+                ctx.rate(name, False, total - passes)
+            pair = self.rates.setdefault(name, [0, 0])
+            pair[0] += passes
+            pair[1] += total
+        for name, encoded in m.get("tr", {}).items():
+            ctx.merge_trend(name, encoded)
+            if name == "http_req_duration":
+                trend = Trend.decode(encoded)
+                self.duration.merge(trend)
+                self.interval_trend.merge(trend)
+        for name, value in m.get("g", {}).items():
+            ctx.gauge(name, value)
+            self.gauges[name] = value
+        for code, n in m.get("codes", {}).items():
+            self.codes[code] = self.codes.get(code, 0) + n
+        for cls, n in m.get("errs", {}).items():
+            self.errors[cls] = self.errors.get(cls, 0) + n
+        self.checks_by_name = m.get("checks_by_name", self.checks_by_name)
+        self.scale = float(m.get("scale", self.scale))
+        self.paused = bool(m.get("paused", self.paused))
+        if self.state in ("running", "paused"):
+            self.state = "paused" if self.paused else "running"
+        reqs = counters.get("http_reqs", 0.0)
+        failed = m.get("r", {}).get("http_req_failed", [0, 0])[0]
+        self.interval_reqs += reqs
+        self.interval_errors += failed
+        self._health(reqs, reqs - failed, int(m.get("inflight", 0)))
+
+    def _health(self, reqs: float, ok: float, inflight: int) -> None:
+        """Recovery bookkeeping: usable again = successful responses flow after a fault."""
+        now = self.ctx.now()
+        if ok > 0:
+            self.failing_since = None
+            if not self.healthy and now - self.fault_at >= 0.5:
+                self.healthy = True
+                self.ctx.recovered()
+            return
+        if reqs > 0 or inflight > 0:  # requests fail, or none completes: not merely idle
+            if self.failing_since is None:
+                self.failing_since = now
+            elif self.healthy and now - self.failing_since >= 3.0:
+                # Nothing has succeeded for 3s without anyone asking for it.
+                self.healthy = False
+                cause = max(self.errors, key=lambda k: self.errors[k]) if self.errors else "failing"
+                self.ctx.event(
+                    "http_unusable", f"no successful response for 3s ({cause})", success=False
+                )
+                self.ctx.disrupted("unresponsive" if cause == "timeout" else "failing")
+        else:
+            self.failing_since = None
+
+    def _probe(self, m: Mapping[str, Any]) -> None:
+        kind = str(m["kind"])
+        passed = bool(m["pass"])
+        self.probes[kind] = (passed, float(m.get("weight", 0.0)))
+        self.probe_evidence[kind] = str(m.get("evidence", ""))
+        self.ctx.rate(PROBE_METRICS[kind], passed)
+        self.ctx.event(
+            f"probe_{kind}",
+            ("PASS: " if passed else "FAIL: ") + self.probe_evidence[kind],
+            success=passed,
+            data=m.get("data") or {},
+        )
+        self._update_score()
+
+    def _update_score(self) -> None:
+        if not self.probes:
+            return
+        checks = self.rates.get("checks")
+        checks_rate = checks[0] / checks[1] if checks and checks[1] else None
+        score = resilience_score(self.probes, checks_rate if self.config.steps else None)
+        if score is not None:
+            self.score = score
+            self.ctx.gauge("resilience_score", score)
+
+    # --- faults and controls ---
+
+    async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
+        if action in TARGET_ACTIONS:
+            self.target_fault(action)
+            return
+        if action not in CONTROL_ACTIONS:
+            raise FaultNotApplicable(f"{self.id} does not accept http.{action}")
+        if self.state in ("exited", "stopped", "failed"):
+            raise FaultNotApplicable(f"{self.id} is {self.state}")
+        if action == "pause":
+            await self._send({"op": "pause"})
+        elif action == "resume":
+            await self._send({"op": "resume"})
+        elif action in ("rate_up", "rate_down"):
+            by = float(params.get("by", 0.25))
+            factor = 1.0 + by if action == "rate_up" else 1.0 / (1.0 + by)
+            await self._send({"op": "scale", "value": factor})
+        elif action == "burst":
+            count = int(params.get("count", 50))
+            share = count // self.workers + (1 if self.index < count % self.workers else 0)
+            await self._send({"op": "burst", "value": share})
+
+    def target_fault(self, action: str) -> None:
+        """The shared target was faulted: expect disruption until successes flow again."""
+        if action in ("clear", "dependency_up"):
+            return
+        self.healthy = False
+        self.fault_at = self.ctx.now()
+
+    # --- views ---
+
+    def sample(self) -> None:
+        self.series["req/s"].push(self.interval_reqs)
+        self.series["p95"].push(self.interval_trend.percentile(95) or 0.0)
+        self.series["errors/s"].push(self.interval_errors)
+        self.interval_reqs = self.interval_errors = 0.0
+        self.interval_trend = Trend()
+        self._update_score()
+
+    def _rate_text(self, name: str) -> str:
+        pair = self.rates.get(name)
+        return f"{100.0 * pair[0] / pair[1]:.2f}%" if pair and pair[1] else "-"
+
+    def _errors_text(self) -> str:
+        shown = [f"{cls} {n}" for cls, n in sorted(self.errors.items()) if n]
+        return " ".join(shown) if shown else "none"
+
+    def _probes_text(self) -> str:
+        if not self.probes:
+            return "pending" if self.run_probes else ""
+        return " ".join(
+            f"{_PROBE_SHORT[k]} {'✓' if ok else '✗'}" for k, (ok, _) in self.probes.items()
+        )
+
+    def _summary_text(self) -> str:
+        return (
+            f"{self.totals.get('http_reqs', 0):.0f} requests, "
+            f"{self.totals.get('iterations', 0):.0f} iterations, "
+            f"p95 {_ms(self.duration.percentile(95))}, "
+            f"failed {self._rate_text('http_req_failed')}, "
+            f"dropped {self.totals.get('dropped_iterations', 0):.0f}"
+        )
+
+    def view(self) -> SessionSnapshot:
+        vus = self.gauges.get("vus", 0.0)
+        vus_max = self.gauges.get("vus_max", 0.0)
+        # The grid shows the first few: req/s is already the sparkline's value.
+        p95 = ("p95", _ms(self.series["p95"].last if self.series["p95"].last else None))
+        probes: list[tuple[str, str]] = []
+        if self.run_probes:
+            probes.append(("probes", self._probes_text()))
+            if self.score is not None:
+                probes.append(("score", f"{self.score:.0f}/100"))
+        if self.config.steps:
+            counters = [p95, ("VUs", f"{vus:.0f}/{vus_max:.0f}"), ("errors", self._errors_text())]
+            counters += probes
+            counters.append(("failed", self._rate_text("http_req_failed")))
+            if self.config.executor.endswith("arrival-rate"):
+                counters.append(("dropped", f"{self.totals.get('dropped_iterations', 0):.0f}"))
+            counters.append(("req/s", f"{self.series['req/s'].last or 0:.0f}"))
+        else:
+            counters = [*probes, ("errors", self._errors_text())]
+        details: list[tuple[str, str]] = [
+            ("executor", self.config.executor + f" (worker {self.index + 1}/{self.workers})"),
+            ("target", self.target),
+            ("client", self.config.client),
+            ("scale", f"x{self.scale:.2f}"),
+            ("http_reqs", f"{self.totals.get('http_reqs', 0):.0f}"),
+            ("iterations", f"{self.totals.get('iterations', 0):.0f}"),
+            ("dropped_iterations", f"{self.totals.get('dropped_iterations', 0):.0f}"),
+            ("http_req_duration avg", _ms(self.duration.avg)),
+            *(
+                (f"http_req_duration p({p})", _ms(self.duration.percentile(p)))
+                for p in (50, 90, 95, 99)
+            ),
+            ("http_req_duration max", _ms(self.duration.max if self.duration.count else None)),
+            ("http_req_failed", self._rate_text("http_req_failed")),
+            ("checks", self._rate_text("checks")),
+            ("data_sent", format_bytes(self.totals.get("data_sent", 0.0))),
+            ("data_received", format_bytes(self.totals.get("data_received", 0.0))),
+            ("status codes", " ".join(f"{c}:{n}" for c, n in sorted(self.codes.items())) or "-"),
+            ("errors", self._errors_text()),
+            *((f"check {name}", f"{p}/{t}") for name, (p, t) in self.checks_by_name.items()),
+            *(
+                (f"probe {k}", ("PASS " if self.probes[k][0] else "FAIL ") + ev)
+                for k, ev in self.probe_evidence.items()
+            ),
+        ]
+        if self.score is not None:
+            details.append(("resilience score", f"{self.score:.1f}/100"))
+        last = self.ctx.last_event
+        badges = list(self.badges)
+        if self.paused:
+            badges.append("paused")
+        if self.config.insecure:
+            badges.append("TLS unchecked")
+        faults = [f"http.{a}" for a in CONTROL_ACTIONS]
+        if self.embedded:
+            faults += [f"http.{a}" for a in TARGET_ACTIONS]
+        return SessionSnapshot(
+            id=self.id,
+            kind=self.kind,
+            group=self.ctx.group,
+            target=self.target,
+            state=self.state,
+            badges=tuple(badges),
+            series=self.series_views({"req/s": "req/s", "p95": "ms", "errors/s": "req/s"}),
+            counters=tuple(counters),
+            last_event=f"{last.event}: {last.detail}" if last is not None else "",
+            output_tail=tuple(
+                f"{k}: {'PASS' if self.probes[k][0] else 'FAIL'} {ev}"
+                for k, ev in self.probe_evidence.items()
+            ),
+            details=tuple(details),
+            faults=tuple(faults),
+        )

@@ -1,0 +1,153 @@
+"""The load-generating worker process: ``python -m console.sessions.http.worker``.
+
+Protocol (JSON lines). stdin: first line the spec ``{"config": {...}, "base_url", "index",
+"workers", "run_probes", "base_dir", "run_duration", "report_interval"}`` (secrets in the
+config never touch argv), then controls ``{"op": "pause"|"resume"|"scale"|"burst"|"stop",
+"value": n}``. stdout: metric deltas (``{"t": "m", ...}``, see :mod:`.stats`) every
+``report_interval``, plus ``{"t": "event"}``, ``{"t": "probe"}`` and finally ``{"t": "done"}``.
+
+The worker runs its own event loop, apart from the console's, so a saturated generator cannot
+make the console lag, and vice versa.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from console.config import read_table
+from console.sessions.http.client import make_client
+from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.executors import Executor
+from console.sessions.http.flow import Flow
+from console.sessions.http.probes import run_probe
+from console.sessions.http.stats import Stats
+
+__all__ = ["main", "run_worker"]
+
+
+class Worker:
+    def __init__(self, spec: dict[str, Any], reader: asyncio.StreamReader | None = None) -> None:
+        self.reader = reader
+        config, issues = read_table(HttpGroupConfig, spec["config"], ("http",))
+        if config is None:
+            raise ValueError("; ".join(f"{i.dotted}: {i.message}" for i in issues))
+        self.config = config
+        self.spec = spec
+        self.stats = Stats()
+        self.last_error_event: dict[str, float] = {}
+        self.flow = Flow(
+            config, spec["base_url"], self.stats, Path(spec.get("base_dir", ".")), self.on_error
+        )
+        self.executor = Executor(
+            config,
+            self.flow,
+            lambda: make_client(config.client, insecure=config.insecure),
+            index=int(spec.get("index", 0)),
+            workers=int(spec.get("workers", 1)),
+            run_duration=float(spec.get("run_duration", 0.0)),
+        )
+        self.out = sys.stdout
+
+    def emit(self, message: dict[str, Any]) -> None:
+        self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def event(self, name: str, detail: str, success: bool | None = None) -> None:
+        self.emit({"t": "event", "name": name, "detail": detail, "success": success})
+
+    def on_error(self, cls: str, detail: str) -> None:
+        now = time.monotonic()
+        if now - self.last_error_event.get(cls, -1e9) >= 5.0:  # at most one per class per 5s
+            self.last_error_event[cls] = now
+            self.event(f"http_error_{cls}", detail[:300], False)
+
+    def flush(self) -> None:
+        message = self.stats.flush(self.executor.gauges())
+        message["checks_by_name"] = self.flow.check_counts
+        message["paused"] = self.executor.paused
+        message["inflight"] = self.flow.inflight
+        message["scale"] = self.executor.scale
+        self.emit(message)
+
+    async def report(self) -> None:
+        interval = float(self.spec.get("report_interval", 0.25))
+        while True:
+            await asyncio.sleep(interval)
+            self.flush()
+
+    async def probes(self) -> None:
+        started = time.perf_counter()
+        for probe in self.config.probes:
+            wait = probe.at - (time.perf_counter() - started)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.event("probe_start", f"{probe.kind} on {probe.path}")
+            result = await run_probe(self.spec["base_url"], probe, insecure=self.config.insecure)
+            self.emit(result.to_json())
+
+    async def controls(self) -> None:
+        reader = self.reader
+        if reader is None:
+            return
+        while True:
+            line = await reader.readline()
+            if not line:
+                self.executor.stop()  # the session went away
+                return
+            try:
+                command = json.loads(line)
+            except ValueError:
+                continue
+            op = str(command.get("op", ""))
+            if op == "stop":
+                self.executor.stop()
+                return
+            note = self.executor.control(op, float(command.get("value", 0) or 0))
+            self.event("control", f"{op} {command.get('value', '')}".strip() + f": {note}")
+
+    async def run(self) -> None:
+        reporter = asyncio.ensure_future(self.report())
+        controls = asyncio.ensure_future(self.controls())
+        probes = asyncio.ensure_future(self.probes()) if self.spec.get("run_probes") else None
+        shape = self.config.executor
+        self.event("scenario_start", f"{shape} on {self.spec['base_url']}")
+        try:
+            await self.executor.run()
+            if probes is not None and not self.executor.stopping:
+                await probes  # the scenario ended on its own: let the probes finish
+        finally:
+            for task in (reporter, controls, probes):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(
+                reporter, controls, *(p for p in (probes,) if p), return_exceptions=True
+            )
+            self.flush()
+            self.emit({"t": "done"})
+
+
+async def run_worker() -> int:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=16 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    line = await reader.readline()
+    if not line:
+        return 2
+    await Worker(json.loads(line), reader).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run_worker())
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

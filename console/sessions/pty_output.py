@@ -1,0 +1,91 @@
+"""What a PTY session keeps of its program's output: counts, a bounded screen, a lossless file.
+
+Every byte read is counted, fed to the :class:`~console.emit.LineVerifier`, appended to a
+display buffer that never holds more than twice ``display_bytes`` (trimmed in one slice, not per
+chunk), and, when the profile asks, to ``<run_dir>/output/<session>.log``.
+
+The file is written from a memory buffer, flushed once a second by the session's sampler or when
+it reaches 1 MB, with plain ``os.write``: writes to a regular file land in the page cache and do
+not wait for the disk, so they cost the loop a memory copy. Nothing is dropped if the disk is
+slow; the buffer only grows until the next write returns.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from console.emit import LineVerifier
+
+__all__ = ["SessionOutput", "text_lines"]
+
+_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+FLUSH_BYTES = 1 << 20
+
+
+def text_lines(raw: bytes, keep: int) -> tuple[str, ...]:
+    """The last ``keep`` lines of raw terminal output, escape codes and overwrites removed."""
+    text = _ANSI.sub(b"", raw).decode("utf-8", "replace")
+    lines = []
+    for line in text.split("\n")[-keep - 1 :]:
+        line = line.rstrip("\r")
+        lines.append(line.rsplit("\r", 1)[-1])  # a bare CR redraws the line: keep the last
+    if lines and not lines[-1]:
+        lines.pop()
+    return tuple(lines[-keep:])
+
+
+class SessionOutput:
+    def __init__(self, display_bytes: int, path: Path | None) -> None:
+        self.path = path
+        self.bytes = 0
+        self.lines = 0
+        self.verifier = LineVerifier()
+        self.display_cap = display_bytes
+        self._display = bytearray()
+        self._pending = bytearray()
+        self._fd: int | None = None
+
+    def open(self) -> None:
+        if self.path is not None and self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def feed(self, data: bytes) -> int:
+        """Account for one chunk; return the number of newlines in it."""
+        self.bytes += len(data)
+        newlines = data.count(b"\n")
+        self.lines += newlines
+        self._display += data
+        if len(self._display) > 2 * self.display_cap:
+            del self._display[: -self.display_cap]
+        if self._fd is not None:
+            self._pending += data
+            if len(self._pending) >= FLUSH_BYTES:
+                self.flush()
+        self.verifier.feed(data)
+        return newlines
+
+    def flush(self) -> None:
+        if self._fd is None or not self._pending:
+            return
+        view = memoryview(self._pending)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        finally:
+            view.release()
+            self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def screen(self) -> bytes:
+        return bytes(self._display[-self.display_cap :])
+
+    def tail(self, keep: int, window: int = 16384) -> tuple[str, ...]:
+        return text_lines(bytes(self._display[-window:]), keep)

@@ -1,0 +1,192 @@
+"""SSH sessions (``[[ssh]]`` groups): SPIKE-2's connection-pool stress test, and the gaps it left.
+
+Each session holds one SSH connection (asyncssh) carrying exec polling of the remote host's
+CPU, memory and disk, and an interactive PTY driven in cycles; it reconnects after every drop
+with capped, jittered attempts. Events use the spike's names (``connected``, ``connect_failed``,
+``disconnect_injected``, ``reconnected``, ``reconnect_failed``, ``exec_poll``,
+``exec_poll_error``, ``pty_cycle``, ``pty_error``) so the runbook's extraction commands work on
+Stressdeck's ``events.jsonl``; ``connection_lost`` marks a drop the console did not cause.
+
+Modules: :mod:`~console.sessions.ssh_config` (the group's keys and targets),
+:mod:`~console.sessions.ssh_connect` (keys, agent, host keys), :mod:`~console.sessions.ssh_session`
+(the reconnect loop, polling), :mod:`~console.sessions.ssh_pty` (the PTY channel),
+:mod:`~console.sessions.ssh_parse` (/proc and df parsers).
+
+When a group's target is ``embedded`` the runtime starts the embedded SSH server
+(:mod:`console.targets.ssh_server`) in its own process under the run directory, and sessions pin
+its generated host key. Kind-wide faults live in :class:`SshRuntime.inject`: ``server_restart``
+restarts that server; ``auth_fail`` arms authentication failures on it through its control
+channel (on a real host, the session offers a throwaway key instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from console.metrics import MetricSpec, MetricType
+from console.sessions.base import FaultSpec, KindRuntime, RunEnv, Session, SessionKind
+from console.sessions.ssh_config import SshGroupConfig, expand_targets
+from console.sessions.ssh_connect import KeyStore
+from console.sessions.ssh_session import SshSession
+from console.snapshot import FaultRecord
+from console.targets.ssh_server import EmbeddedSshTarget
+from console.units import parse_duration
+
+__all__ = ["KIND", "SshGroupConfig", "SshRuntime", "SshSession", "summary"]
+
+METRICS = (
+    MetricSpec(
+        "ssh_connect_time",
+        MetricType.TREND,
+        "ms",
+        "Time to connect, authenticate and open the PTY channel.",
+    ),
+    MetricSpec(
+        "ssh_reconnect_time",
+        MetricType.TREND,
+        "ms",
+        "From a drop to usable again (backoff included).",
+    ),
+    MetricSpec(
+        "ssh_reconnect_success",
+        MetricType.RATE,
+        "",
+        "Share of drops after which the session came back.",
+    ),
+    MetricSpec("ssh_reconnect_attempts", MetricType.COUNTER, "count", "Reconnect attempts made."),
+    MetricSpec(
+        "ssh_abnormal_ends",
+        MetricType.COUNTER,
+        "count",
+        "Sessions that ended failed (SPIKE-2: must be 0).",
+    ),
+    MetricSpec(
+        "ssh_exec_latency",
+        MetricType.TREND,
+        "ms",
+        "Round trip of one poll command over an exec channel.",
+    ),
+    MetricSpec("ssh_poll_failures", MetricType.COUNTER, "count", "Polls that failed or timed out."),
+    MetricSpec(
+        "ssh_remote_cpu", MetricType.GAUGE, "%", "Remote CPU busy, from /proc/stat deltas.", "max"
+    ),
+    MetricSpec(
+        "ssh_remote_mem", MetricType.GAUGE, "%", "Remote memory in use, from /proc/meminfo.", "max"
+    ),
+    MetricSpec("ssh_remote_disk", MetricType.GAUGE, "%", "Remote disk use of /, from df.", "max"),
+    MetricSpec("ssh_pty_bytes", MetricType.COUNTER, "bytes", "Bytes read from PTY channels."),
+)
+
+FAULTS: Mapping[str, FaultSpec] = {
+    "drop": FaultSpec("Drop the SSH connection now; the session reconnects."),
+    "auth_fail": FaultSpec(
+        "Make the next `count` connection attempts fail authentication, and drop the "
+        "connection so a reconnect happens now.",
+        {"count": "int"},
+    ),
+    "server_restart": FaultSpec(
+        "Embedded target only: stop listening, drop every connection, come back after `down`.",
+        {"down": "duration"},
+    ),
+    "reconnect": FaultSpec("Retry a failed session now (a manual reconnect)."),
+}
+
+
+class SshRuntime(KindRuntime):
+    """The SSH sessions of a run, the key store and (when asked for) the embedded server."""
+
+    def __init__(self, sessions: Sequence[SshSession], env: RunEnv) -> None:
+        super().__init__(sessions)
+        self.ssh_sessions = list(sessions)
+        self.env = env
+        self.target: EmbeddedSshTarget | None = None
+
+    async def start(self) -> None:
+        if any(s.endpoint.embedded for s in self.ssh_sessions):
+            self.target = EmbeddedSshTarget(self.env.run_dir / "ssh-target")
+            info = await self.target.start()
+            for session in self.ssh_sessions:
+                if session.endpoint.embedded:
+                    session.attach_embedded(info)
+
+    async def stop(self) -> None:
+        if self.target is not None:
+            await self.target.stop()
+
+    async def inject(
+        self,
+        action: str,
+        targets: Sequence[Session],
+        params: Mapping[str, Any],
+        fault: FaultRecord,
+    ) -> list[str]:
+        sessions = [s for s in targets if isinstance(s, SshSession)]
+        on_target = [s for s in sessions if s.embedded is not None]
+        if action == "server_restart":
+            notes = [
+                f"{s.id}: ssh.server_restart needs the embedded target"
+                for s in sessions
+                if s.embedded is None
+            ]
+            if self.target is None or not on_target:
+                return notes or ["no session uses the embedded target"]
+            for session in on_target:
+                session.expect_drop(f"ssh.server_restart (fault {fault.id})")
+                session.mark_fault()
+            await self.target.restart(_seconds(params.get("down", 5.0)))
+            return notes
+        if action == "auth_fail" and self.target is not None and on_target:
+            count = int(params.get("count", 1))
+            await self.target.auth_fail(count * len(on_target))
+            for session in on_target:
+                if session.connected:
+                    session.request_drop(f"ssh.auth_fail (fault {fault.id})")
+                session.mark_fault()
+            rest = [s for s in targets if s not in on_target]
+            return await super().inject(action, rest, params, fault) if rest else []
+        return await super().inject(action, targets, params, fault)
+
+
+def _seconds(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else parse_duration(value)
+
+
+def create(groups: Sequence[SshGroupConfig], env: RunEnv) -> SshRuntime:
+    keys = KeyStore()
+    sessions: list[SshSession] = []
+    for group in groups:
+        for index, endpoint in enumerate(expand_targets(group.target_list(), group.count)):
+            session_id = f"{group.name}#{index}"
+            ctx = env.context(session_id, "ssh", group.name, str(endpoint))
+            sessions.append(SshSession(ctx, group, endpoint, keys))
+    return SshRuntime(sessions, env)
+
+
+def summary(snapshot: Any) -> dict[str, Any]:
+    """SPIKE-2's summary figures, from the final RunSnapshot."""
+
+    def figure(metric: str, key: str) -> float | None:
+        found = snapshot.metric(metric)
+        return None if found is None else found.get(key)
+
+    abnormal = figure("ssh_abnormal_ends", "count") or 0.0
+    rate = figure("ssh_reconnect_success", "rate")
+    p95 = figure("ssh_reconnect_time", "p(95)")
+    return {
+        "abnormal_ends": int(abnormal),
+        "global_reconnect_rate_pct": None if rate is None else round(rate * 100.0, 1),
+        "global_reconnect_p95_ms": None if p95 is None else round(p95, 1),
+        "reconnects": int(figure("ssh_reconnect_time", "count") or 0),
+        "reconnect_max_ms": figure("ssh_reconnect_time", "max"),
+    }
+
+
+KIND = SessionKind(
+    name="ssh",
+    config_type=SshGroupConfig,
+    metrics=METRICS,
+    faults=FAULTS,
+    create=create,
+    summary=summary,
+)

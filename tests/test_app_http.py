@@ -1,0 +1,84 @@
+"""Pilot tests for the load keys (+, -, b) against a real HTTP session and embedded target."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.app import make_app
+from console.profile import load_profile_text
+from tests.console_harness import key_faults, quit_app, session, until
+from widgets import SessionGrid
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+PROFILE = f"""
+[run]
+name = "console-http"
+duration = "60s"
+
+[[pty]]
+name = "emit"
+count = 1
+command = ["{sys.executable}", "-m", "console", "emit", "--count", "0", "--rate", "20"]
+cwd = "{ROOT}"
+
+[[http]]
+name = "api"
+executor = "constant-arrival-rate"
+rate = 20
+pre_allocated_vus = 2
+max_vus = 10
+  [[http.steps]]
+  request = {{ url = "/health" }}
+"""
+
+
+def scale(app: object, session_id: str) -> str:
+    return dict(session(app, session_id).details)["scale"]  # type: ignore[arg-type]
+
+
+async def test_rate_and_burst_keys_drive_the_http_load(tmp_path: Path) -> None:
+    profile = load_profile_text(PROFILE, path=ROOT / "tests" / "console-http.toml")
+    app = make_app(profile, runs_dir=tmp_path, duration=60.0, show_log=True)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+
+            def http_running() -> bool:
+                found = app.snapshot.session("api#0") if app.snapshot else None
+                return found is not None and found.state == "running"
+
+            await until(pilot, http_running, "the HTTP session running", timeout=15)
+            assert app.query_one(SessionGrid).focused_id == "emit#0"
+            before = scale(app, "api#0")
+
+            await pilot.press("plus")  # a PTY pane is focused: the key applies to all HTTP
+            await until(pilot, lambda: key_faults(app, "http.rate_up"), "http.rate_up")
+            assert key_faults(app, "http.rate_up")[0].data["target"] == "all"
+            await until(pilot, lambda: scale(app, "api#0") != before, "the rate raised")
+            raised = scale(app, "api#0")
+
+            await pilot.press("down")
+            assert app.query_one(SessionGrid).focused_id == "api#0"
+            await pilot.press("minus")
+            await until(pilot, lambda: key_faults(app, "http.rate_down"), "http.rate_down")
+            assert key_faults(app, "http.rate_down")[0].data["target"] == "api#0"
+            await until(pilot, lambda: scale(app, "api#0") != raised, "the rate lowered")
+
+            iterations = int(dict(session(app, "api#0").details)["iterations"])
+            await pilot.press("b")
+            await until(pilot, lambda: key_faults(app, "http.burst"), "http.burst")
+            await until(
+                pilot,
+                lambda: int(dict(session(app, "api#0").details)["iterations"]) >= iterations + 50,
+                "the burst's extra iterations",
+                timeout=10,
+            )
+            await quit_app(pilot, app)
+    finally:
+        assert app.controller is not None
+        app.controller.stop()
+        app.controller.result(timeout=20)

@@ -1,0 +1,192 @@
+"""Pilot tests for moving around the console: focus keys, detail, help, event log, keymaps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from console.app import StressdeckApp, make_app, summary_text
+from console.keys import check_keymap
+from tests.console_harness import (
+    events_named,
+    key_faults,
+    pty_profile,
+    quit_app,
+    real_app,
+    record_notifications,
+    running,
+    until,
+)
+from tests.synthetic_run import synthetic_snapshot
+from widgets import EventLogPanel, HelpScreen, RunHeader, SessionDetailScreen, SessionGrid
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[StressdeckApp]:
+    console = real_app(tmp_path)
+    yield console
+    assert console.controller is not None
+    console.controller.stop()
+    console.controller.result(timeout=15)
+
+
+async def test_arrows_and_hjkl_move_the_focus_between_panes() -> None:
+    app = make_app(snapshot=synthetic_snapshot(ssh=3, pty=5, http=2), show_log=False)
+    async with app.run_test(size=(160, 40)) as pilot:  # three panes a row
+        grid = app.query_one(SessionGrid)
+        assert grid.focused_id == "ssh#0"  # SSH first, then PTY, then HTTP
+        await pilot.press("right")
+        assert grid.focused_id == "ssh#1"
+        await pilot.press("l", "l")
+        assert grid.focused_id == "emit#0"  # right wraps onto the next row
+        await pilot.press("h")
+        assert grid.focused_id == "ssh#2"
+        await pilot.press("j")  # down: same column in the row below
+        assert grid.focused_id == "emit#2"
+        await pilot.press("down", "down")
+        assert grid.focused_id == "upload#1"
+        await pilot.press("k")
+        assert grid.focused_id == "emit#4"
+        await pilot.press("up")  # the column of the pane left, the shorter row's last
+        assert grid.focused_id == "emit#1"
+        await pilot.press("left")
+        assert grid.focused_id == "emit#0"
+        await pilot.press("end")
+        assert grid.focused_id == "upload#1"
+        await pilot.press("home")
+        assert grid.focused_id == "ssh#0"
+
+
+async def test_compact_panes_when_the_normal_ones_do_not_fit() -> None:
+    app = make_app(snapshot=synthetic_snapshot(ssh=10, pty=20, http=10), show_log=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        grid = app.query_one(SessionGrid)
+        assert grid.is_compact
+        await pilot.press("end")
+        assert grid.focused_id == "upload#9"
+        assert grid.scroll_offset.y > 0  # scrolled to keep the focus visible
+    app = make_app(snapshot=synthetic_snapshot(ssh=1, pty=2, http=1), show_log=False)
+    async with app.run_test(size=(160, 48)):
+        assert not app.query_one(SessionGrid).is_compact
+
+
+async def test_detail_screen_shows_charts_counters_and_real_output(live: StressdeckApp) -> None:
+    async with live.run_test(size=(120, 40)) as pilot:
+        await running(pilot, live)
+        await pilot.press("right")  # focus emit#1
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(live.screen, SessionDetailScreen), "detail")
+        screen = live.screen
+        assert isinstance(screen, SessionDetailScreen) and screen.session_id == "emit#1"
+
+        def output() -> str:
+            return str(screen.query_one("#detail-terminal", Static).render())
+
+        await until(pilot, lambda: "SDE " in output(), "emit lines through pyte", timeout=5)
+        charts = str(screen.query_one("#detail-chart-body", Static).render())
+        assert "┤" in charts  # a plotext axis
+        counters = screen.query_one("#detail-counters").plain  # type: ignore[attr-defined]
+        assert "verified lines" in counters and "pid" in counters
+        # fault keys act on the session shown
+        await pilot.press("K")
+        await until(pilot, lambda: key_faults(live, "pty.kill"), "pty.kill from the detail")
+        assert key_faults(live, "pty.kill")[0].data["sessions"] == ["emit#1"]
+        await until(pilot, lambda: "crashed" in screen.query_one("#detail-events").plain, "event")  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        assert not isinstance(live.screen, SessionDetailScreen)
+        await quit_app(pilot, live)
+
+
+async def test_event_log_toggles_and_filters_by_kind_and_session(live: StressdeckApp) -> None:
+    async with live.run_test(size=(120, 40)) as pilot:
+        await running(pilot, live)
+        log = live.query_one(EventLogPanel)
+        assert log.display
+        await pilot.press("e")
+        assert not log.display
+        await pilot.press("e")
+        assert log.display
+        await until(pilot, lambda: any("run_started" in s.text for s in log.lines), "run event")
+
+        await pilot.press("f")
+        assert log.log_filter == ("kind", "pty")
+        assert not any("run_started" in s.text for s in log.lines)
+        await pilot.press("f")
+        assert log.log_filter == ("session", "emit#0")
+        await pilot.press("right", "K")  # kill emit#1: the filtered log follows the focus
+        await until(pilot, lambda: key_faults(live, "pty.kill"), "pty.kill")
+        assert log.log_filter == ("session", "emit#1")
+        await until(pilot, lambda: any("crashed" in s.text for s in log.lines), "crash shown")
+        assert all("emit#1" in s.text for s in log.lines if s.text.strip())
+        await pilot.press("f")
+        assert log.log_filter == ("all", "")
+        await quit_app(pilot, live)
+
+
+async def test_help_lists_every_key_and_the_palette_offers_them(live: StressdeckApp) -> None:
+    async with live.run_test(size=(120, 40)) as pilot:
+        await running(pilot, live)
+        await pilot.press("question_mark")
+        assert isinstance(live.screen, HelpScreen)
+        ids = {entry.binding_id for entry in live.screen.keys}
+        assert {"kill", "kill_all", "drop", "hang", "restart", "pause", "export", "quit"} <= ids
+        assert {"grid.up", "grid.down", "rate_up", "burst", "log", "filter", "detail"} <= ids
+        # fault keys are disabled under a modal: K does nothing while help is open
+        await pilot.press("K")
+        await pilot.pause(0.3)
+        assert not key_faults(live, "pty.kill")
+        await pilot.press("escape")
+        assert not isinstance(live.screen, HelpScreen)
+        titles = {c.title for c in live.get_system_commands(live.screen)}
+        assert {"Kill", "Drop", "Export", "Pause", "Hang/resume"} <= titles
+        await quit_app(pilot, live)
+
+
+async def test_profile_keys_remap_bindings(tmp_path: Path) -> None:
+    keys = '[keys]\nkill = "ctrl+x"\n"grid.right" = "n"\nexport = "ctrl+e"\n'
+    profile = pty_profile(keys=keys)
+    assert check_keymap(profile.keys) == []
+    app = make_app(profile, runs_dir=tmp_path, duration=60.0)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await running(pilot, app)
+            await pilot.press("K")  # the old key no longer kills
+            await pilot.pause(0.3)
+            assert not key_faults(app, "pty.kill")
+            await pilot.press("n", "ctrl+x")
+            await until(pilot, lambda: key_faults(app, "pty.kill"), "kill on ctrl+x")
+            assert key_faults(app, "pty.kill")[0].data["sessions"] == ["emit#1"]
+            await until(pilot, lambda: events_named(app, "crashed", "emit#1"), "emit#1 killed")
+            await quit_app(pilot, app)
+    finally:
+        assert app.controller is not None
+        app.controller.stop()
+        app.controller.result(timeout=15)
+
+
+async def test_unknown_keymap_ids_are_reported() -> None:
+    assert check_keymap({"kil": "x"}) == ["[keys] 'kil' is not a binding id (did you mean 'kill'?)"]
+    assert check_keymap({"kill": ""}) == ["[keys] 'kill' needs a key such as \"ctrl+x\""]
+    app = StressdeckApp(snapshot=synthetic_snapshot(), keymap={"kil": "x", "export": "ctrl+e"})
+    told = record_notifications(app)
+    async with app.run_test(size=(120, 40)):
+        pass
+    assert any("'kil' is not a binding id" in t for t in told)
+
+
+async def test_a_run_that_ends_by_itself_waits_for_the_operator(tmp_path: Path) -> None:
+    app = make_app(pty_profile(duration="1500ms"), runs_dir=tmp_path, show_log=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.snapshot and app.snapshot.state == "finished", "the end")
+        header = app.query_one(RunHeader).plain
+        assert "FINISHED" in header and "q to exit" in header
+        assert app.is_running  # the console stays open on the final numbers
+        await quit_app(pilot, app)
+    result = app.run_result
+    assert result is not None and result.exit_code == 0
+    summary = summary_text(result)
+    assert "Stressdeck run 'console-keys': finished" in summary
+    assert f"run directory: {result.run_dir}" in summary

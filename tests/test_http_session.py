@@ -1,0 +1,162 @@
+"""HTTP sessions inside a real engine run: worker processes, metrics, faults, probes, criteria."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import cast
+
+from console.engine import Run
+from console.profile import load_profile, load_profile_text
+from console.sessions.http.config import HttpGroupConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LOAD = """
+[run]
+name = "http-session"
+duration = "6s"
+[[http]]
+name = "api"
+executor = "constant-arrival-rate"
+rate = 100
+pre_allocated_vus = 5
+max_vus = 40
+  [[http.steps]]
+  request = { url = "/api/v1/schemas/main/object-types" }
+  checks = [{ status = 200 }]
+[[criteria]]
+name = "p95"
+metric = "http_req_duration"
+threshold = "p(95)<2000"
+[[criteria]]
+name = "errors"
+metric = "http_req_failed"
+threshold = "rate<0.5"
+"""
+
+
+def counters(run: Run, session_id: str) -> dict[str, str]:
+    snap = run.snapshot().session(session_id)
+    assert snap is not None
+    return dict(snap.counters)
+
+
+async def test_run_merges_worker_metrics_and_obeys_faults(tmp_path: Path) -> None:
+    run = Run(load_profile_text(LOAD, name="t"), runs_dir=tmp_path, duration=7.0)
+    task = asyncio.ensure_future(run.run())
+    await asyncio.sleep(2.0)
+    await run.inject("http.latency", target="api", params={"delay": 0.15})
+    await asyncio.sleep(1.5)
+    session = run.sessions["api#0"]
+    p95_series = session.series["p95"].values()
+    assert max(p95_series) >= 150  # the added delay shows in the pane's p95 sparkline
+    await run.inject("http.clear", target="api")
+    await run.inject("http.pause", target="api")
+    for _ in range(30):  # the next whole sample interval after the pause shows no requests
+        await asyncio.sleep(0.1)
+        if counters(run, "api#0")["req/s"] == "0":
+            break
+    assert counters(run, "api#0")["req/s"] == "0"
+    assert session.state == "paused"
+    await run.inject("http.resume", target="api")
+    await run.inject("http.rate_up", target="api", params={"by": 1.0})
+    await run.inject("http.burst", target="api", params={"count": 30})
+    result = await task
+    snap = result.snapshot
+    assert result.exit_code == 0, [(c.name, c.state, c.value_text) for c in snap.criteria]
+    reqs = snap.metric("http_reqs")
+    assert reqs is not None
+    count = reqs.get("count") or 0
+    # ~3.5s at 100/s, 1-2.5s paused, then 200/s to the end, plus the burst of 30
+    assert 500 <= count <= 900, count
+    names = [e.event for e in run.event_log.recent]
+    assert "session_recovered" in names  # the latency fault's disruption closed
+    assert any(e.event == "control" and "burst" in e.detail for e in run.event_log.recent)
+    pane = snap.session("api#0")
+    assert pane is not None and pane.series[0].name == "req/s"
+    assert "http.stall" in pane.faults and dict(pane.details)["status codes"].startswith("200:")
+
+
+async def test_stall_is_a_disruption_that_recovers(tmp_path: Path) -> None:
+    run = Run(load_profile_text(LOAD, name="t"), runs_dir=tmp_path, duration=5.0)
+    task = asyncio.ensure_future(run.run())
+    await asyncio.sleep(1.5)
+    await run.inject("http.stall", target="api", params={"duration": 1.0})
+    result = await task
+    recovered = [e for e in run.event_log.recent if e.event == "session_recovered"]
+    assert recovered and recovered[0].elapsed_ms is not None and recovered[0].elapsed_ms >= 900
+    duration = result.snapshot.metric("http_req_duration")
+    assert duration is not None and (duration.get("max") or 0) >= 900  # no omission
+
+
+async def test_resilience_profile_passes_against_the_embedded_target(tmp_path: Path) -> None:
+    profile = load_profile(ROOT / "profiles" / "resilience.toml")
+    result = await Run(profile, runs_dir=tmp_path, duration=9.0).run()
+    states = {c.name: (c.state, c.value_text) for c in result.snapshot.criteria}
+    assert result.exit_code == 0, states
+    pane = result.snapshot.session("probes#0")
+    assert pane is not None
+    assert dict(pane.counters)["probes"] == "etag ✓ cb ✓ bp ✓ rec ✓"
+    assert any(line.startswith("backpressure: PASS 500 concurrent") for line in pane.output_tail)
+    score = result.snapshot.metric("resilience_score")
+    assert score is not None and score.get("value") == 100.0
+
+
+async def test_failed_probe_fails_its_criterion(tmp_path: Path) -> None:
+    text = """
+[run]
+name = "bad-etag"
+duration = "5s"
+[[http]]
+name = "p"
+vus = 0
+probes = [{ kind = "etag", path = "/health", repeat = 2 }]
+[[criteria]]
+name = "etag"
+metric = "http_probe_etag"
+threshold = "rate==1"
+"""
+    result = await Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=3.0).run()
+    assert result.exit_code != 0
+    (criterion,) = result.snapshot.criteria
+    assert criterion.state == "fail"
+    assert any(
+        e.event == "probe_etag" and e.success is False for e in result.snapshot.recent_events
+    )
+
+
+def test_signalcraft_profile_loads_with_three_scenarios() -> None:
+    profile = load_profile(ROOT / "profiles" / "signalcraft-load.toml")
+    groups = {g.config.name: g.config for g in profile.groups}
+    assert all(isinstance(g, HttpGroupConfig) for g in groups.values())
+    typed = cast(dict[str, HttpGroupConfig], groups)
+    assert typed["analyze"].executor == "ramping-vus"
+    assert [s.target for s in typed["analyze"].stages][1::2] == [15, 30, 50]
+    assert typed["iot"].executor == "ramping-arrival-rate" and typed["iot"].max_vus == 200
+    assert typed["auth"].vus == 100 and typed["auth"].steps[0].once
+    assert {c.threshold.text for c in profile.criteria} >= {"p(95)<2000", "rate<0.01"}
+
+
+async def test_count_splits_the_rate_between_worker_processes(tmp_path: Path) -> None:
+    text = """
+[run]
+name = "split"
+duration = "3s"
+[[http]]
+name = "w"
+count = 2
+executor = "constant-arrival-rate"
+rate = 100
+duration = "2s"
+pre_allocated_vus = 4
+  [[http.steps]]
+  request = { url = "/health" }
+"""
+    result = await Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=4.0).run()
+    per = {
+        s.id: int(dict(s.details)["iterations"]) for s in result.snapshot.sessions
+    }  # each worker ran its half: 50/s for 2 s
+    assert per == {"w#0": 100, "w#1": 100}
+    vus = result.snapshot.metric("vus_max")
+    assert vus is not None and vus.get("value") == 4  # 2 + 2, summed over workers

@@ -1,0 +1,30 @@
+"""Stressdeck's console widgets: one module per pane, panel and screen.
+
+They render :mod:`console.snapshot` objects and never touch the engine; the app
+(:mod:`console.app`) feeds them snapshots and turns keys into engine commands.
+"""
+
+from widgets.criteria import CriteriaPanel
+from widgets.detail import SessionDetailScreen
+from widgets.event_log import EventLogPanel
+from widgets.faults import FaultsPanel
+from widgets.grid import SessionGrid
+from widgets.header import RunHeader
+from widgets.help import HelpScreen, KeyHelp
+from widgets.lines import TextLines
+from widgets.quit import QuitScreen
+from widgets.stats import ConsoleStatsPanel
+
+__all__ = [
+    "ConsoleStatsPanel",
+    "CriteriaPanel",
+    "EventLogPanel",
+    "FaultsPanel",
+    "HelpScreen",
+    "KeyHelp",
+    "QuitScreen",
+    "RunHeader",
+    "SessionDetailScreen",
+    "SessionGrid",
+    "TextLines",
+]
