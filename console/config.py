@@ -229,6 +229,22 @@ def human_default(unit: str | None, value: Any) -> str:
     return repr(value)
 
 
+def nested_tables(cls: type) -> list[tuple[str, type]]:
+    """(key, config class) for each field holding a table or a list of tables."""
+    hints = typing.get_type_hints(cls)
+    found = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        candidates = [tp, *get_args(tp)]
+        for candidate in candidates:
+            inner = [candidate, *get_args(candidate)]
+            table = next((c for c in inner if dataclasses.is_dataclass(c) and isinstance(c, type)), None)
+            if table is not None:
+                found.append((f.name, table))
+                break
+    return found
+
+
 def doc_rows(cls: type) -> list[tuple[str, str, str, str]]:
     """(key, type, default, doc) rows for documenting a config class."""
     hints = typing.get_type_hints(cls)

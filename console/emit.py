@@ -247,7 +247,7 @@ def emit(
 ) -> int:
     """Write the header, ``count`` lines (forever when 0) paced at ``rate``, and the trailer."""
     _write_all(
-        fd, b"SDE-BEGIN count=%d size=%d rate=%d pid=%d\n" % (count, size, rate, os.getpid())
+        fd, b"SDE-BEGIN count=%d size=%d rate=%g pid=%d\n" % (count, size, rate, os.getpid())
     )
     source = _payload_source(size)
     batch_max = max(1, 65536 // size)

@@ -7,7 +7,7 @@ A test fails when the file and the generator disagree.
 
 from __future__ import annotations
 
-from console.config import doc_rows
+from console.config import doc_rows, nested_tables
 from console.criteria import AGGREGATIONS
 from console.profile import CONSOLE_METRICS, CriterionConfig, FaultConfig, RunConfig
 from console.sessions import KIND_MODULES, get_kind
@@ -97,10 +97,19 @@ threshold = "rate>=90%"
 """
 
 
-def table(cls: type) -> list[str]:
+def table(cls: type, path: str = "", seen: frozenset[type] = frozenset()) -> list[str]:
+    """A key table for ``cls``, then one for each nested table, recursively."""
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for key, kind, default, doc in doc_rows(cls):
         lines.append(f"| `{key}` | {kind} | `{default}` | {doc} |")
+    for key, nested in nested_tables(cls):
+        if nested in seen:
+            continue
+        doc = (nested.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        lines += ["", f"#### `{path}.{key}`", ""]
+        if doc and not doc.startswith(nested.__name__ + "("):
+            lines += [doc, ""]
+        lines += table(nested, f"{path}.{key}", seen | {cls})
     return lines
 
 
@@ -115,7 +124,7 @@ def render() -> str:
         doc = (kind.config_type.__doc__ or "").strip()
         if doc:
             out += [doc, ""]
-        out += table(kind.config_type)
+        out += table(kind.config_type, name)
         out += [
             "",
             f"### `{name}` faults and controls",

@@ -151,7 +151,8 @@ async def test_ramping_vus_follows_stages_and_controls(target: EmbeddedTarget) -
     assert stats.counters["iterations"] > before + 20
 
 
-async def test_vu_keeps_cookies_and_captures(target: EmbeddedTarget) -> None:
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", "httpx-aiohttp"])
+async def test_vu_keeps_cookies_and_captures(target: EmbeddedTarget, client: str) -> None:
     config = group(steps=[
         {"once": True, "request": {"method": "POST", "url": "/api/auth/login",
                                     "json": {"username": "user-${vu}", "password": "${env.PW}"}},
@@ -162,8 +163,8 @@ async def test_vu_keeps_cookies_and_captures(target: EmbeddedTarget) -> None:
     ], env={"PW": "pw"})  # fmt: skip
     stats = Stats()
     flow = Flow(config, target.url, stats, Path("."))
-    vu = VU(id=7, client=make_client("aiohttp"))
-    other = VU(id=8, client=make_client("httpx"))
+    vu = VU(id=7, client=make_client(client))
+    other = VU(id=8, client=make_client(client))
     try:
         await flow.iterate(vu)
         await flow.iterate(vu)  # login skipped; the cookie still works
@@ -200,7 +201,7 @@ async def test_multipart_and_raw_bodies(target: EmbeddedTarget) -> None:
     assert stats.counters["data_sent"] > 102_000
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", "httpx-aiohttp"])
 async def test_error_classes(client: str, target: EmbeddedTarget) -> None:
     """refused, reset, tls and timeout, each provoked for real on loopback."""
     import socket

@@ -92,12 +92,12 @@ async def test_stall_is_a_disruption_that_recovers(tmp_path: Path) -> None:
 
 async def test_resilience_profile_passes_against_the_embedded_target(tmp_path: Path) -> None:
     profile = load_profile(ROOT / "profiles" / "resilience.toml")
-    result = await Run(profile, runs_dir=tmp_path, duration=9.0).run()
+    result = await Run(profile, runs_dir=tmp_path, duration=12.0).run()  # probes take ~8 s
     states = {c.name: (c.state, c.value_text) for c in result.snapshot.criteria}
     assert result.exit_code == 0, states
     pane = result.snapshot.session("probes#0")
     assert pane is not None
-    assert dict(pane.counters)["probes"] == "etag ✓ cb ✓ bp ✓ rec ✓"
+    assert dict(pane.counters)["probes"] == "etag✓ cb✓ bp✓ rec✓"
     assert any(line.startswith("backpressure: PASS 500 concurrent") for line in pane.output_tail)
     score = result.snapshot.metric("resilience_score")
     assert score is not None and score.get("value") == 100.0
@@ -160,3 +160,21 @@ pre_allocated_vus = 4
     assert per == {"w#0": 100, "w#1": 100}
     vus = result.snapshot.metric("vus_max")
     assert vus is not None and vus.get("value") == 4  # 2 + 2, summed over workers
+
+
+async def test_missing_body_file_fails_the_session_by_name(tmp_path: Path) -> None:
+    text = """
+[run]
+name = "nofile"
+duration = "3s"
+[[http]]
+name = "up"
+  [[http.steps]]
+  request = { method = "POST", url = "/api/esp32/audio/upload", body_file = "no-such.raw" }
+"""
+    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=2.0)
+    result = await run.run()
+    pane = result.snapshot.session("up#0")
+    assert pane is not None and pane.state == "failed"
+    errors = [e.detail for e in run.event_log.recent if e.event == "session_error"]
+    assert errors and "no-such.raw" in errors[0]

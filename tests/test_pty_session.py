@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from console.emit import LineVerifier
 from console.engine import Run, RunResult
 from console.events import Event
 from console.profile import load_profile_text
+from console.sessions.base import FaultNotApplicable
 from console.sessions.pty_session import PtySession
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,6 +206,29 @@ async def test_a_missing_command_is_a_failed_session_and_the_run_goes_on(tmp_pat
     assert session(run, "emit#0").verifier.lines_ok > 100
     assert metric(result, "pty_session_ok", "rate") == 0.5
     assert run.state == "finished"
+    rss, cpu = result.snapshot.metric("pty_rss"), result.snapshot.metric("pty_cpu")
+    assert rss is not None and (rss.get("max") or 0) > 1e6  # psutil saw the emit process
+    assert cpu is not None and cpu.get("max") is not None
+
+
+async def test_cwd_environment_and_terminal_size_reach_the_program(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    body = group(
+        "probe",
+        json.dumps('pwd; echo "tag=$TAG"; stty size; test -t 0 && echo tty; sleep 5'),
+        cwd=str(workdir),
+        cols=101,
+        rows=33,
+    ).replace("PYTHONPATH", 'TAG = "{name}-{index}", PYTHONPATH')
+    run = make_run(tmp_path, body)
+
+    async def script(run: Run) -> None:
+        await until(lambda: "tty" in session(run, "probe#0").output.tail(10))
+
+    result = await drive(run, script)
+    tail = result.snapshot.sessions[0].output_tail
+    assert tail[:4] == (str(workdir), "tag=probe-0", "33 101", "tty")
 
 
 async def test_hang_stops_output_and_resume_brings_it_back(tmp_path: Path) -> None:
@@ -226,6 +251,30 @@ async def test_hang_stops_output_and_resume_brings_it_back(tmp_path: Path) -> No
     assert events(run, "hung") and events(run, "resumed")
     assert metric(result, "pty_output_loss", "rate") == 0.0
     assert metric(result, "pty_crashes", "count") in (None, 0.0)
+
+
+async def test_hang_without_duration_waits_for_resume_and_faults_say_when_they_cannot_apply(
+    tmp_path: Path,
+) -> None:
+    body = group("emit", argv("--count", "0", "--rate", "400", "--size", "64"))
+    run = make_run(tmp_path, body)
+
+    async def script(run: Run) -> None:
+        s = session(run, "emit#0")
+        await until(lambda: s.verifier.lines_ok > 20)
+        with pytest.raises(FaultNotApplicable, match="not hung"):
+            await run.inject("pty.resume", target="emit#0")
+        await run.inject("pty.hang", target="emit#0")
+        await asyncio.sleep(0.5)
+        assert s.state == "hung" and not events(run, "session_recovered")
+        with pytest.raises(FaultNotApplicable, match="already hung"):
+            await run.inject("pty.hang", target="emit#0")
+        await run.inject("pty.resume", target="emit#0")
+        await until(lambda: bool(events(run, "session_recovered")))
+
+    result = await drive(run, script)
+    assert result.snapshot.sessions[0].state == "stopped"
+    assert metric(result, "pty_output_loss", "rate") == 0.0
 
 
 async def test_a_crash_loop_gives_up_and_fails_the_session(tmp_path: Path) -> None:
@@ -309,10 +358,14 @@ async def test_no_fds_or_processes_are_left_after_a_run(tmp_path: Path) -> None:
         # the process group: they would keep the terminal open and leak.
         + group("tree", json.dumps("trap '' HUP; sleep 30 & sleep 30 & echo up; wait"), count=2)
         + group("ghost", json.dumps(["/no/such/program"]))
+        # A child that left the process group and the session: only the process-tree scan
+        # (once a second) knows it belongs to this program.
+        + group("escape", json.dumps("setsid sleep 30 & echo up; wait"))
     )
     run = make_run(tmp_path, body)
 
     async def script(run: Run) -> None:
+        await asyncio.sleep(1.5)  # let the process-tree scan see the escaped child
         ptys = [session(run, i) for i in run.sessions if i != "ghost#0"]
         await until(lambda: all(s.output.bytes for s in ptys))
         remember()

@@ -132,3 +132,22 @@ def test_summary_has_the_spikes_figures() -> None:
 def test_escape_codes_are_stripped_from_output_tail() -> None:
     assert strip_escapes(b"\x1b[01;32mroot\x1b[0m:~# ls\r") == "root:~# ls"
     assert strip_escapes(b"\x1b]0;title\x07$ ") == "$ "
+
+
+def test_spike2_profile_has_the_spikes_configuration_and_criteria() -> None:
+    from console.profile import load_profile
+
+    profile = load_profile(Path(__file__).resolve().parent.parent / "profiles/spike2-ssh-pool.toml")
+    assert profile.run.duration == 30 * 60
+    (group,) = profile.groups
+    cfg = group.config
+    assert isinstance(cfg, SshGroupConfig)
+    assert (cfg.count, cfg.poll_interval, cfg.intensity) == (10, 5.0, "medium")
+    assert (cfg.reconnect_attempts, cfg.reconnect_timeout) == (3, 15.0)
+    assert cfg.target_list() == ("embedded",) and cfg.verify_host_key
+    (fault,) = profile.faults
+    assert fault.action == "ssh.drop" and fault.target == "all" and fault.times == (120.0,)
+    metrics = {c.metric for c in profile.criteria}
+    assert {"ssh_abnormal_ends", "ssh_reconnect_success", "ssh_reconnect_time"} <= metrics
+    assert {"console_rss", "console_cpu"} <= metrics
+    assert any(c.scope == "recovery" and c.after == "ssh.drop" for c in profile.criteria)

@@ -196,3 +196,26 @@ def test_cli_refuses_non_loopback_addresses() -> None:
         timeout=20,
     )
     assert proc.returncode == 2 and "loopback" in proc.stderr
+
+
+@pytest.mark.parametrize(("intensity", "lines"), [("low", 5), ("medium", 20), ("high", 200)])
+async def test_pty_cycles_carry_the_spikes_intensities(
+    target: EmbeddedSshTarget, intensity: str, lines: int
+) -> None:
+    from console.sessions.ssh_pty import PtyChannel
+
+    assert target.info is not None
+    counted: list[int] = []
+    channel = PtyChannel(intensity, counted.append)
+    async with await _connect(target.info) as conn:
+        await channel.open(conn)
+        nbytes, elapsed_ms = await channel.cycle(10.0)
+        assert nbytes > 0 and elapsed_ms < 10_000
+        channel.close()
+    text = bytes(channel.screen).decode()
+    marker = "stressdeck pty burst line" if intensity == "high" else "stressdeck pty line"
+    # The output lines, without the typed command line the terminal echoes back.
+    shown = [ln for ln in text.splitlines() if ln.startswith(marker)]
+    assert len(shown) == lines
+    assert sum(counted) == nbytes >= lines * len(marker)
+    assert "__sdend_1" in text

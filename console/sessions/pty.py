@@ -32,6 +32,15 @@ Events (``event`` field of the log), all with ``kind = "pty"``:
 * ``hung`` / ``resumed`` - SIGSTOP / SIGCONT of the program's process group.
 * ``stopped`` - the run ended and the program was terminated.
 
+Recovery ("output flows again"): after a crash or ``pty.kill`` the session counts as recovered
+at the first byte the *new* program prints (output still draining from the dead one does not
+count); after ``pty.hang``, at the first byte after SIGCONT. That moment is ``ctx.recovered()``,
+the ``restarted`` event and a ``pty_recovery_time`` sample, measured from the fault's signal (or,
+for an unsolicited crash, from the moment the exit was seen). A program that never prints, such
+as a silent REPL, therefore never counts as recovered: give it an input script that makes it
+answer. Crash detection time is measured for crashes a fault caused, from its ``kill()`` to the
+exit being seen; an unsolicited crash has no known start.
+
 Metrics are declared in :data:`KIND`; ``pty_session_ok`` is recorded once per session, when its
 outcome is known: false for a failed start, a crash loop, a restart limit or an unsolicited
 crash; true otherwise (a crash a fault caused and that was recovered from is not a failure).
@@ -46,7 +55,7 @@ from typing import Any, Literal
 
 from console.config import GroupConfig, opt
 from console.metrics import MetricSpec, MetricType
-from console.sessions.base import FaultSpec, KindRuntime, RunEnv, Session, SessionKind
+from console.sessions.base import FaultSpec, KindRuntime, RunEnv, SessionKind
 from console.sessions.pty_session import PtySession
 from console.sessions.pty_stats import scan_trees
 from console.snapshot import RunSnapshot
@@ -251,5 +260,3 @@ KIND = SessionKind(
     create=_create,
     summary=_summary,
 )
-
-_: type[Session] = PtySession

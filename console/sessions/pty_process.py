@@ -30,7 +30,7 @@ import signal
 import struct
 import subprocess
 import termios
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -225,7 +225,6 @@ class PtyProcess:
         """Send ``sig`` to the program (or its whole process group); False if already gone."""
         if self._reaped:
             return False
-        self._remember_descendants()
         try:
             if group:
                 os.killpg(self.pid, sig)
@@ -235,12 +234,16 @@ class PtyProcess:
             return False
         return True
 
-    def _remember_descendants(self) -> None:
-        try:
-            for child in psutil.Process(self.pid).children(recursive=True):
-                self._descendants.setdefault(child.pid, child)
-        except psutil.Error:
-            pass
+    def adopt(self, descendants: Iterable[psutil.Process]) -> None:
+        """Remember processes seen below the program (by the stats scan), to kill at the end.
+
+        Killing the process group catches most of them; these are the ones that left it
+        (``setsid``, a shell's job control) but still descend from the program.
+        """
+        if self._reaped:
+            return
+        for proc in descendants:
+            self._descendants.setdefault(proc.pid, proc)
 
     def write(self, data: bytes) -> None:
         """Queue keyboard input; written as the terminal accepts it, never blocking."""

@@ -429,8 +429,9 @@ class PtySession(Session):
     # ---- sampling and views ----------------------------------------------------------------
     def take_stats(self, pid: int, stats: TreeStats, at: float) -> None:
         """Figures from the runtime's process-table scan of ``pid``'s tree (loop time ``at``)."""
-        if self.pid != pid:  # the program ended or was replaced while the scan ran
+        if self.pid != pid or self.proc is None:  # it ended or was replaced during the scan
             return
+        self.proc.adopt(stats.descendants)
         self.rss = stats.rss
         if self._cpu_prev is not None and at > self._cpu_prev[1]:
             used = max(stats.cpu_seconds - self._cpu_prev[0], 0.0)

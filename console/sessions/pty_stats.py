@@ -26,6 +26,7 @@ class TreeStats:
     rss: float  # bytes, summed over the tree
     cpu_seconds: float  # user + system, summed over the tree's live processes
     processes: int
+    descendants: tuple[psutil.Process, ...] = ()  # the tree below the root, for cleanup
 
 
 def scan_trees(roots: Iterable[int]) -> dict[int, TreeStats]:
@@ -35,6 +36,7 @@ def scan_trees(roots: Iterable[int]) -> dict[int, TreeStats]:
         return {}
     children: dict[int, list[int]] = defaultdict(list)
     figures: dict[int, tuple[float, float]] = {}
+    procs: dict[int, psutil.Process] = {}
     for proc in psutil.process_iter(["ppid", "memory_info", "cpu_times"]):
         info = proc.info
         mem, cpu = info.get("memory_info"), info.get("cpu_times")
@@ -42,6 +44,7 @@ def scan_trees(roots: Iterable[int]) -> dict[int, TreeStats]:
             continue
         children[info.get("ppid") or 0].append(proc.pid)
         figures[proc.pid] = (float(mem.rss), float(cpu.user + cpu.system))
+        procs[proc.pid] = proc
     result: dict[int, TreeStats] = {}
     for root in wanted:
         if root not in figures:
@@ -59,7 +62,8 @@ def scan_trees(roots: Iterable[int]) -> dict[int, TreeStats]:
             cpu += figures[pid][1]
             count += 1
             stack.extend(children.get(pid, ()))
-        result[root] = TreeStats(rss, cpu, count)
+        below = tuple(procs[pid] for pid in seen if pid != root)
+        result[root] = TreeStats(rss, cpu, count, below)
     return result
 
 

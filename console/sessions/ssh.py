@@ -21,6 +21,7 @@ channel (on a real host, the session offers a throwaway key instead).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -134,11 +135,17 @@ class SshRuntime(KindRuntime):
             for session in on_target:
                 session.expect_drop(f"ssh.server_restart (fault {fault.id})")
                 session.mark_fault()
-            await self.target.restart(_seconds(params.get("down", 5.0)))
+            try:
+                await self.target.restart(_seconds(params.get("down", 5.0)))
+            except (RuntimeError, asyncio.TimeoutError) as exc:
+                return [f"ssh.server_restart: the embedded target did not answer ({exc})"]
             return notes
         if action == "auth_fail" and self.target is not None and on_target:
             count = int(params.get("count", 1))
-            await self.target.auth_fail(count * len(on_target))
+            try:
+                await self.target.auth_fail(count * len(on_target))
+            except (RuntimeError, asyncio.TimeoutError) as exc:
+                return [f"ssh.auth_fail: the embedded target did not answer ({exc})"]
             for session in on_target:
                 if session.connected:
                     session.request_drop(f"ssh.auth_fail (fault {fault.id})")
@@ -173,12 +180,13 @@ def summary(snapshot: Any) -> dict[str, Any]:
     abnormal = figure("ssh_abnormal_ends", "count") or 0.0
     rate = figure("ssh_reconnect_success", "rate")
     p95 = figure("ssh_reconnect_time", "p(95)")
+    longest = figure("ssh_reconnect_time", "max")
     return {
         "abnormal_ends": int(abnormal),
         "global_reconnect_rate_pct": None if rate is None else round(rate * 100.0, 1),
         "global_reconnect_p95_ms": None if p95 is None else round(p95, 1),
         "reconnects": int(figure("ssh_reconnect_time", "count") or 0),
-        "reconnect_max_ms": figure("ssh_reconnect_time", "max"),
+        "reconnect_max_ms": None if longest is None else round(longest, 1),
     }
 
 

@@ -222,4 +222,6 @@ async def _auth_options(
         return agent
     if file_keys is not None:  # both: asyncssh tries the agent (SSH_AUTH_SOCK) first
         options["client_keys"] = file_keys
+        if embedded is not None and not cfg.key_file:
+            options["agent_path"] = None  # the embedded server takes its own key only
     return None

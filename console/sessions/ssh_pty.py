@@ -42,7 +42,8 @@ class PtyChannel:
     """One interactive shell on a PTY channel of a connection."""
 
     def __init__(self, intensity: str, on_bytes: Callable[[int], None]) -> None:
-        self.command = INTENSITY_COMMANDS[intensity]
+        # Run through sh so the cycle works whatever the login shell (bash, zsh, fish, csh).
+        self.command = f"sh -c '{INTENSITY_COMMANDS[intensity]}'"
         self.on_bytes = on_bytes
         self.process: asyncssh.SSHClientProcess[bytes] | None = None
         self.seq = 0

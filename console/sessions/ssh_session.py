@@ -41,24 +41,13 @@ from console.sessions.ssh_parse import (
     parse_proc_stat,
 )
 from console.sessions.ssh_pty import PtyChannel, PtyError
+from console.sessions.ssh_view import session_view
 from console.snapshot import FaultRecord, SessionSnapshot
 
 if TYPE_CHECKING:
     from console.targets.ssh_server import SshTargetInfo
 
 __all__ = ["SshSession"]
-
-
-def _fmt_pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}%"
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 class SshSession(Session):
@@ -430,54 +419,9 @@ class SshSession(Session):
         self.series["cpu"].push(self.cpu if self.cpu is not None else 0.0)
         self.series["mem"].push(self.mem if self.mem is not None else 0.0)
 
+    @property
+    def pty_channel(self) -> PtyChannel | None:
+        return self._pty
+
     def view(self) -> SessionSnapshot:
-        last = self.ctx.last_event
-        last_text = ""
-        if last is not None:
-            last_text = last.event + (f" {last.detail}" if last.detail else "")
-            if last.elapsed_ms is not None:
-                last_text += f" {last.elapsed_ms:.0f}ms"
-            if last.attempt is not None and last.event in ("reconnected", "connect_failed"):
-                last_text += f" (attempt {last.attempt})"
-        reconnect = (
-            "-" if self.last_reconnect_ms is None else f"{self.last_reconnect_ms / 1000:.2f}s"
-        )
-        counters = (
-            ("reconnects", str(self.reconnects)),
-            ("last reconnect", reconnect),
-            ("cpu", _fmt_pct(self.cpu)),
-            ("mem", _fmt_pct(self.mem)),
-            ("disk", _fmt_pct(self.disk)),
-            ("pty", _fmt_bytes(self.pty_bytes)),
-        )
-        details = (
-            *counters,
-            ("polls", str(self.polls)),
-            ("poll failures", str(self.poll_failures)),
-            ("pty cycles", str(self.pty_cycles)),
-            ("pty errors", str(self.pty_errors)),
-            ("reconnect attempts", str(self.reconnect_attempts)),
-            ("connect time", "-" if self.connect_ms is None else f"{self.connect_ms:.0f}ms"),
-            ("auth", self.cfg.auth),
-            ("host key", "verified" if self.cfg.verify_host_key else "UNCHECKED"),
-            ("last error", self.last_error or "-"),
-        )
-        faults = ["ssh.drop", "ssh.auth_fail", "ssh.reconnect"]
-        if self.embedded is not None:
-            faults.append("ssh.server_restart")
-        pty = self._pty
-        return SessionSnapshot(
-            id=self.id,
-            kind=self.kind,
-            group=self.ctx.group,
-            target=self.target,
-            state=self.state,
-            badges=self.badges,
-            series=self.series_views({"cpu": "%", "mem": "%"}),
-            counters=counters,
-            last_event=last_text,
-            output_tail=tuple(pty.tail) if pty is not None else (),
-            screen=bytes(pty.screen) if pty is not None else b"",
-            details=details,
-            faults=tuple(faults),
-        )
+        return session_view(self)

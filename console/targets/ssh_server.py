@@ -270,11 +270,12 @@ class SshTargetServer:
         _kill_group(child)
 
     async def _run_exec(self, process: asyncssh.SSHServerProcess[bytes]) -> int:
-        command = process.command or "true"
         self.stats["execs"] += 1
+        # No command and no terminal (`ssh -T host`): a shell reading commands from stdin.
+        argv = ["/bin/sh", "-c", process.command] if process.command else ["/bin/sh"]
         child = await self._spawn(
             process,
-            ["/bin/sh", "-c", command],
+            argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -485,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         "--exit-on-eof", action="store_true", help="exit when stdin closes (the parent is gone)"
     )
     args = parser.parse_args(argv)
-    if args.host not in ("127.0.0.1", "::1", "localhost"):
+    if args.host not in ("127.0.0.1", "::1"):
         parser.error("the embedded target listens on loopback only (127.0.0.1 or ::1)")
     return asyncio.run(serve(args))
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import httpx
 
 __all__ = [
     "ERROR_CLASSES",
     "AiohttpClient",
+    "AiohttpTransport",
     "Client",
     "HttpxClient",
     "Reply",
@@ -115,22 +117,25 @@ class AiohttpClient:
 
 
 class HttpxClient:
-    """An httpx.AsyncClient per VU, limited to one connection (the fair comparison)."""
+    """An httpx.AsyncClient per VU, limited to one connection (the fair comparison).
 
-    def __init__(self, *, insecure: bool = False) -> None:
-        import httpx
+    With ``over_aiohttp`` the client keeps httpx's API and cookie handling but sends through
+    :class:`AiohttpTransport`, which isolates what httpx itself costs from what its
+    connection pool (httpcore) costs; ``bench/http_bench.py`` measures all three.
+    """
 
-        self._httpx = httpx
+    def __init__(self, *, insecure: bool = False, over_aiohttp: bool = False) -> None:
+        transport = AiohttpTransport(insecure=insecure) if over_aiohttp else None
         self.client = httpx.AsyncClient(
             verify=not insecure,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             follow_redirects=True,
+            transport=transport,
         )
 
     async def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
     ) -> Reply:
-        httpx = self._httpx
         try:
             response = await self.client.request(
                 method, url, headers=dict(headers), content=body, timeout=timeout
@@ -153,7 +158,51 @@ class HttpxClient:
         await self.client.aclose()
 
 
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that sends over one aiohttp connection (httpx API, aiohttp speed)."""
+
+    def __init__(self, *, insecure: bool = False) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1, ssl=not insecure),
+            cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
+            auto_decompress=False,  # httpx decodes, as with its own transport
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        total = max((v for v in timeouts.values() if v is not None), default=None)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        try:
+            async with self.session.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=await request.aread() or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=total),
+            ) as response:
+                content = await response.read()
+                raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+        except asyncio.TimeoutError as exc:
+            raise httpx.ReadTimeout("timed out", request=request) from exc
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(f"SSL: {exc}", request=request) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise httpx.TransportError(str(exc), request=request) from exc
+        return httpx.Response(response.status, headers=raw, content=content, request=request)
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
 def make_client(name: str, *, insecure: bool = False) -> Client:
     if name == "httpx":
         return HttpxClient(insecure=insecure)
+    if name == "httpx-aiohttp":
+        return HttpxClient(insecure=insecure, over_aiohttp=True)
     return AiohttpClient(insecure=insecure)

@@ -26,6 +26,8 @@ from console.sessions.http.flow import VU, Flow
 
 __all__ = ["Executor", "RateShape", "share"]
 
+_EARLY = 0.001  # seconds an arrival may be dispatched ahead of its schedule
+
 
 def share(total: float, index: int, workers: int) -> float:
     """Worker ``index``'s part of ``total`` when ``workers`` split it (whole numbers stay whole)."""
@@ -113,6 +115,7 @@ class Executor:
         self.active_target = 0
         self.open_model = config.executor.endswith("arrival-rate")
         self._wake = asyncio.Event()
+        self._bursts = 0
         duration = config.duration or run_duration
         if config.executor.startswith("ramping"):
             self.end = sum(s.duration for s in config.stages)
@@ -181,7 +184,9 @@ class Executor:
         task.add_done_callback(self.tasks.discard)
 
     async def _burst_one(self) -> None:
-        vu = VU(id=100_000 + len(self.tasks), client=self.make_client())
+        # burst VUs live for one iteration; their ids stay clear of the scenario's
+        self._bursts += 1
+        vu = VU(id=1_000_000 + self._bursts * self.workers + self.index, client=self.make_client())
         try:
             await self.flow.iterate(vu, time.perf_counter())
         finally:
@@ -270,9 +275,12 @@ class Executor:
             if next_t >= self.end - 1e-9 or math.isinf(next_t):
                 break
             now = self.elapsed()
-            if next_t > now:
-                delay = next_t - now
-                # short waits use a plain sleep (cheap at 1,000/s); long ones wake on controls
+            if next_t > now + _EARLY:
+                # The loop's timers fire up to ~1 ms late (epoll rounds its timeout up to whole
+                # ms), so aim that much early; a request sent early is timed from its real
+                # start, a late one from its schedule. Short waits use a plain sleep (cheap at
+                # 1,000/s); long ones wake on controls.
+                delay = next_t - now - _EARLY
                 await (asyncio.sleep(delay) if delay < 0.05 else self._sleep(min(delay, 0.5)))
                 continue
             self._dispatch(self.started + next_t)

@@ -140,6 +140,17 @@ class Flow:
             self._files[key] = data
         return data
 
+    def preload(self) -> None:
+        """Read every body file now, so a missing file stops the worker at once, by name."""
+        for step in self.config.steps:
+            request = step.request
+            if request is None:
+                continue
+            if request.body_file or request.body_size:
+                self._payload(request.body_file, request.body_size)
+            for part in request.files:
+                self._payload(part.path, part.size)
+
     def url(self, raw: str) -> str:
         if raw.startswith(("http://", "https://")):
             return raw
@@ -238,7 +249,14 @@ class Flow:
         for step in self.config.steps:
             if step.once and vu.iteration > 0:
                 continue
-            await self._step(vu, step, variables, intended if first else None)
+            try:
+                await self._step(vu, step, variables, intended if first else None)
+            except (ValueError, TypeError, KeyError, UnicodeError) as exc:
+                # A step that cannot even be sent (a bad URL, say) is an error, not a dead VU.
+                self.stats.error("other")
+                self.stats.add(ERROR_METRICS["other"])
+                if self.on_error is not None:
+                    self.on_error("other", f"step failed: {type(exc).__name__}: {exc}")
             first = False
         vu.iteration += 1
         self.stats.add("iterations")

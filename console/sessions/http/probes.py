@@ -186,18 +186,21 @@ async def probe_circuit_breaker(
     t0 = time.perf_counter()
     rel = lambda: time.perf_counter() - t0  # noqa: E731
     failures, opened_at, open_ms = 0, None, 0.0
+    rejected_at: float | None = None
     first_status: int | None = None
     for _ in range(probe.failures):
-        status, _, _ = await _get(session, bad, probe.request_timeout)
-        failures += 1
+        status, seconds, _ = await _get(session, bad, probe.request_timeout)
         if first_status is None:
             first_status = status
         elif status in probe.open_status and first_status not in probe.open_status:
-            break  # the failing route now gets the breaker's rejection
+            rejected_at, open_ms = rel(), seconds * 1000  # the breaker's own rejection
+            break
+        failures += 1
     # Proof of an open breaker: the healthy route is rejected too (a success would reset it).
     status, seconds, _ = await _get(session, good, probe.request_timeout)
     if status in probe.open_status:
-        opened_at, open_ms = rel(), seconds * 1000
+        opened_at = rejected_at if rejected_at is not None else rel()
+        open_ms = open_ms or seconds * 1000
     if opened_at is None:
         return (
             False,
@@ -237,7 +240,8 @@ async def probe_circuit_breaker(
         )
     evidence = (
         f"opened after {failures} failures at +{opened_at:.2f}s (rejection in {open_ms:.1f}ms), "
-        f"half-open trial passed at +{half_open_at:.2f}s, closed at +{closed_at:.2f}s"
+        f"half-open trial passed at +{half_open_at:.2f}s (open {half_open_at - opened_at:.2f}s, "
+        f"timeout {probe.timeout:g}s), closed at +{closed_at:.2f}s"
     )
     return True, evidence, data
 

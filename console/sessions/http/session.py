@@ -39,7 +39,9 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 def _ms(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.1f}ms"
+    if value >= 1000:
+        return f"{value / 1000:.2f}s"
+    return f"{value:.0f}ms" if value >= 100 else f"{value:.1f}ms"
 
 
 class HttpSession(Session):
@@ -317,13 +319,13 @@ class HttpSession(Session):
 
     def _errors_text(self) -> str:
         shown = [f"{cls} {n}" for cls, n in sorted(self.errors.items()) if n]
-        return " ".join(shown) if shown else "none"
+        return " ".join(shown) if shown else "0"
 
     def _probes_text(self) -> str:
         if not self.probes:
             return "pending" if self.run_probes else ""
         return " ".join(
-            f"{_PROBE_SHORT[k]} {'✓' if ok else '✗'}" for k, (ok, _) in self.probes.items()
+            f"{_PROBE_SHORT[k]}{'✓' if ok else '✗'}" for k, (ok, _) in self.probes.items()
         )
 
     def _summary_text(self) -> str:
@@ -346,14 +348,15 @@ class HttpSession(Session):
             if self.score is not None:
                 probes.append(("score", f"{self.score:.0f}/100"))
         if self.config.steps:
-            counters = [p95, ("VUs", f"{vus:.0f}/{vus_max:.0f}"), ("errors", self._errors_text())]
-            counters += probes
+            # panes are narrow: verdicts right after latency, then VUs and errors by class
+            counters = [p95, *probes, ("VUs", f"{vus:.0f}/{vus_max:.0f}")]
+            counters.append(("err", self._errors_text()))
             counters.append(("failed", self._rate_text("http_req_failed")))
             if self.config.executor.endswith("arrival-rate"):
                 counters.append(("dropped", f"{self.totals.get('dropped_iterations', 0):.0f}"))
             counters.append(("req/s", f"{self.series['req/s'].last or 0:.0f}"))
         else:
-            counters = [*probes, ("errors", self._errors_text())]
+            counters = [*probes, ("err", self._errors_text())]
         details: list[tuple[str, str]] = [
             ("executor", self.config.executor + f" (worker {self.index + 1}/{self.workers})"),
             ("target", self.target),

@@ -44,6 +44,7 @@ class Worker:
         self.flow = Flow(
             config, spec["base_url"], self.stats, Path(spec.get("base_dir", ".")), self.on_error
         )
+        self.flow.preload()
         self.executor = Executor(
             config,
             self.flow,
