@@ -6,7 +6,8 @@ process, so the console figures below are the console's alone::
     python bench/ssh_bench.py                      # the full run (about 2.5 minutes)
     python bench/ssh_bench.py --workload 10 --sessions 20 --rounds 2   # a quick try
 
-1. workload: 10 sessions, poll every 5 s, medium PTY (the spike's configuration) for
+1. workload: 10 sessions, poll every 5 s, medium PTY every 0.6 s (the spike's configuration,
+   as in profiles/spike2-ssh-pool.toml: about 360 KB of PTY output per session per 5 min) for
    ``--workload`` seconds; the console's CPU % (of one core, from its own CPU time over the
    measured period, connect phase excluded) and peak RSS. The spike's limits: 5 % and 200 MB.
 2. connect: ``--sessions`` sessions started at once; connect time p95 (TCP, key exchange,
@@ -46,6 +47,7 @@ count = {count}
 target = "embedded"
 poll_interval = "5s"
 intensity = "medium"
+pty_interval = "600ms"
 reconnect_attempts = 3
 reconnect_timeout = "15s"
 """

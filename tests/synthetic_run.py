@@ -41,17 +41,19 @@ def synthetic_session(kind: str, group: str, index: int, rng: random.Random) -> 
     counters: tuple[tuple[str, str], ...]
     if kind == "pty":
         target = "python -m console emit --rate 200"
-        series = (_series(rng, "lines/s", "", 60, (20, 41) if index % 2 else ()),)
+        marks = (20, 41) if index % 2 else ()
+        series = (_series(rng, "output", "", 60, marks), _series(rng, "rss", "bytes", 60, marks))
         counters = (("crashes", str(index % 3)), ("restarts", str(index % 2)), ("loss", "0.0%"))
         last = "crashed: SIGKILL" if state == "crashed" else "output 200 lines/s"
     elif kind == "ssh":
         target = f"127.0.0.1:{2222 + index % 2}"
-        series = (_series(rng, "latency", "ms", 60, (30,) if index == 0 else ()),)
+        marks = (30,) if index == 0 else ()
+        series = (_series(rng, "cpu", "%", 60, marks), _series(rng, "mem", "%", 60, marks))
         counters = (("reconnects", str(index)), ("errors", "0"), ("polls", str(120 + index)))
         last = "reconnected after 1069 ms" if index % 2 else "poll ok 12 ms"
     else:
         target = "http://127.0.0.1:8080/upload"
-        series = (_series(rng, "req/s", "", 60, ()),)
+        series = (_series(rng, "req/s", "", 60, ()), _series(rng, "p95", "ms", 60, ()))
         counters = (("reqs", "12.4k"), ("failed", "0.3%"), ("p95", "182ms"), ("vus", "20"))
         last = "iteration ok"
     screen = (

@@ -34,7 +34,7 @@ from textual.strip import Strip
 
 from console.keys import GRID_BINDINGS
 from console.messages import SessionFocused
-from console.snapshot import SessionSnapshot
+from console.snapshot import SeriesView, SessionSnapshot
 from widgets.render import compact_number, sparkline_segments, state_category, truncate
 
 __all__ = ["KIND_ORDER", "SessionGrid"]
@@ -45,6 +45,7 @@ PANE_MIN_WIDTH = 34
 GUTTER = 1
 NORMAL_LINES = 5  # four lines of content and a spacer
 COMPACT_LINES = 2
+SPLIT_MIN_WIDTH = 16  # below this per half, one sparkline reads better than two
 
 
 @dataclass(frozen=True)
@@ -365,10 +366,25 @@ class SessionGrid(ScrollView, can_focus=True):
         return [bar, badge, Segment(" ", styles["text"]), Segment(session.id, ident)]
 
     def _spark(self, session: SessionSnapshot, width: int) -> list[Segment]:
+        """The main sparkline across ``width``, or the first two side by side when there is
+        room: HTTP shows req/s and p95, SSH remote CPU and memory, PTY output and RSS."""
+        if len(session.series) < 2 or width < 2 * SPLIT_MIN_WIDTH + 3:
+            return self._one_spark(session.series[0] if session.series else None, width)
+        left = (width - 3) // 2
+        return [
+            *self._one_spark(session.series[0], left, label=True),
+            Segment(" │ ", self._styles["dim"]),
+            *self._one_spark(session.series[1], width - 3 - left, label=True),
+        ]
+
+    def _one_spark(
+        self, series: SeriesView | None, width: int, *, label: bool = False
+    ) -> list[Segment]:
         styles = self._styles
-        series = session.series[0] if session.series else None
         value = compact_number(series.values[-1], series.unit) if series and series.values else "-"
         value = value[:8]
+        prefix = [Segment(f"{series.name} ", styles["dim"])] if label and series else []
+        width -= len(prefix[0].text) if prefix else 0
         spark_width = max(0, width - len(value) - 1)
         segments = sparkline_segments(
             series.values if series else (),
@@ -378,7 +394,11 @@ class SessionGrid(ScrollView, can_focus=True):
             styles["marker"],
             styles["empty"],
         )
-        return [*segments, Segment(" " + value.rjust(width - spark_width - 1), styles["text"])]
+        return [
+            *prefix,
+            *segments,
+            Segment(" " + value.rjust(width - spark_width - 1), styles["text"]),
+        ]
 
     def _counters(self, session: SessionSnapshot, limit: int) -> str:
         return " · ".join(f"{label} {value}" for label, value in session.counters[:limit])
