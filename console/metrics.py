@@ -309,6 +309,10 @@ class MetricsRegistry:
         self._run: dict[str, MetricValue] = {}
         self._sessions: dict[str, dict[str, MetricValue]] = {}
         self._windows: dict[str, list[Windowed]] = {}
+        # A counter nobody incremented is zero, not "no data": `count==0` must be able to pass.
+        for spec in self.specs.values():
+            if spec.type is MetricType.COUNTER:
+                self._run[spec.name] = CounterValue()
 
     def declare(self, spec: MetricSpec) -> None:
         self.specs.setdefault(spec.name, spec)

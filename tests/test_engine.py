@@ -359,3 +359,11 @@ async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path
     )
     assert [f.action for f in again.faults] == ["fake.drop", "fake.slow"]
     assert again.faults[1].target == "a#3" and again.faults[1].params == {"latency": 1.0}
+
+
+async def test_a_counter_never_incremented_reads_zero(tmp_path: Path) -> None:
+    p = profile('[[fake]]\n[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n', duration="300ms")
+    result = await Run(p, runs_dir=tmp_path).run()
+    (criterion,) = result.snapshot.criteria
+    assert criterion.state == "pass" and criterion.value == 0
+    assert result.exit_code == EXIT_OK
