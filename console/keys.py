@@ -7,9 +7,8 @@ help screen (``?``) and the command palette, and a profile can move it::
     kill = "ctrl+x"        # binding id = key (Textual key names; "a,b" binds two keys)
     "grid.up" = "w"
 
-Ids are stable names, not keys, because keys are what people remap. ``K`` (shift+k) kills
-rather than ``k`` because ``k`` is already "up" in the hjkl set. "All" variants are the shifted
-or ctrl form of the focused-pane key.
+The table itself is plain data in :mod:`console.bindings`, so the profile loader checks
+``[keys]`` at load time without importing Textual.
 
 This module imports Textual, so only the console (``console.app`` and ``widgets``) may use it;
 the engine never does.
@@ -21,39 +20,25 @@ from collections.abc import Mapping
 
 from textual.binding import Binding
 
+from console.bindings import APP_KEYS, GRID_KEYS, KeySpec
+
 __all__ = ["APP_BINDINGS", "GRID_BINDINGS", "binding_ids", "check_keymap"]
 
-# Faults and controls on the run. Actions are App methods (action_<name>).
-APP_BINDINGS: list[Binding] = [
-    Binding("enter", "detail", "Detail", id="detail", tooltip="Open the focused session"),
-    Binding("K", "fault('kill')", "Kill", id="kill", tooltip="SIGKILL the focused PTY"),
-    Binding("ctrl+k", "fault_all('kill')", "Kill all", id="kill_all", show=False),
-    Binding("d", "fault('drop')", "Drop", id="drop", tooltip="Drop the focused SSH connection"),
-    Binding("D", "fault_all('drop')", "Drop all", id="drop_all", show=False),
-    Binding("z", "hang", "Hang/resume", id="hang", tooltip="Hang or resume the focused PTY"),
-    Binding("Z", "hang_all", "Hang/resume all", id="hang_all", show=False),
-    Binding("r", "fault('restart')", "Restart", id="restart", tooltip="Restart the session"),
-    Binding("R", "fault_all('restart')", "Restart all", id="restart_all", show=False),
-    Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume the run's load"),
-    Binding("plus,=", "rate('rate_up')", "Rate +", id="rate_up", show=False),
-    Binding("minus", "rate('rate_down')", "Rate -", id="rate_down", show=False),
-    Binding("b", "rate('burst')", "Burst", id="burst", show=False),
-    Binding("x", "export", "Export", id="export", tooltip="Write snapshot, report, junit"),
-    Binding("e", "toggle_log", "Log", id="log", tooltip="Show or hide the event log"),
-    Binding("f", "cycle_filter", "Filter log", id="filter", show=False),
-    Binding("question_mark", "help", "Help", id="help", key_display="?"),
-    Binding("q", "quit", "Quit", id="quit", tooltip="Stop the run gracefully and exit"),
-]
 
-# Moving the focus between panes; bound on the grid widget.
-GRID_BINDINGS: list[Binding] = [
-    Binding("up,k", "move(0, -1)", "Up", id="grid.up", show=False),
-    Binding("down,j", "move(0, 1)", "Down", id="grid.down", show=False),
-    Binding("left,h", "move(-1, 0)", "Left", id="grid.left", show=False),
-    Binding("right,l", "move(1, 0)", "Right", id="grid.right", show=False),
-    Binding("home", "first", "First pane", id="grid.first", show=False),
-    Binding("end", "last", "Last pane", id="grid.last", show=False),
-]
+def _binding(spec: KeySpec) -> Binding:
+    return Binding(
+        spec.key,
+        spec.action,
+        spec.description,
+        show=spec.show,
+        key_display=spec.key_display,
+        id=spec.id,
+        tooltip=spec.tooltip,
+    )
+
+
+APP_BINDINGS: list[Binding] = [_binding(spec) for spec in APP_KEYS]
+GRID_BINDINGS: list[Binding] = [_binding(spec) for spec in GRID_KEYS]
 
 
 def binding_ids() -> dict[str, Binding]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from console import units
+from console.bindings import binding_ids
 from console.config import ConfigIssue, GroupConfig, KeyPath, format_path, opt, read_table, suggest
 from console.criteria import (
     CriterionError,
@@ -622,8 +623,13 @@ class _Builder:
             self.issue(("keys",), 'expected a table of binding id = "key"')
             return {}
         keys: dict[str, str] = {}
+        known = binding_ids()
         for key, value in raw.items():
-            if not isinstance(value, str):
+            if key not in known:
+                hint = suggest(key, known)
+                extra = f" (did you mean {hint!r}?)" if hint else ""
+                self.issue(("keys", key), f"{key!r} is not a console binding id{extra}")
+            elif not isinstance(value, str) or not value.strip():
                 self.issue(("keys", key), f'expected a key name such as "ctrl+k", got {value!r}')
             else:
                 keys[key] = value
