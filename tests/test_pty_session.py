@@ -211,6 +211,31 @@ async def test_a_missing_command_is_a_failed_session_and_the_run_goes_on(tmp_pat
     assert cpu is not None and cpu.get("max") is not None
 
 
+async def test_memory_growth_of_a_leaking_program_is_measured_in_mb_per_hour(
+    tmp_path: Path,
+) -> None:
+    leak = "import time\nx = []\nwhile True:\n    x.append(bytearray(2_000_000)); time.sleep(0.1)"
+    body = group(
+        "leak",
+        json.dumps([sys.executable, "-c", leak]),
+        memory_warmup="0s",
+        memory_min_span="2s",
+    ) + group("steady", json.dumps(["sleep", "30"]), memory_warmup="0s", memory_min_span="2s")
+    run = make_run(tmp_path, body)
+
+    async def script(run: Run) -> None:
+        leaky, steady = session(run, "leak#0"), session(run, "steady#0")
+        await until(lambda: None not in (leaky.growth.mb_per_hour, steady.growth.mb_per_hour))
+        await until(lambda: run.registry.run_value("pty_memory_growth") is not None)
+
+    result = await drive(run, script)
+    leaky, steady = session(run, "leak#0"), session(run, "steady#0")
+    # 2 MB every 0.1 s is 72,000 MB/h; sleep(1) does not grow at all.
+    assert 20_000 < (leaky.growth.mb_per_hour or 0) < 150_000
+    assert abs(steady.growth.mb_per_hour or 0) < 50
+    assert (metric(result, "pty_memory_growth", "max") or 0) > 20_000
+
+
 async def test_cwd_environment_and_terminal_size_reach_the_program(tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
@@ -383,3 +408,23 @@ async def test_no_fds_or_processes_are_left_after_a_run(tmp_path: Path) -> None:
     zombies = [p for p in psutil.Process().children(recursive=True) if p.pid not in children_before]
     assert zombies == []
     assert _fd_count() == fds_before
+
+
+async def test_without_pidfd_eof_and_waitpid_still_see_a_kill_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback for systems without pidfd (macOS, old kernels)."""
+    monkeypatch.delattr(os, "pidfd_open")
+    body = group("emit", argv("--count", "0", "--rate", "300", "--size", "64"), backoff="50ms")
+    run = make_run(tmp_path, body)
+
+    async def script(run: Run) -> None:
+        s = session(run, "emit#0")
+        await until(lambda: s.verifier.lines_ok > 20)
+        await run.inject("pty.kill", target="emit#0")
+        await until(lambda: bool(events(run, "restarted")))
+
+    result = await drive(run, script)
+    (crash,) = events(run, "crashed")
+    assert crash.elapsed_ms is not None and crash.elapsed_ms < 200
+    assert metric(result, "pty_restart_success", "rate") == 1.0

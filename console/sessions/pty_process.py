@@ -3,9 +3,11 @@
 Why not :mod:`ptyprocess`: it forks with ``pty.fork()``, which Python 3.12+ warns about (and
 which can deadlock) once the process has threads, and an engine has threads (the executor,
 psutil sampling). Here the terminal is opened with :func:`os.openpty` and the program started by
-:class:`subprocess.Popen` (fork and exec in C), made a session leader with the terminal as its
-controlling terminal, so job control, ``/dev/tty`` and SIGHUP on close behave as in a real
-terminal. A missing command raises :class:`FileNotFoundError` from the start call itself.
+:class:`subprocess.Popen`, made a session leader with the terminal as its controlling terminal,
+so job control, ``/dev/tty`` and SIGHUP on close behave as in a real terminal. The only Python
+that runs between fork and exec is one ``ioctl(TIOCSCTTY)`` in ``preexec_fn``: CPython resets its
+own locks in the child, so that narrow window is far smaller than ``pty.fork()`` followed by a
+Python-level exec. A missing command raises :class:`FileNotFoundError` from the start call itself.
 
 Reading: the master side is non-blocking and drained by ``loop.add_reader`` in chunks, a bounded
 number per callback so thirty busy terminals share the loop fairly. A terminal that is not read
