@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from console.targets.process import terminate
+
 __all__ = ["Nginx", "nginx_path"]
 
 CONF = """\
@@ -118,17 +120,8 @@ class Nginx:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        if proc is not None:
+            terminate(proc)
 
     def close(self) -> None:
         self.stop()

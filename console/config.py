@@ -238,7 +238,9 @@ def nested_tables(cls: type) -> list[tuple[str, type]]:
         candidates = [tp, *get_args(tp)]
         for candidate in candidates:
             inner = [candidate, *get_args(candidate)]
-            table = next((c for c in inner if dataclasses.is_dataclass(c) and isinstance(c, type)), None)
+            table = next(
+                (c for c in inner if dataclasses.is_dataclass(c) and isinstance(c, type)), None
+            )
             if table is not None:
                 found.append((f.name, table))
                 break

@@ -378,9 +378,7 @@ class Criterion:
                     times.record(dt * 1000)
             value = aggregate(times, agg, 0.0)
         failing = [
-            r
-            for r, fraction in settled
-            if agg == "rate" and not self.threshold.holds(fraction)
+            r for r, fraction in settled if agg == "rate" and not self.threshold.holds(fraction)
         ]
         state = "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
         last = settled[-1][0]

@@ -93,15 +93,9 @@ class Ticker(Session):
         self.series["latency"].push(self.latency)
 
     def view(self) -> SessionSnapshot:
-        return SessionSnapshot(
-            id=self.id,
-            kind=self.kind,
-            group=self.ctx.group,
-            target=self.target,
-            state=self.state,
+        return self.snapshot(
             series=self.series_views({"latency": "ms"}),
             counters=(("samples", str(self.samples)),),
-            last_event=self.ctx.last_event.event if self.ctx.last_event else "",
             faults=("fake.crash", "fake.drop", "fake.slow"),
         )
 

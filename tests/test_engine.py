@@ -362,7 +362,10 @@ async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path
 
 
 async def test_a_counter_never_incremented_reads_zero(tmp_path: Path) -> None:
-    p = profile('[[fake]]\n[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n', duration="300ms")
+    p = profile(
+        '[[fake]]\n[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n',
+        duration="300ms",
+    )
     result = await Run(p, runs_dir=tmp_path).run()
     (criterion,) = result.snapshot.criteria
     assert criterion.state == "pass" and criterion.value == 0

@@ -123,4 +123,6 @@ def test_validate_command_exits_2_without_traceback() -> None:
 def test_keys_table_names_real_binding_ids() -> None:
     with pytest.raises(ProfileError) as caught:
         load_profile_text('[[fake]]\n[keys]\nkil = "ctrl+x"\n', path="k.toml")
-    assert "k.toml:3: keys.kil: 'kil' is not a console binding id (did you mean 'kill'?)" in str(caught.value)
+    assert "k.toml:3: keys.kil: 'kil' is not a console binding id (did you mean 'kill'?)" in str(
+        caught.value
+    )

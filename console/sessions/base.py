@@ -238,6 +238,20 @@ class Session(ABC):
     def view(self) -> SessionSnapshot:
         """An immutable snapshot of this session for the console and exports."""
 
+    def snapshot(self, **fields: Any) -> SessionSnapshot:
+        """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest."""
+        last = self.ctx.last_event
+        shared: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "group": self.ctx.group,
+            "target": self.target,
+            "state": self.state,
+            "badges": self.badges,
+            "last_event": last.summary() if last is not None else "",
+        }
+        return SessionSnapshot(**{**shared, **fields})
+
 
 class KindRuntime:
     """The sessions of one kind in one run, plus anything they share (an embedded server)."""

@@ -47,17 +47,9 @@ def session_view(session: PtySession) -> SessionSnapshot:
         ("restart policy", session.config.restart),
         ("output file", str(output.path) if output.path else "-"),
     ]
-    last = session.ctx.last_event
-    return SessionSnapshot(
-        id=session.id,
-        kind=session.kind,
-        group=session.ctx.group,
-        target=session.target,
-        state=session.state,
-        badges=session.badges,
+    return session.snapshot(
         series=session.series_views({"output": "B/s", "rss": "MB"}),
         counters=tuple(counters),
-        last_event=f"{last.event}: {last.detail}" if last is not None else "",
         output_tail=output.tail(TAIL_LINES, 8192),
         screen=output.screen(),
         details=tuple(details),

@@ -30,14 +30,6 @@ def _fmt_bytes(n: float) -> str:
 
 def session_view(session: SshSession) -> SessionSnapshot:
     """An immutable snapshot of ``session`` for the console and exports."""
-    last = session.ctx.last_event
-    last_text = ""
-    if last is not None:
-        last_text = last.event + (f" {last.detail}" if last.detail else "")
-        if last.elapsed_ms is not None:
-            last_text += f" {last.elapsed_ms:.0f}ms"
-        if last.attempt is not None and last.event in ("reconnected", "connect_failed"):
-            last_text += f" (attempt {last.attempt})"
     reconnect = (
         "-" if session.last_reconnect_ms is None else f"{session.last_reconnect_ms / 1000:.2f}s"
     )
@@ -65,16 +57,9 @@ def session_view(session: SshSession) -> SessionSnapshot:
     if session.embedded is not None:
         faults.append("ssh.server_restart")
     pty = session.pty_channel
-    return SessionSnapshot(
-        id=session.id,
-        kind=session.kind,
-        group=session.ctx.group,
-        target=session.target,
-        state=session.state,
-        badges=session.badges,
+    return session.snapshot(
         series=session.series_views({"cpu": "%", "mem": "%"}),
         counters=counters,
-        last_event=last_text,
         output_tail=tuple(pty.tail) if pty is not None else (),
         screen=bytes(pty.screen) if pty is not None else b"",
         details=details,

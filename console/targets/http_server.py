@@ -43,6 +43,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from console.targets.process import terminate
+
 __all__ = ["CircuitBreaker", "EmbeddedTarget", "TargetState", "build_app", "main"]
 
 ADMIN_PATH = "/__stressdeck/faults"
@@ -483,18 +485,8 @@ class EmbeddedTarget:
 
     def stop_sync(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
+        if proc is not None:
+            terminate(proc)
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_sync)

@@ -47,6 +47,7 @@ from typing import Any
 
 import asyncssh
 
+from console.targets.process import terminate_async
 from console.units import parse_duration
 
 __all__ = ["EmbeddedSshTarget", "SshTargetInfo", "SshTargetServer", "ensure_keys", "main"]
@@ -608,17 +609,7 @@ class EmbeddedSshTarget:
         proc = self._proc
         if proc is None:
             return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 5.0)
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
+        await terminate_async(proc)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -385,7 +385,6 @@ class HttpSession(Session):
         ]
         if self.score is not None:
             details.append(("resilience score", f"{self.score:.1f}/100"))
-        last = self.ctx.last_event
         badges = list(self.badges)
         if self.paused:
             badges.append("paused")
@@ -394,16 +393,10 @@ class HttpSession(Session):
         faults = [f"http.{a}" for a in CONTROL_ACTIONS]
         if self.embedded:
             faults += [f"http.{a}" for a in TARGET_ACTIONS]
-        return SessionSnapshot(
-            id=self.id,
-            kind=self.kind,
-            group=self.ctx.group,
-            target=self.target,
-            state=self.state,
+        return self.snapshot(
             badges=tuple(badges),
-            series=self.series_views({"req/s": "req/s", "p95": "ms", "errors/s": "req/s"}),
+            series=self.series_views({"req/s": "", "p95": "ms", "errors/s": ""}),
             counters=tuple(counters),
-            last_event=f"{last.event}: {last.detail}" if last is not None else "",
             output_tail=tuple(
                 f"{k}: {'PASS' if self.probes[k][0] else 'FAIL'} {ev}"
                 for k, ev in self.probe_evidence.items()
