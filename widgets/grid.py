@@ -8,7 +8,7 @@ list of :class:`~textual.strip.Strip` lines (panes side by side, grouped by kind
 the lines on screen and layout never runs.
 
 Panes are laid out in as many columns as fit (``PANE_MIN_WIDTH`` cells each). When the normal
-four-line panes do not fit the height, the grid switches to compact two-line panes, which is
+five-line panes do not fit the height, the grid switches to compact two-line panes, which is
 what keeps 40 sessions readable at 80x24.
 
 Component classes (themeable in CSS): ``session-grid--group`` (kind headings),
@@ -43,9 +43,8 @@ KIND_ORDER = ("ssh", "pty", "http")
 KIND_TITLES = {"ssh": "SSH", "pty": "PTY", "http": "HTTP"}
 PANE_MIN_WIDTH = 34
 GUTTER = 1
-NORMAL_LINES = 5  # four lines of content and a spacer
+NORMAL_LINES = 6  # five lines of content and a spacer
 COMPACT_LINES = 2
-SPLIT_MIN_WIDTH = 16  # below this per half, one sparkline reads better than two
 
 
 @dataclass(frozen=True)
@@ -366,24 +365,23 @@ class SessionGrid(ScrollView, can_focus=True):
         return [bar, badge, Segment(" ", styles["text"]), Segment(session.id, ident)]
 
     def _spark(self, session: SessionSnapshot, width: int) -> list[Segment]:
-        """The main sparkline across ``width``, or the first two side by side when there is
-        room: HTTP shows req/s and p95, SSH remote CPU and memory, PTY output and RSS."""
-        if len(session.series) < 2 or width < 2 * SPLIT_MIN_WIDTH + 3:
-            return self._one_spark(session.series[0] if session.series else None, width)
-        left = (width - 3) // 2
-        return [
-            *self._one_spark(session.series[0], left, label=True),
-            Segment(" │ ", self._styles["dim"]),
-            *self._one_spark(session.series[1], width - 3 - left, label=True),
-        ]
+        """The main sparkline across ``width`` (compact panes show only this one)."""
+        return self._one_spark(session.series[0] if session.series else None, width)
 
-    def _one_spark(
-        self, series: SeriesView | None, width: int, *, label: bool = False
-    ) -> list[Segment]:
+    def _labelled_sparks(self, session: SessionSnapshot, width: int) -> list[list[Segment]]:
+        """The first two series, one line each, labelled: HTTP req/s and p95, SSH remote CPU
+        and memory, PTY output and RSS. A session with one series gets a blank second line."""
+        shown = session.series[:2]
+        label = max((len(s.name) for s in shown), default=0)
+        lines = [self._one_spark(s, width, label=label) for s in shown]
+        return lines + [[] for _ in range(2 - len(lines))]
+
+    def _one_spark(self, series: SeriesView | None, width: int, *, label: int = 0) -> list[Segment]:
+        """One sparkline and its latest value; ``label`` > 0 prefixes the series name, padded."""
         styles = self._styles
         value = compact_number(series.values[-1], series.unit) if series and series.values else "-"
         value = value[:8]
-        prefix = [Segment(f"{series.name} ", styles["dim"])] if label and series else []
+        prefix = [Segment(f"{series.name:<{label}} ", styles["dim"])] if label and series else []
         width -= len(prefix[0].text) if prefix else 0
         spark_width = max(0, width - len(value) - 1)
         segments = sparkline_segments(
@@ -419,9 +417,11 @@ class SessionGrid(ScrollView, can_focus=True):
             head.append(Segment(" " + truncate(session.target, width - used - 1), styles["dim"]))
         counters = truncate(self._counters(session, 4), inner)
         last = truncate(session.last_event, inner)
+        first, second = self._labelled_sparks(session, inner)
         return [
             head,
-            [bar, *self._spark(session, inner)],
+            [bar, *first],
+            [bar, *second],
             [bar, Segment(counters, styles["text"])],
             [bar, Segment(last, styles["dim"])],
             [],
