@@ -21,7 +21,10 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMAND = shutil.which("stressdeck")
+# The installed command: on PATH, or beside this interpreter (where pip puts scripts, which
+# a version manager's shims may not have picked up yet).
+_BESIDE = Path(sys.executable).with_name("stressdeck")
+COMMAND = shutil.which("stressdeck") or (str(_BESIDE) if _BESIDE.exists() else None)
 
 
 class Tmux:

@@ -133,17 +133,30 @@ async def test_ssh_config_alias_supplies_host_and_port(
     assert len(named(events, "connected")) == 1, named(events, "connect_failed")
 
 
+@pytest.mark.parametrize("key_format", ["openssh", "pkcs8"])
 async def test_passphrase_comes_from_the_named_variable_and_is_never_logged(
-    host: EmbeddedSshTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    host: EmbeddedSshTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_format: str
 ) -> None:
     info = host.info
     assert info is not None
     secret = "correct horse battery staple"
     locked = tmp_path / "locked_key"
-    # PKCS#8 with PBES2: decrypting OpenSSH-format encrypted keys needs the bcrypt package.
-    asyncssh.read_private_key(str(info.client_key)).write_private_key(
-        str(locked), format_name="pkcs8-pem", passphrase=secret
-    )
+    if key_format == "openssh":
+        # What `ssh-keygen` writes by default: bcrypt-pbkdf protected (needs the bcrypt package).
+        if shutil.which("ssh-keygen") is None:
+            pytest.skip("ssh-keygen not installed (apt-get install openssh-client)")
+        shutil.copy(info.client_key, locked)
+        locked.chmod(0o600)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-p", "-f", str(locked), "-P", "", "-N", secret],
+            check=True,
+            capture_output=True,
+        )
+        assert "BEGIN OPENSSH PRIVATE KEY" in locked.read_text()
+    else:
+        asyncssh.read_private_key(str(info.client_key)).write_private_key(
+            str(locked), format_name="pkcs8-pem", passphrase=secret
+        )
     toml = group(info, key_file=str(locked), passphrase_env="SD_TEST_PASSPHRASE")
 
     monkeypatch.delenv("SD_TEST_PASSPHRASE", raising=False)
