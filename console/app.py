@@ -17,9 +17,11 @@ It never owns session logic. :func:`make_app` builds it (the tests reuse it) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -90,7 +92,7 @@ class Controller(Protocol):
     def pause(self) -> Future[None]: ...
     def resume(self) -> Future[None]: ...
     def export(self) -> Future[list[Path]]: ...
-    def stop(self) -> Future[Any]: ...
+    def stop(self, *, interrupted: bool = False) -> Future[Any]: ...
     def result(self, timeout: float | None = None) -> Any: ...
 
 
@@ -158,6 +160,12 @@ class StressdeckApp(App[int]):
         self._lag_expected = self._clock() + LAG_INTERVAL
         self.set_interval(LAG_INTERVAL, self._measure_lag)
         if self.controller is not None:
+            # SIGTERM (and SIGHUP, the terminal going away) stop the run as Ctrl-C does
+            # headless: gracefully, final snapshot written, exit status 130.
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, self._interrupt)
             self.controller.subscribe(self._on_publish)
             self.controller.start()
             latest = self.controller.latest()
@@ -401,6 +409,14 @@ class StressdeckApp(App[int]):
         if self.snapshot is not None:
             self.query_one(RunHeader).show(self.snapshot, "stopping…")
         self._track(self.controller.stop(), self._stopped, on_error=self._stop_failed)
+
+    def _interrupt(self) -> None:
+        if self.controller is None or self._stopping:
+            return
+        self._stopping = True
+        self._track(
+            self.controller.stop(interrupted=True), self._stopped, on_error=self._stop_failed
+        )
 
     def _stopped(self, result: Any) -> None:
         self.run_result = result

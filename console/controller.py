@@ -10,6 +10,7 @@ Snapshots are immutable, so handing them across threads needs no lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -39,6 +40,8 @@ class RunController:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._result: Future[RunResult] = Future()
+        self._pending: set[Future[Any]] = set()  # commands not yet answered (both threads)
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._main, name="stressdeck-engine", daemon=True)
 
     @property
@@ -62,14 +65,38 @@ class RunController:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            with self._lock:
+                leftover = list(self._pending)
+            for future in leftover:
+                if not future.done():
+                    future.set_exception(RuntimeError("the run ended before the command ran"))
 
     def _submit(self, coro: Any) -> Future[Any]:
-        if self._loop is None or self._loop.is_closed() or self._result.done():
-            coro.close()
-            future: Future[Any] = Future()
-            future.set_exception(RuntimeError("the run has ended"))
-            return future
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        """Run ``coro`` on the engine's loop; a run that has ended answers with an error.
+
+        The loop can close between the check and the call (the run ending on its own), so the
+        call itself is guarded too; commands still queued when the loop stops are failed in
+        ``_main`` rather than left unresolved.
+        """
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and not self._result.done():
+            try:
+                future = asyncio.run_coroutine_threadsafe(coro, loop)
+            except RuntimeError:
+                pass
+            else:
+                with self._lock:
+                    self._pending.add(future)
+                future.add_done_callback(self._forget)
+                return future
+        coro.close()
+        ended: Future[Any] = Future()
+        ended.set_exception(RuntimeError("the run has ended"))
+        return ended
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
 
     def latest(self) -> RunSnapshot | None:
         return self.run.latest
@@ -100,8 +127,10 @@ class RunController:
         return self._submit(self.run.export())
 
     def stop(self, *, interrupted: bool = False) -> Future[RunResult]:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(lambda: self.run.request_stop(interrupted=interrupted))
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed in between: the run has ended
+                loop.call_soon_threadsafe(lambda: self.run.request_stop(interrupted=interrupted))
         return self._result
 
     def result(self, timeout: float | None = None) -> RunResult:

@@ -259,6 +259,18 @@ class RecoveryTracker:
         for session in sessions:
             self._open[session] = record
 
+    def withdraw(self, fault_id: int, sessions: Sequence[str]) -> None:
+        """The fault did not reach ``sessions`` after all: expect nothing of them."""
+        for record in self.faults:
+            if record.fault_id == fault_id:
+                record.sessions = tuple(s for s in record.sessions if s not in sessions)
+                if not record.sessions:
+                    self.faults.remove(record)
+                break
+        for session in sessions:
+            if self._open.get(session) is not None and self._open[session].fault_id == fault_id:
+                del self._open[session]
+
     def recovered(self, session: str, t: float) -> float | None:
         """Close the session's open disruption; return the recovery time in seconds."""
         record = self._open.pop(session, None)
@@ -301,6 +313,7 @@ class Criterion:
         self.ever_failed = False
         self.flips: list[tuple[float, str]] = []
         self.evidence = ""
+        self._worst: float | None = None  # recovery scope: worst fraction seen, ever
 
     def _set(self, now: float, state: str, value: float | None) -> None:
         self.value = value
@@ -333,7 +346,13 @@ class Criterion:
         # Until a window has filled, it reads what there is: a run shorter than its window
         # still gets a verdict.
         value = aggregate(view, self.threshold.aggregation, span)
-        state = "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
+        if value is None and self.scope == "window" and self.state != "pending":
+            # The window emptied (the load ended before the run): keep the last verdict.
+            value, state = self.value, self.state
+        else:
+            state = (
+                "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
+            )
         self._set(now, state, value)
         if final:
             self._finalise()
@@ -343,39 +362,53 @@ class Criterion:
             self.state = "fail"
             self.evidence = self.evidence or "no data: the metric was never recorded"
             self.ever_failed = True
-        elif self.scope == "window" and self.ever_failed:
+        elif self.scope in ("window", "recovery") and self.ever_failed:
+            # A failure earlier in the run is not undone by passing later.
             failing = [t for t, s in self.flips if s == "fail"]
             self.state = "fail"
-            self.evidence = (
-                f"failed over the window at {', '.join(f'{t:.0f}s' for t in failing[:10])}"
+            where = "over the window" if self.scope == "window" else "after a fault"
+            self.evidence = f"failed {where} at {', '.join(f'{t:.0f}s' for t in failing[:10])}" + (
+                f"; {self.evidence}" if self.scope == "recovery" and self.evidence else ""
             )
 
     def _evaluate_recovery(self, now: float, tracker: RecoveryTracker, *, final: bool) -> None:
+        """Judge every fault of ``after`` whose sessions are all back or whose time is up.
+
+        A session that is not back counts with the time it has been gone, so ``max<15s`` fails
+        when one never returns. At the end of a run, a fault still inside its ``within`` and
+        not fully back is not judged: the run stopped, not the session.
+        """
         settled: list[tuple[_Recovery, float]] = []
+        too_late = 0
         for record in tracker.faults:
-            if record.action != self.after:
+            if record.action != self.after or not record.sessions:
                 continue
-            done = len(record.back) == len(record.sessions) or now - record.t >= self.within
-            if not (done or final) or not record.sessions:
+            all_back = len(record.back) == len(record.sessions)
+            if not all_back and now - record.t < self.within:
+                too_late += final
                 continue
             in_time = [s for s, dt in record.back.items() if dt <= self.within]
-            fraction = len(in_time) / len(record.sessions)
-            settled.append((record, fraction))
+            settled.append((record, len(in_time) / len(record.sessions)))
         if not settled:
-            self._set(now, "pending", None)
+            if final and too_late and self.value is None:
+                self.evidence = f"{too_late} {self.after} fault(s) too close to the end to judge"
+            self._set(now, "pending" if self.value is None else self.state, self.value)
             if final:
                 self._finalise()
             return
         agg = self.threshold.aggregation
         value: float | None
         if agg == "rate":
-            worst = min(settled, key=lambda item: item[1])
-            value = worst[1]
+            value = min(fraction for _, fraction in settled)
+            if self._worst is not None:
+                value = min(value, self._worst)  # older faults may have been trimmed away
+            self._worst = value
         else:
             times = Trend()
             for record, _ in settled:
-                for dt in record.back.values():
-                    times.record(dt * 1000)
+                for session in record.sessions:
+                    gone = record.back.get(session, now - record.t)
+                    times.record(gone * 1000)
             value = aggregate(times, agg, 0.0)
         failing = [
             r for r, fraction in settled if agg == "rate" and not self.threshold.holds(fraction)
@@ -386,6 +419,7 @@ class Criterion:
             f"{len(settled)} {self.after} fault(s); last at {last.t:.1f}s: "
             f"{len(last.back)}/{len(last.sessions)} back"
             + (f", {len(failing)} fault(s) under target" if failing else "")
+            + (f", {too_late} too close to the end to judge" if too_late else "")
         )
         self._set(now, state, value)
         if final:

@@ -30,7 +30,7 @@ from typing import Any
 
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
-from console.events import Event, EventLog, iso_now
+from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
 from console.metrics import (
     CounterValue,
     GaugeValue,
@@ -209,6 +209,7 @@ class Run:
         session = self.sessions.get(session_id)
         kind = session.kind if session else "run"
         self._record_fault(f"{kind}.{cause}", session_id, (session_id,), "observed", {}, True)
+        self.registry.add("faults_injected", 1, session=RUN_SESSION)
 
     def session_recovered(self, session_id: str, at: float) -> None:
         seconds = self.recoveries.recovered(session_id, at)
@@ -325,17 +326,36 @@ class Run:
             self.registry.add("session_abnormal_ends", 1, session=session.id)
 
     async def _tick(self) -> None:
-        interval = self.config.snapshot_interval
+        """The run's heartbeat: samples, criteria, the deadline, log flushes, snapshots.
+
+        It wakes at least every FLUSH_INTERVAL so the log's durability promise holds whatever
+        ``snapshot_interval`` says, and an error in one beat is logged, never fatal: this loop
+        is what ends the run on time.
+        """
+        interval = min(self.config.snapshot_interval, FLUSH_INTERVAL)
+        last_publish = -1e9
+        last_error = ""
         while True:
-            now = self.now()
-            if now - self._last_sample >= self.config.sample_interval:
-                self._last_sample = now
-                self._sample(now)
-            self._evaluate(now, final=False)
-            if self.state == "running" and self.active_elapsed() >= self.config.duration:
-                self._stop.set()
-            self.event_log.flush()
-            self.publish()
+            try:
+                now = self.now()
+                if now - self._last_sample >= self.config.sample_interval:
+                    self._last_sample = now
+                    self._sample(now)
+                if self.state == "running" and self.active_elapsed() >= self.config.duration:
+                    self._stop.set()
+                self.event_log.flush()
+                if self.event_log.write_error and self.event_log.write_error != last_error:
+                    last_error = self.event_log.write_error
+                    self._log("event_log_error", f"events.jsonl: {last_error}", success=False)
+                if now - last_publish >= self.config.snapshot_interval - 1e-3:
+                    last_publish = now
+                    self._evaluate(now, final=False)
+                    self.publish()
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}"
+                if text != last_error:  # once per distinct error, not four times a second
+                    last_error = text
+                    self._log("tick_error", text, success=False)
             await asyncio.sleep(interval)
 
     def _sample(self, now: float) -> None:
@@ -479,26 +499,54 @@ class Run:
             self._log("fault_not_applicable", reason, kind=kind_name, source=source, success=False)
             raise FaultNotApplicable(reason)
         spec = kind.faults[name]
-        record = self._record_fault(
-            action, target, tuple(s.id for s in targets), source, dict(params or {}), spec.recovers
-        )
-        notes = await self.runtimes[kind_name].inject(name, targets, record.params, record)
-        if notes:
-            record = replace(record, note="; ".join(notes))
-            self.faults[self.faults.index(next(f for f in self.faults if f.id == record.id))] = (
-                record
-            )
+        ids = tuple(s.id for s in targets)
+        record = self._record_fault(action, target, ids, source, dict(params or {}), spec.recovers)
+        try:
+            refused = await self.runtimes[kind_name].inject(name, targets, record.params, record)
+        except FaultNotApplicable as exc:  # the kind refused as a whole (a shared target)
+            refused = dict.fromkeys(ids, str(exc))
+        except Exception as exc:  # a kind's bug or a dead target must not end the schedule
+            refused = dict.fromkeys(ids, f"{action} failed: {type(exc).__name__}: {exc}")
             self._log(
-                "fault_not_applicable",
-                record.note,
+                "fault_error",
+                refused[ids[0]],
                 kind=kind_name,
                 source=source,
                 fault_id=record.id,
                 success=False,
+                data={"traceback": "".join(traceback.format_exception(exc))[-2000:]},
             )
-            if len(notes) >= len(targets):
-                raise FaultNotApplicable(notes[0])
+        if refused:
+            record = self._withdraw(record, refused, source)
+            if not record.sessions:
+                raise FaultNotApplicable(next(iter(refused.values())))
+        self.registry.add("faults_injected", 1, session=RUN_SESSION)
         return record
+
+    def _withdraw(
+        self, record: FaultRecord, refused: Mapping[str, str], source: str
+    ) -> FaultRecord:
+        """Take the sessions a fault did not reach out of its record and its recovery; a fault
+        that reached none is dropped from the record altogether (it did not happen)."""
+        self.recoveries.withdraw(record.id, tuple(refused))
+        note = "; ".join(dict.fromkeys(refused.values()))
+        reached = tuple(s for s in record.sessions if s not in refused)
+        updated = replace(record, sessions=reached, note=note)
+        index = next(i for i, f in enumerate(self.faults) if f.id == record.id)
+        if reached:
+            self.faults[index] = updated
+        else:
+            del self.faults[index]
+        self._log(
+            "fault_not_applicable",
+            note,
+            kind=record.action.partition(".")[0],
+            source=source,
+            fault_id=record.id,
+            success=False,
+            data={"refused": dict(refused)},
+        )
+        return updated
 
     def _record_fault(
         self,
@@ -522,7 +570,6 @@ class Run:
         )
         self.faults.append(record)
         del self.faults[:-500]
-        self.registry.add("faults_injected", 1, session=RUN_SESSION)
         kind = action.partition(".")[0]
         shown = ", ".join(sessions[:6]) + (
             f" and {len(sessions) - 6} more" if len(sessions) > 6 else ""

@@ -34,6 +34,7 @@ __all__ = ["FLUSH_INTERVAL", "Event", "EventLog"]
 
 FLUSH_INTERVAL = 0.25
 _FLUSH_BYTES = 256 * 1024
+_MAX_PENDING = 16 * 1024 * 1024  # what a failing disk may hold back in memory
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class EventLog:
         self.run_name = run_name
         self.recent: deque[Event] = deque(maxlen=keep)
         self.count = 0
+        self.dropped = 0  # lines lost to write errors
+        self.write_error = ""  # the latest write error, "" once writes succeed again
         self._pending: list[str] = []
         self._pending_bytes = 0
         self._fd: int | None = None
@@ -125,17 +128,34 @@ class EventLog:
         return event
 
     def flush(self) -> None:
-        """Write every pending line with one system call; whole lines only."""
+        """Write every pending line with one system call; whole lines only.
+
+        Never raises: on a write error (a full disk) the unwritten bytes stay pending and are
+        tried again at the next flush, up to :data:`_MAX_PENDING` bytes; beyond that the oldest
+        are dropped and counted in ``dropped``. The run must not die of its own log.
+        """
         self._last_flush = self._monotonic()
         if self._fd is None or not self._pending:
             return
         data = "".join(self._pending).encode()
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self.write_error = f"{type(exc).__name__}: {exc}"
+            rest = bytes(view)
+            if len(rest) > _MAX_PENDING:
+                cut = rest.index(b"\n", len(rest) - _MAX_PENDING) + 1
+                self.dropped += rest[:cut].count(b"\n")
+                rest = rest[cut:]
+            self._pending = [rest.decode("utf-8", "replace")]
+            self._pending_bytes = len(rest)
+            return
+        self.write_error = ""
         self._pending.clear()
         self._pending_bytes = 0
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
 
     def close(self) -> None:
         self.flush()

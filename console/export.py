@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -31,8 +31,27 @@ SECRET_KEY = re.compile(
 REDACTED = "***redacted***"
 
 
-def redact(value: Any) -> Any:
-    """A copy of a TOML value with every secret-looking key's value replaced.
+def secret_keys(kinds: Iterable[str]) -> frozenset[str]:
+    """Keys declared ``opt(secret=True)`` in these kinds' configs, at any depth."""
+    from console.config import nested_tables
+    from console.sessions import get_kind
+
+    found: set[str] = set()
+    pending = [get_kind(name).config_type for name in kinds]
+    seen: set[type] = set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        found |= {f.name for f in dataclasses.fields(cls) if f.metadata.get("secret")}
+        pending += [table for _, table in nested_tables(cls)]
+    return frozenset(found)
+
+
+def redact(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
+    """A copy of a TOML value with every secret key's value replaced: keys declared secret in
+    a config class, and keys whose names say secret (``password``, ``token``, ``Authorization``).
 
     Keys that only *name* where a secret lives (``passphrase_env``, ``key_file``) are kept:
     they hold no secret and the report is more useful with them.
@@ -41,13 +60,13 @@ def redact(value: Any) -> Any:
         out = {}
         for key, item in value.items():
             names_only = key.endswith(("_env", "_file", "_path"))
-            if SECRET_KEY.search(key) and not names_only and not isinstance(item, Mapping):
-                out[key] = REDACTED
-            else:
-                out[key] = redact(item)
+            secret = key in secrets or (SECRET_KEY.search(key) and not names_only)
+            out[key] = (
+                REDACTED if secret and not isinstance(item, Mapping) else redact(item, secrets)
+            )
         return out
-    if isinstance(value, list):
-        return [redact(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        return [redact(v, secrets) for v in value]
     return value
 
 
@@ -75,7 +94,10 @@ def snapshot_dict(
         session.pop("screen", None)  # raw terminal bytes are for the live view only
     data["recent_events"] = data["recent_events"][-50:]
     data["summary"] = dict(summary)
-    data["profile"] = {"path": str(profile.path), "content": redact(dict(profile.data))}
+    data["profile"] = {
+        "path": str(profile.path),
+        "content": redact(dict(profile.data), secret_keys(profile.kinds)),
+    }
     return data
 
 
@@ -150,7 +172,7 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
         fields = dataclasses.asdict(group.config)
         shown = ", ".join(
             f"{k}={v!r}"
-            for k, v in redact(fields).items()
+            for k, v in redact(fields, secret_keys(profile.kinds)).items()
             if k not in ("name", "count") and v not in (None, "", (), [], {})
         )
         rows.append([group.kind, group.config.name, group.config.count, shown[:160]])

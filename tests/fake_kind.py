@@ -32,6 +32,7 @@ class TickerGroup(GroupConfig):
     latency: float = opt(10.0, doc="Latency sample in ms.")
     fail_every: int = opt(0, doc="Every Nth sample is a failure (0: never).")
     secret_token: str = opt("", secret=True, doc="A secret that must never be exported.")
+    pin: str = opt("", secret=True, doc="Secret by declaration only: its name says nothing.")
     chatty: bool = opt(False, doc="Log an event for every sample (for event-log tests).")
 
 

@@ -195,3 +195,58 @@ def test_recovery_time_percentiles() -> None:
     )
     c.evaluate(3.0, 3.0, {}, tracker)
     assert c.state == "pass" and c.value == pytest.approx(2000, rel=0.01)
+
+
+def test_recovery_times_count_sessions_that_never_came_back() -> None:
+    tracker = RecoveryTracker()
+    tracker.opened(1, "ssh.drop", 0.0, ["a", "b", "c", "d"])
+    tracker.recovered("a", 1.0)
+    c = Criterion(
+        name="r",
+        threshold=parse_recovery_threshold("max<15s"),
+        metric="",
+        scope="recovery",
+        after="ssh.drop",
+        within=15.0,
+    )
+    c.evaluate(16.0, 16.0, {}, tracker)
+    assert c.state == "fail" and c.value == pytest.approx(16000, rel=0.01)
+
+
+def test_an_early_recovery_failure_is_not_forgotten_after_trimming() -> None:
+    tracker = RecoveryTracker()
+    c = Criterion(
+        name="r",
+        threshold=parse_recovery_threshold("rate>=90%"),
+        metric="",
+        scope="recovery",
+        after="ssh.drop",
+        within=1.0,
+    )
+    tracker.opened(0, "ssh.drop", 0.0, ["a"])  # never back
+    c.evaluate(2.0, 2.0, {}, tracker)
+    assert c.state == "fail"
+    for i in range(1, 601):  # 600 good faults push the bad one out of the tracker's 500
+        tracker.opened(i, "ssh.drop", 10.0 * i, ["a"])
+        tracker.recovered("a", 10.0 * i + 0.1)
+        c.evaluate(10.0 * i + 2, 10.0 * i + 2, {}, tracker)
+    assert all(r.fault_id != 0 for r in tracker.faults)
+    c.evaluate(7000.0, 7000.0, {}, tracker, final=True)
+    assert c.state == "fail" and c.value == 0.0
+
+
+def test_a_window_that_empties_keeps_its_verdict() -> None:
+    ring = Windowed(MetricType.TREND, 2.0)
+    c = Criterion(
+        name="w",
+        threshold=parse_threshold("p(95)<100", TREND_MS),
+        metric="x",
+        scope="window",
+        window=ring,
+    )
+    one = Trend()
+    one.record(10.0)
+    ring.add_trend(0.5, one)
+    c.evaluate(1.0, 1.0, {}, RecoveryTracker())
+    c.evaluate(10.0, 10.0, {}, RecoveryTracker(), final=True)  # the load ended at 1 s
+    assert c.state == "pass" and c.value == pytest.approx(10, rel=0.01)

@@ -135,3 +135,25 @@ def test_installed_console_under_tmux(tmux: Tmux, tmp_path: Path) -> None:
     events = logged(run_dir)
     assert [e for e in events if e["event"] == "crashed" and e["session_id"] == "emit#0"]
     assert len(list(run_dir.glob("snapshot*.json"))) >= 2  # the export and the final one
+
+
+def test_sigterm_stops_the_console_gracefully(tmux: Tmux, tmp_path: Path) -> None:
+    """SIGTERM to the console: a graceful stop, a final snapshot, a summary, exit status 130."""
+    import psutil
+
+    profile = write_profile(tmp_path / "e2e.toml")
+    runs = tmp_path / "runs"
+    shell = f"{COMMAND} run {profile} --runs-dir {runs}; echo STRESSDECK-EXIT=$?; sleep 60"
+    tmux("new-session", "-d", "-s", "console", "-x", "120", "-y", "36", "-c", str(ROOT), shell)
+    tmux.wait(lambda s: s.count(" RUN ") >= 2, "two running panes")
+    shell_pid = int(tmux("display-message", "-p", "-t", "console", "#{pane_pid}").strip())
+    (console,) = [
+        p for p in psutil.Process(shell_pid).children() if "stressdeck" in " ".join(p.cmdline())
+    ]
+    console.terminate()
+    screen = tmux.wait(lambda s: "STRESSDECK-EXIT=" in s, "the command to exit", timeout=30)
+    assert "STRESSDECK-EXIT=130" in screen
+    (run_dir,) = run_dirs(runs)
+    summary = [e for e in logged(run_dir) if e["event"] == "summary"]
+    assert summary and summary[0]["data"]["state"] == "interrupted"  # type: ignore[index]
+    assert list(run_dir.glob("snapshot-*.json")) and (run_dir / "junit.xml").exists()

@@ -115,7 +115,7 @@ async def test_pause_freezes_the_schedule_and_the_timer(tmp_path: Path) -> None:
 
 async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
     p = profile(
-        '[[fake]]\ncount = 2\nsecret_token = "hunter2"\n'
+        '[[fake]]\ncount = 2\nsecret_token = "hunter2"\npin = "8675309"\n'
         '[[faults]]\nat = "100ms"\naction = "fake.drop"\n'
         '[[criteria]]\nname = "fast"\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n'
         '[[criteria]]\nname = "never"\nmetric = "fake_latency"\nthreshold = "max<1"\n'
@@ -130,8 +130,10 @@ async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
     snap = json.loads((result.run_dir / "snapshot-2.json").read_text())
     assert snap["metrics"] and snap["sessions"] and snap["faults"][0]["action"] == "fake.drop"
     assert snap["profile"]["content"]["fake"][0]["secret_token"] == "***redacted***"
+    assert snap["profile"]["content"]["fake"][0]["pin"] == "***redacted***"
     for path in result.run_dir.iterdir():
         assert "hunter2" not in path.read_text(), path
+        assert "8675309" not in path.read_text(), path
     report = (result.run_dir / "report.md").read_text()
     assert (
         "| Criterion | Target | Actual | Status |" in report
@@ -370,3 +372,91 @@ async def test_a_counter_never_incremented_reads_zero(tmp_path: Path) -> None:
     (criterion,) = result.snapshot.criteria
     assert criterion.state == "pass" and criterion.value == 0
     assert result.exit_code == EXIT_OK
+
+
+def test_redaction_reaches_into_tuples_and_declared_secrets() -> None:
+    from console.export import REDACTED, redact
+
+    steps = ({"request": {"headers": {"Authorization": "Bearer abc"}, "json": {"password": "pw"}}},)
+    out = redact({"steps": steps, "pin": "1234", "passphrase_env": "KEY_PASS"}, frozenset({"pin"}))
+    assert out["steps"][0]["request"]["headers"]["Authorization"] == REDACTED
+    assert out["steps"][0]["request"]["json"]["password"] == REDACTED
+    assert out["pin"] == REDACTED and out["passphrase_env"] == "KEY_PASS"
+
+
+async def test_recovery_is_expected_only_from_sessions_a_fault_reached(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\nname = "t"\ncount = 2\n'
+        '[[faults]]\nat = "100ms"\naction = "fake.crash"\ntarget = "t#1"\n'
+        '[[faults]]\nat = "400ms"\naction = "fake.drop"\ntarget = "t"\nparams = { down = 0.1 }\n'
+        '[[criteria]]\nafter = "fake.drop"\nwithin = "500ms"\nthreshold = "rate==100%"\n',
+        duration="1.5s",
+    )
+    run = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(run.run())
+    await asyncio.sleep(1.0)
+    with pytest.raises(FaultNotApplicable, match="t#1 is failed"):
+        await run.inject("fake.drop", target="t#1")  # refused everywhere: nothing recorded
+    result = await task
+    drops = [f for f in result.snapshot.faults if f.action == "fake.drop"]
+    assert [f.sessions for f in drops] == [("t#0",)]  # t#1 had crashed: not reached
+    assert "t#1 is failed" in drops[0].note
+    (criterion,) = result.snapshot.criteria
+    assert criterion.state == "pass", criterion.evidence
+    counted = result.snapshot.metric("faults_injected")
+    assert counted is not None and counted.get("count") == 2  # the crash and one drop
+
+
+async def test_a_fault_whose_kind_raises_is_logged_and_the_schedule_goes_on(tmp_path: Path) -> None:
+    from tests import fake_kind
+
+    p = profile(
+        '[[fake]]\n[[faults]]\nat = "100ms"\nevery = "200ms"\naction = "fake.slow"\n',
+        duration="900ms",
+    )
+    run = Run(p, runs_dir=tmp_path)
+    original = fake_kind.Ticker.inject
+    calls = []
+
+    async def broken(self, action, params, fault):  # type: ignore[no-untyped-def]
+        calls.append(fault.id)
+        if len(calls) == 1:
+            raise OSError("target went away")
+        await original(self, action, params, fault)
+
+    fake_kind.Ticker.inject = broken  # type: ignore[method-assign]
+    try:
+        result = await run.run()
+    finally:
+        fake_kind.Ticker.inject = original  # type: ignore[method-assign]
+    assert len(calls) >= 3  # the schedule survived the first failure
+    errors = [e for e in events(result.run_dir) if e["event"] == "fault_error"]
+    assert len(errors) == 1 and "target went away" in errors[0]["detail"]
+    assert all(f.id != calls[0] for f in result.snapshot.faults)
+
+
+async def test_a_fault_too_close_to_the_end_is_not_judged(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\n[[faults]]\nat = "200ms"\naction = "fake.drop"\nparams = { down = 0.1 }\n'
+        '[[faults]]\nat = "800ms"\naction = "fake.drop"\nparams = { down = 5.0 }\n'
+        '[[criteria]]\nafter = "fake.drop"\nwithin = "500ms"\nthreshold = "rate==100%"\n',
+        duration="1s",
+    )
+    result = await Run(p, runs_dir=tmp_path).run()
+    (criterion,) = result.snapshot.criteria
+    assert criterion.state == "pass" and "too close to the end" in criterion.evidence
+
+
+async def test_event_log_flushes_within_250ms_whatever_the_snapshot_interval(
+    tmp_path: Path,
+) -> None:
+    p = load_profile_text(
+        '[run]\nname = "t"\nduration = "3s"\nsnapshot_interval = "5s"\n[[fake]]\n', path="t.toml"
+    )
+    run = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(run.run())
+    await asyncio.sleep(0.7)
+    text = (run.run_dir / "events.jsonl").read_text()
+    run.request_stop()
+    await task
+    assert '"connected"' in text  # logged at start, flushed by the 250 ms beat, not at 5 s

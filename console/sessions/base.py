@@ -271,19 +271,21 @@ class KindRuntime:
         targets: Sequence[Session],
         params: Mapping[str, Any],
         fault: FaultRecord,
-    ) -> list[str]:
-        """Apply ``action`` to ``targets``; return a note per session it could not apply to.
+    ) -> dict[str, str]:
+        """Apply ``action`` to ``targets``; return ``{session id: reason}`` for each target it
+        could not apply to. The engine expects recovery only from the sessions it reached.
 
-        Kinds with shared resources override this for kind-wide faults (``ssh.server_restart``).
+        Kinds with shared resources override this for kind-wide faults (``ssh.server_restart``)
+        and raise :class:`FaultNotApplicable` when the shared resource itself refuses.
         """
-        notes: list[str] = []
+        refused: dict[str, str] = {}
         for session in targets:
             try:
                 await session.inject(action, params, fault)
                 session.mark_fault()
             except FaultNotApplicable as exc:
-                notes.append(str(exc))
-        return notes
+                refused[session.id] = str(exc)
+        return refused
 
 
 @dataclass(frozen=True)
