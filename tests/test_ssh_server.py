@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,7 +16,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from console.targets.ssh_server import EmbeddedSshTarget, SshTargetInfo
+from console.targets.ssh_server import EmbeddedSshTarget, SshTargetInfo, TargetUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,6 +98,34 @@ async def test_auth_fail_control_rejects_the_next_n_logins(target: EmbeddedSshTa
         assert (await conn.run("echo ok")).stdout == "ok\n"
     stats = await target.command("stats")
     assert stats["auth_rejected"] == 2 and stats["auth_ok"] >= 1
+
+
+async def test_a_late_answer_is_not_taken_for_the_next_one(target: EmbeddedSshTarget) -> None:
+    """A command that timed out must not hand its late answer to the next command."""
+    info = target.info
+    assert info is not None
+    os.kill(info.pid, signal.SIGSTOP)  # alive but silent: the answer comes only after SIGCONT
+    try:
+        with pytest.raises(TargetUnavailable, match="no answer"):
+            await target.command("stats", timeout=0.3)
+    finally:
+        os.kill(info.pid, signal.SIGCONT)
+    await asyncio.sleep(0.3)  # the stale "stats" answer arrives in the meantime
+    assert await target.auth_fail(3) == {"ok": True, "cmd": "auth_fail", "pending": 3}
+    assert (await target.command("stats"))["cmd"] == "stats"
+
+
+async def test_a_dead_target_fails_commands_promptly(target: EmbeddedSshTarget) -> None:
+    info = target.info
+    assert info is not None
+    os.kill(info.pid, signal.SIGKILL)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(3):  # racing the pipe's closing, then after it
+        with pytest.raises(TargetUnavailable):
+            await target.command("stats")
+        await asyncio.sleep(0.2)
+    assert loop.time() - started < 5.0
 
 
 async def test_restart_drops_everyone_and_comes_back_on_the_same_port(

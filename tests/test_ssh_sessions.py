@@ -9,9 +9,12 @@ import signal
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from console.engine import Run
+from console.sessions.base import FaultNotApplicable
 from console.sessions.ssh import SshRuntime
-from tests.ssh_support import named, run_profile, wait_all_running
+from tests.ssh_support import named, run_profile, wait_all_running, wait_for_state
 
 FAST = """
 [run]
@@ -189,3 +192,37 @@ async def test_unsolicited_drop_and_frozen_server_are_faults_too(tmp_path: Path)
     assert all(0 < t < 3.8 for t in noticed), noticed
     assert len(named(events, "reconnected")) == 4
     assert result.snapshot.metric("ssh_abnormal_ends").get("count") == 0  # type: ignore[union-attr]
+
+
+async def test_faults_that_cannot_apply_are_refused_not_left_waiting(tmp_path: Path) -> None:
+    """A dead embedded target refuses kind-wide faults; the run goes on."""
+    refusals: dict[str, str] = {}
+
+    async def during(run: Run) -> None:
+        await wait_all_running(run)
+        with pytest.raises(FaultNotApplicable, match="is running, not failed"):
+            await run.inject("ssh.reconnect", target="all", source="api")  # nobody failed
+        runtime = run.runtimes["ssh"]
+        assert isinstance(runtime, SshRuntime) and runtime.target is not None
+        info = runtime.target.info
+        assert info is not None
+        os.kill(info.pid, signal.SIGKILL)
+        with pytest.raises(FaultNotApplicable) as restart:
+            await run.inject("ssh.server_restart", target="all", source="api")
+        refusals["server_restart"] = str(restart.value)
+        await wait_for_state(run, "pool#0", "failed")
+        with pytest.raises(FaultNotApplicable) as auth:
+            await run.inject("ssh.auth_fail", target="all", source="api")
+        refusals["auth_fail"] = str(auth.value)
+        await asyncio.sleep(0.3)
+        run.request_stop()
+
+    result, run, _events = await run_profile(
+        fast(2, intensity="low", backoff="100ms", attempts=1, timeout="1s"), tmp_path, 30, during
+    )
+    assert "embedded SSH target" in refusals["server_restart"]
+    assert (
+        "not connected" in refusals["auth_fail"] or "embedded SSH target" in refusals["auth_fail"]
+    )
+    assert run.state != "running" and result.run_dir.exists()
+    assert all(s.state in ("failed", "stopped") for s in run.sessions.values())

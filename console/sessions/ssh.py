@@ -22,16 +22,23 @@ channel (on a real host, the session offers a throwaway key instead).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from console.metrics import MetricSpec, MetricType
-from console.sessions.base import FaultSpec, KindRuntime, RunEnv, Session, SessionKind
+from console.sessions.base import (
+    FaultNotApplicable,
+    FaultSpec,
+    KindRuntime,
+    RunEnv,
+    Session,
+    SessionKind,
+)
 from console.sessions.ssh_config import SshGroupConfig, expand_targets
 from console.sessions.ssh_connect import KeyStore
 from console.sessions.ssh_session import SshSession
 from console.snapshot import FaultRecord
-from console.targets.ssh_server import EmbeddedSshTarget
+from console.targets.ssh_server import EmbeddedSshTarget, TargetUnavailable
 from console.units import parse_duration
 
 __all__ = ["KIND", "SshGroupConfig", "SshRuntime", "SshSession", "summary"]
@@ -121,38 +128,70 @@ class SshRuntime(KindRuntime):
         targets: Sequence[Session],
         params: Mapping[str, Any],
         fault: FaultRecord,
-    ) -> list[str]:
-        sessions = [s for s in targets if isinstance(s, SshSession)]
-        on_target = [s for s in sessions if s.embedded is not None]
+    ) -> dict[str, str]:
+        """Kind-wide faults go to the embedded target; the rest to each session.
+
+        Returns the sessions the action did not reach, with why. Raises FaultNotApplicable when
+        the embedded target cannot carry out the command at all (it died, or went silent).
+        """
+        if action not in ("server_restart", "auth_fail") or self.target is None:
+            if action == "server_restart":
+                return {s.id: "ssh.server_restart needs the embedded target" for s in targets}
+            return await super().inject(action, targets, params, fault)
+        target = self.target
+        skipped: dict[str, str] = {}
+        reached: list[SshSession] = []
+        others: list[Session] = []
+        for session in targets:
+            if not isinstance(session, SshSession) or session.embedded is None:
+                others.append(session)
+            elif (why := session.unreachable_by(action)) is not None:
+                skipped[session.id] = why
+            else:
+                reached.append(session)
         if action == "server_restart":
-            notes = [
-                f"{s.id}: ssh.server_restart needs the embedded target"
-                for s in sessions
-                if s.embedded is None
-            ]
-            if self.target is None or not on_target:
-                return notes or ["no session uses the embedded target"]
-            for session in on_target:
-                session.expect_drop(f"ssh.server_restart (fault {fault.id})")
-                session.mark_fault()
-            try:
-                await self.target.restart(_seconds(params.get("down", 5.0)))
-            except (RuntimeError, asyncio.TimeoutError) as exc:
-                return [f"ssh.server_restart: the embedded target did not answer ({exc})"]
-            return notes
-        if action == "auth_fail" and self.target is not None and on_target:
+            skipped.update({s.id: "ssh.server_restart needs the embedded target" for s in others})
+            if reached:
+                await self._restart(target, reached, _seconds(params.get("down", 5.0)), fault)
+            return skipped
+        if reached:
             count = int(params.get("count", 1))
-            try:
-                await self.target.auth_fail(count * len(on_target))
-            except (RuntimeError, asyncio.TimeoutError) as exc:
-                return [f"ssh.auth_fail: the embedded target did not answer ({exc})"]
-            for session in on_target:
-                if session.connected:
-                    session.request_drop(f"ssh.auth_fail (fault {fault.id})")
+            await self._command(target.auth_fail(count * len(reached)), action)
+            for session in reached:
+                session.request_drop(f"ssh.auth_fail (fault {fault.id})")
                 session.mark_fault()
-            rest = [s for s in targets if s not in on_target]
-            return await super().inject(action, rest, params, fault) if rest else []
-        return await super().inject(action, targets, params, fault)
+        if others:
+            skipped.update(await super().inject(action, others, params, fault))
+        return skipped
+
+    async def _restart(
+        self,
+        target: EmbeddedSshTarget,
+        sessions: Sequence[SshSession],
+        down: float,
+        fault: FaultRecord,
+    ) -> None:
+        for session in sessions:
+            session.expect_drop(f"ssh.server_restart (fault {fault.id})")
+        try:
+            await self._command(target.restart(down), "server_restart")
+        except FaultNotApplicable:
+            for session in sessions:
+                session.expect_drop("")  # nothing the console asked for happened
+            raise
+        for session in sessions:
+            session.mark_fault()
+
+    @staticmethod
+    async def _command(call: Awaitable[dict[str, Any]], action: str) -> None:
+        """Await a control command; any way it can fail becomes FaultNotApplicable."""
+        try:
+            reply = await call
+        except (TargetUnavailable, OSError, EOFError, asyncio.TimeoutError) as exc:
+            raise FaultNotApplicable(f"embedded SSH target: {exc}") from None
+        if not reply.get("ok"):
+            why = reply.get("error", "refused")
+            raise FaultNotApplicable(f"embedded SSH target: ssh.{action} {why}")
 
 
 def _seconds(value: Any) -> float:

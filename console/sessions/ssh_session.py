@@ -181,6 +181,7 @@ class SshSession(Session):
                 self.ctx.event(
                     "connected", "", elapsed_ms=self.connect_ms, attempt=attempt, success=True
                 )
+                self.ctx.recovered()  # closes a fault that reached it while it first connected
             return opened
         if reconnect:
             self._reconnect_failed(attempts, detail)
@@ -194,12 +195,14 @@ class SshSession(Session):
         """:meth:`_open`, abandoned as soon as the session is stopped."""
         opening = asyncio.create_task(self._open(timeout))
         stopping = asyncio.create_task(self._stop.wait())
-        await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not opening.done():
-            opening.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectError):
-                await opening
+        try:
+            await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this task is cancelled: _open aborts what it half opened
+            stopping.cancel()
+            if not opening.done():
+                opening.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectError):
+                    await opening
         if self._stop.is_set():
             if opening.done() and not opening.cancelled() and opening.exception() is None:
                 opening.result().conn.abort()
@@ -219,12 +222,15 @@ class SshSession(Session):
             embedded=self.embedded,
             bogus_key=bogus,
         )
-        if self._pty is not None:
-            try:
+        try:
+            if self._pty is not None:
                 await asyncio.wait_for(self._pty.open(opened.conn), timeout)
-            except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
-                opened.conn.abort()
-                raise ConnectError(f"PTY channel refused: {describe(exc)}") from None
+        except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+            opened.conn.abort()
+            raise ConnectError(f"PTY channel refused: {describe(exc)}") from None
+        except BaseException:  # cancelled (stop) while the channel opened: nobody owns it
+            opened.conn.abort()
+            raise
         self._opened = opened
         return opened
 
@@ -393,9 +399,21 @@ class SshSession(Session):
         self._wake.set()
 
     def expect_drop(self, cause: str) -> None:
-        """The server is about to drop us because the console asked it to."""
-        if self.connected:
+        """The server is about to drop us because the console asked it to ("" takes it back)."""
+        if self.connected or not cause:
             self._expected_drop = cause
+
+    def unreachable_by(self, action: str) -> str | None:
+        """Why a kind-wide fault (``server_restart``, ``auth_fail``) would not reach this session.
+
+        None when it would. A session it does not reach must not be waited for: it would never
+        report a recovery for it.
+        """
+        if action == "auth_fail":
+            return None if self.connected else f"{self.id} is not connected ({self.state})"
+        if self.state in ("failed", "stopped"):
+            return f"{self.id} is {self.state}; ssh.reconnect retries a failed session"
+        return None
 
     async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
         if action == "drop":
@@ -403,9 +421,11 @@ class SshSession(Session):
                 raise FaultNotApplicable(f"{self.id} is not connected ({self.state})")
             self.request_drop(f"ssh.drop (fault {fault.id})")
         elif action == "auth_fail":
+            # Like ssh.drop it needs a live connection: that is what makes a reconnect happen.
+            if not self.connected:
+                raise FaultNotApplicable(f"{self.id} is not connected ({self.state})")
             self._bogus_auth += int(params.get("count", 1))
-            if self.connected:
-                self.request_drop(f"ssh.auth_fail (fault {fault.id})")
+            self.request_drop(f"ssh.auth_fail (fault {fault.id})")
         elif action == "reconnect":
             if self.state != "failed":
                 raise FaultNotApplicable(f"{self.id} is {self.state}, not failed")

@@ -21,6 +21,9 @@ Faults are driven over stdin, one JSON object per line, each answered by one JSO
 * ``{"cmd": "stats"}`` - connection and authentication counts;
 * ``{"cmd": "quit"}``.
 
+A request may carry an ``"id"``; its answer then carries the same id, which is how the parent
+tells a late answer (to a command it gave up on) from the one it is waiting for.
+
 It runs in its own process because a target that shares the console's event loop would make the
 console's CPU and latency figures meaningless. :class:`EmbeddedSshTarget` starts it that way.
 """
@@ -50,7 +53,14 @@ import asyncssh
 from console.targets.process import terminate_async
 from console.units import parse_duration
 
-__all__ = ["EmbeddedSshTarget", "SshTargetInfo", "SshTargetServer", "ensure_keys", "main"]
+__all__ = [
+    "EmbeddedSshTarget",
+    "SshTargetInfo",
+    "SshTargetServer",
+    "TargetUnavailable",
+    "ensure_keys",
+    "main",
+]
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
 CLIENT_KEY_NAME = "client_ed25519_key"
@@ -433,28 +443,37 @@ async def _control(server: SshTargetServer, stop: asyncio.Event, exit_on_eof: bo
             if exit_on_eof:
                 stop.set()
             return
+        request_id: Any = None
         try:
             request = json.loads(line)
-            cmd = request.get("cmd")
-            if cmd == "restart":
-                down = parse_duration(request.get("down", "5s"))
-                dropped = await server.restart(down)
-                _emit({"ok": True, "cmd": cmd, "dropped": dropped, "down": down})
-            elif cmd == "auth_fail":
-                server.auth_failures += int(request.get("count", 1))
-                _emit({"ok": True, "cmd": cmd, "pending": server.auth_failures})
-            elif cmd == "drop":
-                _emit({"ok": True, "cmd": cmd, "dropped": server.drop_all()})
-            elif cmd == "stats":
-                _emit({"ok": True, "cmd": cmd, **server.stats, "open": len(server.connections)})
-            elif cmd == "quit":
-                _emit({"ok": True, "cmd": cmd})
-                stop.set()
-                return
-            else:
-                _emit({"ok": False, "cmd": cmd, "error": f"unknown command {cmd!r}"})
+            request_id = request.get("id")
+            reply = await _answer(server, request)
         except Exception as exc:  # a bad line must never kill the target
-            _emit({"ok": False, "error": str(exc)})
+            reply = {"ok": False, "error": str(exc)}
+        # The id lets the parent match this answer to its question and drop late ones.
+        _emit(reply if request_id is None else {**reply, "id": request_id})
+        if reply.get("cmd") == "quit":
+            stop.set()
+            return
+
+
+async def _answer(server: SshTargetServer, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Carry out one control command; the reply to send back."""
+    cmd = request.get("cmd")
+    if cmd == "restart":
+        down = parse_duration(request.get("down", "5s"))
+        dropped = await server.restart(down)
+        return {"ok": True, "cmd": cmd, "dropped": dropped, "down": down}
+    if cmd == "auth_fail":
+        server.auth_failures += int(request.get("count", 1))
+        return {"ok": True, "cmd": cmd, "pending": server.auth_failures}
+    if cmd == "drop":
+        return {"ok": True, "cmd": cmd, "dropped": server.drop_all()}
+    if cmd == "stats":
+        return {"ok": True, "cmd": cmd, **server.stats, "open": len(server.connections)}
+    if cmd == "quit":
+        return {"ok": True, "cmd": cmd}
+    return {"ok": False, "cmd": cmd, "error": f"unknown command {cmd!r}"}
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -526,6 +545,10 @@ class SshTargetInfo:
         )
 
 
+class TargetUnavailable(RuntimeError):
+    """The embedded target cannot take a command: it is gone, its pipe broke, or it is silent."""
+
+
 class EmbeddedSshTarget:
     """Starts the embedded SSH server in its own process and sends it control commands."""
 
@@ -535,9 +558,10 @@ class EmbeddedSshTarget:
         self.port = port
         self.info: SshTargetInfo | None = None
         self._proc: asyncio.subprocess.Process | None = None
-        self._replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._last_id = 0
+        self._gone = ""  # why the control channel closed, once it has
         self._reader: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
 
     async def start(self, timeout: float = 20.0) -> SshTargetInfo:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -582,22 +606,63 @@ class EmbeddedSshTarget:
 
     async def _read_replies(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        while line := await self._proc.stdout.readline():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
+        try:
+            while line := await self._proc.stdout.readline():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(record, dict):
+                    continue
                 if record.get("event") == "listening":
                     self.info = SshTargetInfo.from_json(record)
                 else:
-                    self._replies.put_nowait(record)
+                    self._settle(record)
+            self._close_channel("it exited")
+        except (OSError, ValueError) as exc:
+            self._close_channel(f"its output failed ({exc})")
+        finally:
+            self._close_channel("its control channel closed")
 
-    async def command(self, cmd: str, **params: Any) -> dict[str, Any]:
-        """Send one control command and return the target's answer."""
-        if self._proc is None or self._proc.stdin is None or self._proc.returncode is not None:
-            raise RuntimeError("the embedded SSH target is not running")
-        async with self._lock:
-            self._proc.stdin.write((json.dumps({"cmd": cmd, **params}) + "\n").encode())
-            await self._proc.stdin.drain()
-            return await asyncio.wait_for(self._replies.get(), 10.0)
+    def _settle(self, record: dict[str, Any]) -> None:
+        """Hand an answer to the command waiting for it; a late or unasked one is dropped."""
+        reply = self._pending.pop(record.pop("id", None), None)
+        if reply is not None and not reply.done():
+            reply.set_result(record)
+
+    def _close_channel(self, why: str) -> None:
+        """No answer will come any more: fail every waiting command now, not at its timeout."""
+        if not self._gone:
+            self._gone = why
+        for reply in self._pending.values():
+            if not reply.done():
+                reply.set_exception(TargetUnavailable(self._gone))
+        self._pending.clear()
+
+    async def command(self, cmd: str, timeout: float = 10.0, **params: Any) -> dict[str, Any]:
+        """Send one control command and return the target's answer to it.
+
+        Raises :class:`TargetUnavailable` when the target is not running, its pipe breaks, it
+        exits, or it does not answer within ``timeout`` seconds (its late answer is dropped).
+        """
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.returncode is not None or self._gone:
+            raise TargetUnavailable(f"it is not running ({self._gone or 'not started'})")
+        self._last_id += 1
+        request_id = self._last_id
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = reply
+        line = json.dumps({**params, "cmd": cmd, "id": request_id}) + "\n"
+        try:
+            proc.stdin.write(line.encode())
+            await asyncio.wait_for(proc.stdin.drain(), timeout)
+            return await asyncio.wait_for(reply, timeout)
+        except asyncio.TimeoutError:
+            raise TargetUnavailable(f"no answer to {cmd!r} within {timeout:g}s") from None
+        except (OSError, EOFError) as exc:  # BrokenPipeError, ConnectionResetError: it died
+            raise TargetUnavailable(f"{cmd!r} failed: {exc!r}") from None
+        finally:
+            self._pending.pop(request_id, None)
 
     async def restart(self, down: float) -> dict[str, Any]:
         return await self.command("restart", down=f"{down}s")
