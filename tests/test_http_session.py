@@ -70,8 +70,6 @@ async def test_run_merges_worker_metrics_and_obeys_faults(tmp_path: Path) -> Non
     count = reqs.get("count") or 0
     # ~3.5s at 100/s, 1-2.5s paused, then 200/s to the end, plus the burst of 30
     assert 500 <= count <= 900, count
-    names = [e.event for e in run.event_log.recent]
-    assert "session_recovered" in names  # the latency fault's disruption closed
     assert any(e.event == "control" and "burst" in e.detail for e in run.event_log.recent)
     pane = snap.session("api#0")
     assert pane is not None and pane.series[0].name == "req/s"

@@ -498,7 +498,9 @@ class EmbeddedTarget:
             headers={ADMIN_HEADER: self.admin_token, "Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=5) as response:
+        # No proxy handler: http_proxy must never see the admin token meant for loopback.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=5) as response:
             state: dict[str, Any] = json.loads(response.read())
             return state
 

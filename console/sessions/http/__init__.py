@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from console.sessions.base import FaultSpec, KindRuntime, RunEnv, Session, SessionKind
+from console.sessions.base import (
+    FaultNotApplicable,
+    FaultSpec,
+    KindRuntime,
+    RunEnv,
+    Session,
+    SessionKind,
+)
 from console.sessions.http.catalog import METRICS
 from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.session import TARGET_ACTIONS, HttpSession
@@ -62,13 +69,18 @@ class HttpRuntime(KindRuntime):
         targets: Sequence[Session],
         params: Mapping[str, Any],
         fault: FaultRecord,
-    ) -> list[str]:
+    ) -> dict[str, str]:
+        """Flip the shared target's switches once; refuse the sessions it does not count for.
+
+        A stall is a disruption only for sessions with traffic to recover: probe-only ones
+        are refused (the target is still stalled) so recovery criteria do not count them.
+        """
         if action not in TARGET_ACTIONS:
             return await super().inject(action, targets, params, fault)
         reached = [s for s in targets if isinstance(s, HttpSession) and s.embedded]
-        notes = [f"{s.id} does not use the embedded target" for s in targets if s not in reached]
+        refused = {s.id: "does not use the embedded target" for s in targets if s not in reached}
         if self.target is None or not reached:
-            return notes or ["no embedded HTTP target in this run"]
+            return refused or {s.id: "no embedded HTTP target in this run" for s in targets}
         switches: dict[str, Any]
         if action == "error_rate":
             switches = {"error_rate": float(params.get("rate", 0.2))}
@@ -82,11 +94,17 @@ class HttpRuntime(KindRuntime):
             switches = {"dependency_down": False}
         else:
             switches = {"clear": True}
-        await self.target.set_faults(**switches)
+        try:
+            await self.target.set_faults(**switches)
+        except (OSError, TimeoutError, ValueError) as exc:  # URLError is an OSError
+            raise FaultNotApplicable(f"embedded target did not accept {action}: {exc}") from exc
         for session in reached:
+            if action == "stall" and not session.has_flow:
+                refused[session.id] = "sends no traffic: no stall recovery to measure"
+                continue
             session.target_fault(action)
             session.mark_fault()
-        return notes
+        return refused
 
 
 def create(groups: Sequence[HttpGroupConfig], env: RunEnv) -> HttpRuntime:
@@ -165,19 +183,28 @@ KIND = SessionKind(
             {"count": "int"},
             recovers=False,
         ),
+        # Conditions that last until cleared: nothing to recover from while they hold.
         "error_rate": FaultSpec(
-            "Embedded target: answer `rate` of requests with 500 (default 20%).",
+            "Embedded target: answer `rate` of requests with 500 (default 20%) until cleared.",
             {"rate": "percent"},
+            recovers=False,
         ),
         "latency": FaultSpec(
-            "Embedded target: add `delay` to every response (default 200ms).", {"delay": "duration"}
+            "Embedded target: add `delay` to every response (default 200ms) until cleared.",
+            {"delay": "duration"},
+            recovers=False,
         ),
+        # Recovered = requests succeed again for a sustained window after the stall ends;
+        # sessions without traffic (probe-only) refuse it.
         "stall": FaultSpec(
-            "Embedded target: hold every response until cleared (or for `duration`).",
+            "Embedded target: hold every response until cleared (or for `duration`); "
+            "recovered once requests succeed for 1s with no failure.",
             {"duration": "duration"},
         ),
         "dependency_down": FaultSpec(
-            "Embedded target: fail the schema store behind the circuit breaker."
+            "Embedded target: fail the schema store behind the circuit breaker until "
+            "dependency_up.",
+            recovers=False,
         ),
         "dependency_up": FaultSpec("Embedded target: bring the schema store back.", recovers=False),
         "clear": FaultSpec("Embedded target: clear every fault switch.", recovers=False),

@@ -131,6 +131,9 @@ class HttpxClient:
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             follow_redirects=True,
             transport=transport,
+            # Traffic goes exactly where the profile says: a proxy variable in the environment
+            # must never reroute loopback load (aiohttp's default, trust_env=False, agrees).
+            trust_env=False,
         )
 
     async def request(

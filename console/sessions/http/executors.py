@@ -204,9 +204,10 @@ class Executor:
                 await self._run_open()
             else:
                 await self._run_closed()
-            # graceful stop: let running iterations finish, bounded (k6's gracefulStop is 30s)
+            # graceful stop: let running iterations finish, bounded (k6's gracefulStop is 30s);
+            # when told to stop, short enough that the session's 5 s before SIGKILL is not hit.
             if self.tasks:
-                await asyncio.wait(set(self.tasks), timeout=10.0)
+                await asyncio.wait(set(self.tasks), timeout=3.0 if self.stopping else 10.0)
         finally:
             await self.close()
 

@@ -14,7 +14,7 @@ import os
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from console.sessions.http.client import Client, Reply, RequestError
 from console.sessions.http.config import CheckConfig, HttpGroupConfig, RequestConfig, StepConfig
 from console.sessions.http.stats import Stats
 
-__all__ = ["VU", "Flow", "check_reply", "render"]
+__all__ = ["VU", "Flow", "check_reply", "render", "safe_url", "scrub"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 _BOUNDARY = "stressdeck-boundary-7f3a9c"
@@ -106,6 +106,25 @@ class VU:
     busy: bool = False
 
 
+def safe_url(url: str) -> str:
+    """``url`` fit for events and panes: no userinfo, query or fragment (tokens live there)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme or not parts.netloc:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value (rendered variables, env) replaced by ``***``."""
+    for value in sorted({v for v in secrets if len(v) >= 3}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
 class Flow:
     """The compiled steps of one group, shared by all VUs of a worker."""
 
@@ -126,6 +145,10 @@ class Flow:
         self.check_counts: dict[str, list[int]] = {}  # name -> [passes, total]
         self.inflight = 0  # requests awaiting a response, for stall detection
         self._files: dict[tuple[str, float], bytes] = {}
+        # ${env.X} taken from the process environment: as secret as the group's env table.
+        found = {m.group(1) for m in _VAR.finditer(repr(config.steps))}
+        names = {name[4:] for name in found if name.startswith("env.")}
+        self._env_secrets = [os.environ[n] for n in names if n in os.environ]
 
     def _payload(self, path: str, size: float) -> bytes:
         key = (path, size)
@@ -150,6 +173,10 @@ class Flow:
                 self._payload(request.body_file, request.body_size)
             for part in request.files:
                 self._payload(part.path, part.size)
+
+    def _secrets(self, vu: VU) -> list[str]:
+        """Values that must not reach an event: the flow's env and the VU's captures."""
+        return [*self.env.values(), *vu.captured.values(), *self._env_secrets]
 
     def url(self, raw: str) -> str:
         if raw.startswith(("http://", "https://")):
@@ -222,7 +249,10 @@ class Flow:
             stats.error(exc.cls)
             stats.add(ERROR_METRICS[exc.cls])
             if self.on_error is not None:
-                self.on_error(exc.cls, f"{request.method} {url}: {exc}")
+                # The template, never the rendered URL: ${env.X} and captures may be tokens.
+                where = safe_url(self.url(request.url))
+                detail = scrub(str(exc), self._secrets(vu)).replace(url, where)
+                self.on_error(exc.cls, f"{request.method} {where}: {detail}")
         finally:
             self.inflight -= 1
         elapsed_ms = (time.perf_counter() - began) * 1000.0
@@ -256,7 +286,8 @@ class Flow:
                 self.stats.error("other")
                 self.stats.add(ERROR_METRICS["other"])
                 if self.on_error is not None:
-                    self.on_error("other", f"step failed: {type(exc).__name__}: {exc}")
+                    detail = scrub(str(exc), self._secrets(vu))
+                    self.on_error("other", f"step failed: {type(exc).__name__}: {detail}")
             first = False
         vu.iteration += 1
         self.stats.add("iterations")

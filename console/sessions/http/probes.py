@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from console.sessions.http.config import ProbeConfig
+from console.sessions.http.flow import safe_url
 
 __all__ = ["DEFAULT_WEIGHTS", "STABILITY_WEIGHT", "ProbeResult", "resilience_score", "run_probe"]
 
@@ -264,5 +265,6 @@ async def run_probe(base: str, probe: ProbeConfig, *, insecure: bool = False) ->
         try:
             passed, evidence, data = await PROBES[probe.kind](session, base, probe)
         except Exception as exc:  # a probe's failure is a verdict, not a crash
-            passed, evidence, data = False, f"probe error: {type(exc).__name__}: {exc}", {}
+            text = str(exc).replace(base.rstrip("/"), safe_url(base).rstrip("/"))
+            passed, evidence, data = False, f"probe error: {type(exc).__name__}: {text}", {}
     return ProbeResult(probe.kind, passed, evidence, weight, data)

@@ -24,6 +24,8 @@ from console.metrics import Series, Trend
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.http.catalog import PROBE_METRICS
 from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.executors import share
+from console.sessions.http.flow import safe_url
 from console.sessions.http.probes import resilience_score
 from console.snapshot import FaultRecord, SessionSnapshot
 from console.units import format_bytes
@@ -34,6 +36,9 @@ CONTROL_ACTIONS = ("pause", "resume", "rate_up", "rate_down", "burst")
 TARGET_ACTIONS = ("error_rate", "latency", "stall", "dependency_down", "dependency_up", "clear")
 _PROBE_SHORT = {"circuit_breaker": "cb", "etag": "etag", "backpressure": "bp", "recovery": "rec"}
 _ROOT = str(Path(__file__).resolve().parents[3])
+_GRACEFUL_STOP = 5.0  # then SIGKILL: the engine gives session.stop() 10 s in all
+_RECOVERY_WINDOW = 1.0  # seconds of successes, with no failure, that count as recovered
+_RECOVERY_SUCCESSES = 3
 
 
 def _ms(value: float | None) -> str:
@@ -59,7 +64,7 @@ class HttpSession(Session):
         run_duration: float,
         embedded: bool,
     ) -> None:
-        super().__init__(ctx, target=config.target_url)
+        super().__init__(ctx, target=safe_url(config.target_url))
         self.config = config
         self.index = index
         self.workers = workers
@@ -89,7 +94,31 @@ class HttpSession(Session):
         self.healthy = True
         self.fault_at = -1e9
         self.failing_since: float | None = None
+        self.good_since: float | None = None  # start of the current run of clean successes
+        self.good_count = 0.0
         self._stopping = False
+
+    @property
+    def has_flow(self) -> bool:
+        """Whether this worker sends traffic at all (probe-only groups do not).
+
+        Recovery after a stall is measured on traffic, so a session without any has nothing
+        to recover and must refuse to be counted.
+        """
+        config = self.config
+        if not config.steps:
+            return False
+        if config.executor == "constant-vus":
+            peak = float(config.vus)
+        elif config.executor == "constant-arrival-rate":
+            peak = config.rate
+        elif config.executor == "ramping-vus":
+            peak = max([float(config.start_vus), *(s.target for s in config.stages)])
+        else:
+            peak = max([config.start_rate, *(s.target for s in config.stages)])
+        if config.executor.endswith("arrival-rate"):
+            return peak > 0
+        return share(peak, self.index, self.workers) > 0
 
     # --- worker process ----------------------------------------------------------------------
 
@@ -108,7 +137,7 @@ class HttpSession(Session):
     async def run(self) -> None:
         if not self.base_url:
             raise RuntimeError("embedded HTTP target is not running")
-        self.target = self.base_url
+        self.target = safe_url(self.base_url)
         env = dict(os.environ)
         env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = await asyncio.create_subprocess_exec(
@@ -120,12 +149,14 @@ class HttpSession(Session):
             limit=32 << 20,
         )  # fmt: skip
         await self._send(self.spec())
+        proc = self.proc
         stderr_task = asyncio.ensure_future(self._read_stderr())
         done = False
-        assert self.proc.stdout is not None
+        code: int | None = None
+        assert proc.stdout is not None
         try:
             while True:
-                line = await self.proc.stdout.readline()
+                line = await proc.stdout.readline()
                 if not line:
                     break
                 try:
@@ -135,9 +166,17 @@ class HttpSession(Session):
                 if message.get("t") == "done":
                     done = True
                 self.handle(message)
-            code = await self.proc.wait()
+            code = await asyncio.wait_for(proc.wait(), _GRACEFUL_STOP)
         finally:
-            await asyncio.gather(stderr_task, return_exceptions=True)
+            # Also on cancellation: never leave a worker behind, never wait without a bound.
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            stderr_task.cancel()
+            await asyncio.wait({stderr_task}, timeout=1.0)
+            if code is None and proc.returncode is None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(proc.wait()), 1.0)
         if not done and not self._stopping:
             tail = " | ".join(list(self.stderr_tail)[-3:])
             raise RuntimeError(f"HTTP worker exited with code {code}: {tail}")
@@ -168,10 +207,12 @@ class HttpSession(Session):
         with contextlib.suppress(FaultNotApplicable):
             await self._send({"op": "stop"})
         try:
-            await asyncio.wait_for(proc.wait(), 12.0)
+            await asyncio.wait_for(proc.wait(), _GRACEFUL_STOP)
         except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 2.0)
 
     # --- messages from the worker ----------------------------------------------------------------
 
@@ -227,13 +268,32 @@ class HttpSession(Session):
         self._health(reqs, reqs - failed, int(m.get("inflight", 0)))
 
     def _health(self, reqs: float, ok: float, inflight: int) -> None:
-        """Recovery bookkeeping: usable again = successful responses flow after a fault."""
+        """Recovery bookkeeping: usable again = requests succeed for a sustained window.
+
+        One success proves little (a request that slipped through an error rate), so after a
+        stall or an unsolicited disruption the session counts as recovered only once at least
+        ``_RECOVERY_SUCCESSES`` responses succeeded over ``_RECOVERY_WINDOW`` seconds with no
+        failure in between. Held responses cannot succeed while the stall lasts, so the window
+        starts after it ends.
+        """
         now = self.ctx.now()
+        failed = reqs - ok
+        if not self.healthy:
+            if failed > 0:
+                self.good_since, self.good_count = None, 0.0
+            elif ok > 0:
+                if self.good_since is None:
+                    self.good_since = now
+                self.good_count += ok
+                if (
+                    now - self.good_since >= _RECOVERY_WINDOW
+                    and self.good_count >= _RECOVERY_SUCCESSES
+                ):
+                    self.healthy = True
+                    self.good_since, self.good_count = None, 0.0
+                    self.ctx.recovered()
         if ok > 0:
             self.failing_since = None
-            if not self.healthy and now - self.fault_at >= 0.5:
-                self.healthy = True
-                self.ctx.recovered()
             return
         if reqs > 0 or inflight > 0:  # requests fail, or none completes: not merely idle
             if self.failing_since is None:
@@ -277,6 +337,10 @@ class HttpSession(Session):
 
     async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
         if action in TARGET_ACTIONS:
+            if action == "stall" and not self.has_flow:
+                raise FaultNotApplicable(
+                    f"{self.id} sends no traffic: no stall recovery to measure"
+                )
             self.target_fault(action)
             return
         if action not in CONTROL_ACTIONS:
@@ -297,10 +361,15 @@ class HttpSession(Session):
             await self._send({"op": "burst", "value": share})
 
     def target_fault(self, action: str) -> None:
-        """The shared target was faulted: expect disruption until successes flow again."""
-        if action in ("clear", "dependency_up"):
+        """The shared target was faulted; only a stall is a disruption to recover from.
+
+        Error rate, latency and a failed dependency are conditions that last until cleared
+        (their FaultSpecs say ``recovers=False``), so they open no recovery here either.
+        """
+        if action != "stall" or not self.has_flow:
             return
         self.healthy = False
+        self.good_since, self.good_count = None, 0.0
         self.fault_at = self.ctx.now()
 
     # --- views ---
@@ -359,7 +428,7 @@ class HttpSession(Session):
             counters = [*probes, ("err", self._errors_text())]
         details: list[tuple[str, str]] = [
             ("executor", self.config.executor + f" (worker {self.index + 1}/{self.workers})"),
-            ("target", self.target),
+            ("target", safe_url(self.target)),
             ("client", self.config.client),
             ("scale", f"x{self.scale:.2f}"),
             ("http_reqs", f"{self.totals.get('http_reqs', 0):.0f}"),

@@ -24,7 +24,7 @@ from console.config import read_table
 from console.sessions.http.client import make_client
 from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.executors import Executor
-from console.sessions.http.flow import Flow
+from console.sessions.http.flow import Flow, safe_url
 from console.sessions.http.probes import run_probe
 from console.sessions.http.stats import Stats
 
@@ -117,7 +117,7 @@ class Worker:
         controls = asyncio.ensure_future(self.controls())
         probes = asyncio.ensure_future(self.probes()) if self.spec.get("run_probes") else None
         shape = self.config.executor
-        self.event("scenario_start", f"{shape} on {self.spec['base_url']}")
+        self.event("scenario_start", f"{shape} on {safe_url(self.spec['base_url'])}")
         try:
             await self.executor.run()
             if probes is not None and not self.executor.stopping:
