@@ -243,6 +243,8 @@ class _Recovery:
     t: float
     sessions: tuple[str, ...]
     back: dict[str, float] = field(default_factory=dict)  # session -> seconds to recover
+    # The record each session was still awaiting when this one opened, restored on withdrawal.
+    displaced: dict[str, _Recovery] = field(default_factory=dict)
 
 
 class RecoveryTracker:
@@ -257,6 +259,11 @@ class RecoveryTracker:
         self.faults.append(record)
         del self.faults[:-500]  # bounded: a week-long soak keeps the last 500 faults
         for session in sessions:
+            if (previous := self._open.get(session)) is not None:
+                # One level is enough (a refusal is withdrawn at once); cutting the chain keeps a
+                # session that never recovers from holding every fault it ever had.
+                previous.displaced.pop(session, None)
+                record.displaced[session] = previous
             self._open[session] = record
 
     def withdraw(self, fault_id: int, sessions: Sequence[str]) -> None:
@@ -268,14 +275,20 @@ class RecoveryTracker:
                     self.faults.remove(record)
                 break
         for session in sessions:
-            if self._open.get(session) is not None and self._open[session].fault_id == fault_id:
-                del self._open[session]
+            current = self._open.get(session)
+            if current is not None and current.fault_id == fault_id:
+                previous = current.displaced.pop(session, None)
+                if previous is not None:
+                    self._open[session] = previous  # still awaiting the earlier fault
+                else:
+                    del self._open[session]
 
     def recovered(self, session: str, t: float) -> float | None:
         """Close the session's open disruption; return the recovery time in seconds."""
         record = self._open.pop(session, None)
         if record is None:
             return None
+        record.displaced.pop(session, None)  # nothing to restore once it is back
         record.back[session] = t - record.t
         return record.back[session]
 

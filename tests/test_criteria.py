@@ -250,3 +250,13 @@ def test_a_window_that_empties_keeps_its_verdict() -> None:
     c.evaluate(1.0, 1.0, {}, RecoveryTracker())
     c.evaluate(10.0, 10.0, {}, RecoveryTracker(), final=True)  # the load ended at 1 s
     assert c.state == "pass" and c.value == pytest.approx(10, rel=0.01)
+
+
+def test_withdrawing_a_refused_fault_restores_the_one_still_awaited() -> None:
+    tracker = RecoveryTracker()
+    tracker.opened(1, "pty.hang", 0.0, ["a"])
+    tracker.opened(2, "pty.hang", 1.0, ["a"])  # refused by the session: "already hung"
+    tracker.withdraw(2, ["a"])
+    assert tracker.is_open("a")
+    assert tracker.recovered("a", 3.0) == pytest.approx(3.0)  # closes fault 1, the real one
+    assert [r.fault_id for r in tracker.faults] == [1]
