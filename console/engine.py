@@ -723,7 +723,11 @@ class Run:
                     self._log("stop_error", f"{type(exc).__name__}: {exc}")
         for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._tasks:
+            # Bounded: a session that swallows its cancellation must not hold the run's end.
+            _, stuck = await asyncio.wait(self._tasks.values(), timeout=_STOP_TIMEOUT)
+            for task in stuck:
+                self._log("stop_error", f"{task.get_name()} did not stop", success=False)
         for kind_name, runtime in self.runtimes.items():
             try:
                 await runtime.stop()
