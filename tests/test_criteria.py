@@ -70,6 +70,17 @@ def test_bad_thresholds(text: str, spec: MetricSpec, message: str) -> None:
         parse_threshold(text, spec)
 
 
+def recovery(threshold: str, after: str, within: float) -> Criterion:
+    return Criterion(
+        name="r",
+        threshold=parse_recovery_threshold(threshold),
+        metric="",
+        scope="recovery",
+        after=after,
+        within=within,
+    )
+
+
 def run_criterion(text: str, spec: MetricSpec, value: object, **kw: object) -> Criterion:
     c = Criterion(
         name="c", threshold=parse_threshold(text, spec), metric=spec.name, scope="run", **kw
@@ -158,14 +169,7 @@ def test_window_criterion_flips_and_remembers_failure() -> None:
 
 def test_recovery_criterion_counts_sessions_back_in_time() -> None:
     tracker = RecoveryTracker()
-    c = Criterion(
-        name="r",
-        threshold=parse_recovery_threshold("rate>=90%"),
-        metric="",
-        scope="recovery",
-        after="ssh.drop",
-        within=15.0,
-    )
+    c = recovery("rate>=90%", "ssh.drop", 15.0)
     tracker.opened(1, "ssh.drop", 100.0, [f"s{i}" for i in range(10)])
     for i in range(9):
         tracker.recovered(f"s{i}", 101.0 + i)
@@ -185,14 +189,7 @@ def test_recovery_time_percentiles() -> None:
     tracker.opened(1, "pty.kill", 0.0, ["a", "b"])
     tracker.recovered("a", 1.0)
     tracker.recovered("b", 2.0)
-    c = Criterion(
-        name="r",
-        threshold=parse_recovery_threshold("max<=15s"),
-        metric="",
-        scope="recovery",
-        after="pty.kill",
-        within=15.0,
-    )
+    c = recovery("max<=15s", "pty.kill", 15.0)
     c.evaluate(3.0, 3.0, {}, tracker)
     assert c.state == "pass" and c.value == pytest.approx(2000, rel=0.01)
 
@@ -201,28 +198,14 @@ def test_recovery_times_count_sessions_that_never_came_back() -> None:
     tracker = RecoveryTracker()
     tracker.opened(1, "ssh.drop", 0.0, ["a", "b", "c", "d"])
     tracker.recovered("a", 1.0)
-    c = Criterion(
-        name="r",
-        threshold=parse_recovery_threshold("max<15s"),
-        metric="",
-        scope="recovery",
-        after="ssh.drop",
-        within=15.0,
-    )
+    c = recovery("max<15s", "ssh.drop", 15.0)
     c.evaluate(16.0, 16.0, {}, tracker)
     assert c.state == "fail" and c.value == pytest.approx(16000, rel=0.01)
 
 
 def test_an_early_recovery_failure_is_not_forgotten_after_trimming() -> None:
     tracker = RecoveryTracker()
-    c = Criterion(
-        name="r",
-        threshold=parse_recovery_threshold("rate>=90%"),
-        metric="",
-        scope="recovery",
-        after="ssh.drop",
-        within=1.0,
-    )
+    c = recovery("rate>=90%", "ssh.drop", 1.0)
     tracker.opened(0, "ssh.drop", 0.0, ["a"])  # never back
     c.evaluate(2.0, 2.0, {}, tracker)
     assert c.state == "fail"
