@@ -22,7 +22,7 @@ import asyncio
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -296,12 +296,16 @@ class Run:
                 asyncio.create_task(self._lag.run(), name="loop-lag"),
                 asyncio.create_task(self._tick(), name="tick"),
                 *(
-                    asyncio.create_task(self._schedule(plan), name=f"fault:{plan.action}")
+                    asyncio.create_task(
+                        self._inject_at(self._scheduled(plan), "schedule"),
+                        name=f"fault:{plan.action}",
+                    )
                     for plan in self.profile.faults
                 ),
             ]
             if self.replay:
-                self._aux.append(asyncio.create_task(self._replay(), name="replay"))
+                replay = self._inject_at(self._replayed(), "replay")
+                self._aux.append(asyncio.create_task(replay, name="replay"))
             self.state = "running"
             await self._stop.wait()
         finally:
@@ -411,33 +415,24 @@ class Run:
                 return
             await asyncio.sleep(min(remaining, 0.5))
 
-    async def _replay(self) -> None:
-        for fault in sorted(self.replay, key=lambda f: f.t):
-            await self._wait_until(fault.t)
-            try:
-                await self.inject(
-                    fault.action,
-                    target=fault.target,
-                    params=fault.params,
-                    sessions=fault.sessions,
-                    source="replay",
-                )
-            except FaultNotApplicable:
-                pass  # logged; the replayed run may have fewer sessions
-
-    async def _schedule(self, plan: FaultPlan) -> None:
-        for at in self._fault_times(plan):
+    async def _inject_at(self, timed: Iterable[tuple[float, dict[str, Any]]], source: str) -> None:
+        """Inject each ``(run seconds, inject arguments)`` at its time; times come in order."""
+        for at, arguments in timed:
             await self._wait_until(at)
             try:
-                await self.inject(
-                    plan.action,
-                    target=plan.target,
-                    pick=plan.pick,
-                    params=plan.params,
-                    source="schedule",
-                )
+                await self.inject(**arguments, source=source)
             except FaultNotApplicable:
-                pass  # already logged as fault_not_applicable
+                pass  # already logged as fault_not_applicable; the schedule goes on
+
+    def _replayed(self) -> Iterator[tuple[float, dict[str, Any]]]:
+        for fault in sorted(self.replay, key=lambda f: f.t):
+            arguments = {"target": fault.target, "params": fault.params, "sessions": fault.sessions}
+            yield fault.t, {"action": fault.action, **arguments}
+
+    def _scheduled(self, plan: FaultPlan) -> Iterator[tuple[float, dict[str, Any]]]:
+        arguments = {"target": plan.target, "pick": plan.pick, "params": plan.params}
+        for at in self._fault_times(plan):
+            yield at, {"action": plan.action, **arguments}
 
     def _fault_times(self, plan: FaultPlan) -> Iterator[float]:
         times = sorted(plan.times)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from console.engine import Run, RunResult
 from console.profile import load_profile_text
+from console.targets.ssh_server import EmbeddedSshTarget
 
 During = Callable[[Run], Awaitable[None]]
 
@@ -69,3 +71,14 @@ def named(
         for e in events
         if e["event"] == name and (session is None or e.get("session_id") == session)
     ]
+
+
+@contextlib.asynccontextmanager
+async def started_target(state_dir: Path) -> AsyncIterator[EmbeddedSshTarget]:
+    """An embedded SSH target in its own process for the length of a test."""
+    server = EmbeddedSshTarget(state_dir)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

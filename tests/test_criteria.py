@@ -70,6 +70,16 @@ def test_bad_thresholds(text: str, spec: MetricSpec, message: str) -> None:
         parse_threshold(text, spec)
 
 
+def window_criterion(threshold: str, ring: Windowed) -> Criterion:
+    return Criterion(
+        name="w",
+        threshold=parse_threshold(threshold, TREND_MS),
+        metric="x",
+        scope="window",
+        window=ring,
+    )
+
+
 def recovery(threshold: str, after: str, within: float) -> Criterion:
     return Criterion(
         name="r",
@@ -147,13 +157,7 @@ def test_no_data_is_pending_then_fails_at_the_end() -> None:
 
 def test_window_criterion_flips_and_remembers_failure() -> None:
     ring = Windowed(MetricType.TREND, 5.0)
-    c = Criterion(
-        name="w",
-        threshold=parse_threshold("p(95)<100", TREND_MS),
-        metric="x",
-        scope="window",
-        window=ring,
-    )
+    c = window_criterion("p(95)<100", ring)
     states = []
     for t in range(20):
         one = Trend()
@@ -220,13 +224,7 @@ def test_an_early_recovery_failure_is_not_forgotten_after_trimming() -> None:
 
 def test_a_window_that_empties_keeps_its_verdict() -> None:
     ring = Windowed(MetricType.TREND, 2.0)
-    c = Criterion(
-        name="w",
-        threshold=parse_threshold("p(95)<100", TREND_MS),
-        metric="x",
-        scope="window",
-        window=ring,
-    )
+    c = window_criterion("p(95)<100", ring)
     one = Trend()
     one.record(10.0)
     ring.add_trend(0.5, one)

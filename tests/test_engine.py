@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -156,6 +157,12 @@ def cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     )
 
 
+def headless(path: str, runs: str, **kw: Any) -> subprocess.Popen[Any]:
+    """The test CLI running ``path`` headless, as a process the test can signal."""
+    argv = [sys.executable, "-m", "tests.engine_run", "run", path, "--headless"]
+    return subprocess.Popen([*argv, "--runs-dir", runs], cwd=ROOT, **kw)
+
+
 def write(tmp_path: Path, body: str, duration: str = "1s") -> str:
     path = tmp_path / "p.toml"
     path.write_text(f'[run]\nname = "cli"\nduration = "{duration}"\n{body}')
@@ -193,18 +200,9 @@ def test_exit_status_2_for_bad_profile_or_usage(tmp_path: Path) -> None:
 
 def test_ctrl_c_exits_130_and_still_writes_the_summary(tmp_path: Path) -> None:
     path = write(tmp_path, "[[fake]]\n", duration="60s")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.engine_run",
-            "run",
-            path,
-            "--headless",
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ],
-        cwd=ROOT,
+    proc = headless(
+        path,
+        str(tmp_path / "runs"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -224,18 +222,9 @@ def test_event_log_survives_sigkill(tmp_path: Path) -> None:
     """Killed with -9: every complete line parses and at most the last second is lost."""
     path = write(tmp_path, '[[fake]]\ncount = 4\nchatty = true\ninterval = "5ms"\n', duration="60s")
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.engine_run",
-            "run",
-            path,
-            "--headless",
-            "--runs-dir",
-            str(runs),
-        ],
-        cwd=ROOT,
+    proc = headless(
+        path,
+        str(runs),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

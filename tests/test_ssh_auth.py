@@ -20,17 +20,13 @@ import pytest
 
 from console.engine import Run
 from console.targets.ssh_server import EmbeddedSshTarget, SshTargetInfo
-from tests.ssh_support import named, run_profile, wait_all_running, wait_for_state
+from tests.ssh_support import named, run_profile, started_target, wait_all_running, wait_for_state
 
 
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[EmbeddedSshTarget]:
-    server = EmbeddedSshTarget(tmp_path / "host")
-    await server.start()
-    try:
+    async with started_target(tmp_path / "host") as server:
         yield server
-    finally:
-        await server.stop()
 
 
 def group(info: SshTargetInfo, **keys: object) -> str:

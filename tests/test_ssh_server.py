@@ -17,18 +17,15 @@ import asyncssh
 import pytest
 
 from console.targets.ssh_server import EmbeddedSshTarget, SshTargetInfo, TargetUnavailable
+from tests.ssh_support import started_target
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 async def target(tmp_path: Path) -> AsyncIterator[EmbeddedSshTarget]:
-    server = EmbeddedSshTarget(tmp_path / "target")
-    await server.start()
-    try:
+    async with started_target(tmp_path / "target") as server:
         yield server
-    finally:
-        await server.stop()
 
 
 async def _connect(info: SshTargetInfo, **kw: object) -> asyncssh.SSHClientConnection:
