@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from console.engine import Run  # noqa: E402
 from console.profile import load_profile_text  # noqa: E402
-from console.sessions.pty_session import PtySession  # noqa: E402
+from console.sessions.pty.session import PtySession  # noqa: E402
 
 
 def _profile(sessions: int, lines: int, size: int) -> str:

@@ -1,5 +1,5 @@
 """The console's key table as plain data, so the profile loader can check ``[keys]`` without
-importing Textual. :mod:`console.keys` turns it into Textual ``Binding`` objects.
+importing Textual. :mod:`console.ui.keys` turns it into Textual ``Binding`` objects.
 
 Ids are stable names, not keys, because keys are what people remap. ``K`` (shift+k) kills
 rather than ``k`` because ``k`` is already "up" in the hjkl set. "All" variants are the shifted

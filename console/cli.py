@@ -144,7 +144,7 @@ def _run(
         from console.headless import run_headless
 
         return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
-    from console.app import run_console
+    from console.ui.app import run_console
 
     return run_console(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from console.app import StressdeckApp, make_app
 from console.profile import Profile, load_profile_text
 from console.snapshot import RunSnapshot, SessionSnapshot
+from console.ui.app import StressdeckApp, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

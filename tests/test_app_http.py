@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from console.app import make_app
 from console.profile import load_profile_text
+from console.ui.app import make_app
 from tests.console_harness import key_faults, quit_app, session, until
 from widgets import SessionGrid
 

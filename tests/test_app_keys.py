@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from console.app import StressdeckApp
-from console.messages import FaultApplied
+from console.ui.app import StressdeckApp
+from console.ui.messages import FaultApplied
 from tests.console_harness import (
     events_named,
     key_faults,

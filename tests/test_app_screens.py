@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from console.app import StressdeckApp, make_app, summary_text
-from console.keys import check_keymap
+from console.ui.app import StressdeckApp, make_app, summary_text
+from console.ui.keys import check_keymap
 from tests.console_harness import (
     events_named,
     key_faults,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from console.app import make_app
 from console.profile import load_profile_text
+from console.ui.app import make_app
 from tests.console_harness import events_named, key_faults, quit_app, record_notifications, snap
 from tests.console_harness import until as wait_until
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from console.sessions.pty_policy import RestartPolicy
-from console.sessions.pty_stats import MemoryGrowth, scan_trees
+from console.sessions.pty.policy import RestartPolicy
+from console.sessions.pty.stats import MemoryGrowth, scan_trees
 
 
 def policy(name: str = "on-crash", **kw: float) -> RestartPolicy:

@@ -18,7 +18,7 @@ from console.engine import Run, RunResult
 from console.events import Event
 from console.profile import load_profile_text
 from console.sessions.base import FaultNotApplicable
-from console.sessions.pty_session import PtySession
+from console.sessions.pty.session import PtySession
 
 REPO = Path(__file__).resolve().parents[1]
 EMIT = [sys.executable, "-m", "console.emit"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from console.app import StressdeckApp, make_app
+from console.ui.app import StressdeckApp, make_app
 from tests.synthetic_run import synthetic_snapshot
 
 SnapCompare = Callable[..., bool]

@@ -8,14 +8,14 @@ import pytest
 
 from console.config import read_table
 from console.sessions.ssh import KIND, summary
-from console.sessions.ssh_config import Endpoint, SshGroupConfig, expand_targets, parse_target
-from console.sessions.ssh_parse import (
+from console.sessions.ssh.channel import strip_escapes
+from console.sessions.ssh.config import Endpoint, SshGroupConfig, expand_targets, parse_target
+from console.sessions.ssh.parse import (
     CpuMeter,
     parse_df_percent,
     parse_meminfo_percent,
     parse_proc_stat,
 )
-from console.sessions.ssh_pty import strip_escapes
 from console.snapshot import MetricSummary
 
 STAT_1 = "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\nintr 1\n"

@@ -230,7 +230,7 @@ def test_cli_refuses_non_loopback_addresses() -> None:
 async def test_pty_cycles_carry_the_spikes_intensities(
     target: EmbeddedSshTarget, intensity: str, lines: int
 ) -> None:
-    from console.sessions.ssh_pty import PtyChannel
+    from console.sessions.ssh.channel import PtyChannel
 
     assert target.info is not None
     counted: list[int] = []

@@ -1,7 +1,7 @@
 """Stressdeck's console widgets: one module per pane, panel and screen.
 
 They render :mod:`console.snapshot` objects and never touch the engine; the app
-(:mod:`console.app`) feeds them snapshots and turns keys into engine commands.
+(:mod:`console.ui.app`) feeds them snapshots and turns keys into engine commands.
 """
 
 from widgets.criteria import CriteriaPanel

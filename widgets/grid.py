@@ -32,9 +32,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from console.keys import GRID_BINDINGS
-from console.messages import SessionFocused
 from console.snapshot import SeriesView, SessionSnapshot
+from console.ui.keys import GRID_BINDINGS
+from console.ui.messages import SessionFocused
 from widgets.render import compact_number, sparkline_segments, state_category, truncate
 
 __all__ = ["KIND_ORDER", "SessionGrid"]

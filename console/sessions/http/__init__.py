@@ -2,7 +2,7 @@
 
 Modules: :mod:`.config` (the ``[[http]]`` schema), :mod:`.executors` and :mod:`.flow` (what a
 worker runs), :mod:`.client` (one connection per VU), :mod:`.worker` (the worker process),
-:mod:`.session` (the engine side, one pane per worker), :mod:`.probes` (resilience verdicts)
+:mod:`.session` (the engine side, one pane per worker), :mod:`.view` (its pane), :mod:`.probes` (resilience verdicts)
 and :mod:`.catalog` (metrics with k6's names).
 
 Faults and controls: ``http.pause`` / ``http.resume`` / ``http.rate_up`` / ``http.rate_down`` /
@@ -24,9 +24,9 @@ from console.sessions.base import (
     Session,
     SessionKind,
 )
-from console.sessions.http.catalog import METRICS
+from console.sessions.http.catalog import METRICS, TARGET_ACTIONS
 from console.sessions.http.config import HttpGroupConfig
-from console.sessions.http.session import TARGET_ACTIONS, HttpSession
+from console.sessions.http.session import HttpSession
 from console.snapshot import FaultRecord, RunSnapshot
 
 __all__ = ["KIND", "HttpRuntime"]

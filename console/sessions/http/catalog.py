@@ -1,10 +1,21 @@
-"""Every metric the HTTP kind produces. k6's names and units, so k6 thresholds read the same."""
+"""Every metric and fault action the HTTP kind has. k6's names and units, so k6 thresholds read the same."""
 
 from __future__ import annotations
 
 from console.metrics import MetricSpec, MetricType
 
-__all__ = ["ERROR_METRICS", "METRICS", "PROBE_METRICS", "STATUS_METRICS"]
+__all__ = [
+    "CONTROL_ACTIONS",
+    "ERROR_METRICS",
+    "METRICS",
+    "PROBE_METRICS",
+    "STATUS_METRICS",
+    "TARGET_ACTIONS",
+]
+
+# Controls reach the workers; target actions flip the embedded target's switches.
+CONTROL_ACTIONS = ("pause", "resume", "rate_up", "rate_down", "burst")
+TARGET_ACTIONS = ("error_rate", "latency", "stall", "dependency_down", "dependency_up", "clear")
 
 C, G, R, T = MetricType.COUNTER, MetricType.GAUGE, MetricType.RATE, MetricType.TREND
 

@@ -22,31 +22,20 @@ from typing import Any
 
 from console.metrics import Series, Trend
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
-from console.sessions.http.catalog import PROBE_METRICS
+from console.sessions.http.catalog import CONTROL_ACTIONS, PROBE_METRICS, TARGET_ACTIONS
 from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.executors import share
 from console.sessions.http.flow import safe_url
 from console.sessions.http.probes import resilience_score
+from console.sessions.http.view import ms_text, rate_text, session_view
 from console.snapshot import FaultRecord, SessionSnapshot
-from console.units import format_bytes
 
-__all__ = ["CONTROL_ACTIONS", "TARGET_ACTIONS", "HttpSession"]
+__all__ = ["HttpSession"]
 
-CONTROL_ACTIONS = ("pause", "resume", "rate_up", "rate_down", "burst")
-TARGET_ACTIONS = ("error_rate", "latency", "stall", "dependency_down", "dependency_up", "clear")
-_PROBE_SHORT = {"circuit_breaker": "cb", "etag": "etag", "backpressure": "bp", "recovery": "rec"}
 _ROOT = str(Path(__file__).resolve().parents[3])
 _GRACEFUL_STOP = 5.0  # then SIGKILL: the engine gives session.stop() 10 s in all
 _RECOVERY_WINDOW = 1.0  # seconds of successes, with no failure, that count as recovered
 _RECOVERY_SUCCESSES = 3
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 1000:
-        return f"{value / 1000:.2f}s"
-    return f"{value:.0f}ms" if value >= 100 else f"{value:.1f}ms"
 
 
 class HttpSession(Session):
@@ -382,94 +371,14 @@ class HttpSession(Session):
         self.interval_trend = Trend()
         self._update_score()
 
-    def _rate_text(self, name: str) -> str:
-        pair = self.rates.get(name)
-        return f"{100.0 * pair[0] / pair[1]:.2f}%" if pair and pair[1] else "-"
-
-    def _errors_text(self) -> str:
-        shown = [f"{cls} {n}" for cls, n in sorted(self.errors.items()) if n]
-        return " ".join(shown) if shown else "0"
-
-    def _probes_text(self) -> str:
-        if not self.probes:
-            return "pending" if self.run_probes else ""
-        return " ".join(
-            f"{_PROBE_SHORT[k]}{'✓' if ok else '✗'}" for k, (ok, _) in self.probes.items()
-        )
-
     def _summary_text(self) -> str:
         return (
             f"{self.totals.get('http_reqs', 0):.0f} requests, "
             f"{self.totals.get('iterations', 0):.0f} iterations, "
-            f"p95 {_ms(self.duration.percentile(95))}, "
-            f"failed {self._rate_text('http_req_failed')}, "
+            f"p95 {ms_text(self.duration.percentile(95))}, "
+            f"failed {rate_text(self, 'http_req_failed')}, "
             f"dropped {self.totals.get('dropped_iterations', 0):.0f}"
         )
 
     def view(self) -> SessionSnapshot:
-        vus = self.gauges.get("vus", 0.0)
-        vus_max = self.gauges.get("vus_max", 0.0)
-        # The grid shows the first few: req/s is already the sparkline's value.
-        p95 = ("p95", _ms(self.series["p95"].last if self.series["p95"].last else None))
-        probes: list[tuple[str, str]] = []
-        if self.run_probes:
-            probes.append(("probes", self._probes_text()))
-            if self.score is not None:
-                probes.append(("score", f"{self.score:.0f}/100"))
-        if self.config.steps:
-            # panes are narrow: verdicts right after latency, then VUs and errors by class
-            counters = [p95, *probes, ("VUs", f"{vus:.0f}/{vus_max:.0f}")]
-            counters.append(("err", self._errors_text()))
-            counters.append(("failed", self._rate_text("http_req_failed")))
-            if self.config.executor.endswith("arrival-rate"):
-                counters.append(("dropped", f"{self.totals.get('dropped_iterations', 0):.0f}"))
-            counters.append(("req/s", f"{self.series['req/s'].last or 0:.0f}"))
-        else:
-            counters = [*probes, ("err", self._errors_text())]
-        details: list[tuple[str, str]] = [
-            ("executor", self.config.executor + f" (worker {self.index + 1}/{self.workers})"),
-            ("target", safe_url(self.target)),
-            ("client", self.config.client),
-            ("scale", f"x{self.scale:.2f}"),
-            ("http_reqs", f"{self.totals.get('http_reqs', 0):.0f}"),
-            ("iterations", f"{self.totals.get('iterations', 0):.0f}"),
-            ("dropped_iterations", f"{self.totals.get('dropped_iterations', 0):.0f}"),
-            ("http_req_duration avg", _ms(self.duration.avg)),
-            *(
-                (f"http_req_duration p({p})", _ms(self.duration.percentile(p)))
-                for p in (50, 90, 95, 99)
-            ),
-            ("http_req_duration max", _ms(self.duration.max if self.duration.count else None)),
-            ("http_req_failed", self._rate_text("http_req_failed")),
-            ("checks", self._rate_text("checks")),
-            ("data_sent", format_bytes(self.totals.get("data_sent", 0.0))),
-            ("data_received", format_bytes(self.totals.get("data_received", 0.0))),
-            ("status codes", " ".join(f"{c}:{n}" for c, n in sorted(self.codes.items())) or "-"),
-            ("errors", self._errors_text()),
-            *((f"check {name}", f"{p}/{t}") for name, (p, t) in self.checks_by_name.items()),
-            *(
-                (f"probe {k}", ("PASS " if self.probes[k][0] else "FAIL ") + ev)
-                for k, ev in self.probe_evidence.items()
-            ),
-        ]
-        if self.score is not None:
-            details.append(("resilience score", f"{self.score:.1f}/100"))
-        badges = list(self.badges)
-        if self.paused:
-            badges.append("paused")
-        if self.config.insecure:
-            badges.append("TLS unchecked")
-        faults = [f"http.{a}" for a in CONTROL_ACTIONS]
-        if self.embedded:
-            faults += [f"http.{a}" for a in TARGET_ACTIONS]
-        return self.snapshot(
-            badges=tuple(badges),
-            series=self.series_views({"req/s": "", "p95": "ms", "errors/s": ""}),
-            counters=tuple(counters),
-            output_tail=tuple(
-                f"{k}: {'PASS' if self.probes[k][0] else 'FAIL'} {ev}"
-                for k, ev in self.probe_evidence.items()
-            ),
-            details=tuple(details),
-            faults=tuple(faults),
-        )
+        return session_view(self)

@@ -7,10 +7,10 @@ with capped, jittered attempts. Events use the spike's names (``connected``, ``c
 ``exec_poll_error``, ``pty_cycle``, ``pty_error``) so the runbook's extraction commands work on
 Stressdeck's ``events.jsonl``; ``connection_lost`` marks a drop the console did not cause.
 
-Modules: :mod:`~console.sessions.ssh_config` (the group's keys and targets),
-:mod:`~console.sessions.ssh_connect` (keys, agent, host keys), :mod:`~console.sessions.ssh_session`
-(the reconnect loop, polling), :mod:`~console.sessions.ssh_pty` (the PTY channel),
-:mod:`~console.sessions.ssh_parse` (/proc and df parsers).
+Modules: :mod:`~console.sessions.ssh.config` (the group's keys and targets),
+:mod:`~console.sessions.ssh.connect` (keys, agent, host keys), :mod:`~console.sessions.ssh.session`
+(the reconnect loop, polling), :mod:`~console.sessions.ssh.channel` (the PTY channel),
+:mod:`~console.sessions.ssh.parse` (/proc and df parsers).
 
 When a group's target is ``embedded`` the runtime starts the embedded SSH server
 (:mod:`console.targets.ssh_server`) in its own process under the run directory, and sessions pin
@@ -34,9 +34,9 @@ from console.sessions.base import (
     Session,
     SessionKind,
 )
-from console.sessions.ssh_config import SshGroupConfig, expand_targets
-from console.sessions.ssh_connect import KeyStore
-from console.sessions.ssh_session import SshSession
+from console.sessions.ssh.config import SshGroupConfig, expand_targets
+from console.sessions.ssh.connect import KeyStore
+from console.sessions.ssh.session import SshSession
 from console.snapshot import FaultRecord
 from console.targets.ssh_server import EmbeddedSshTarget, TargetUnavailable
 from console.units import parse_duration

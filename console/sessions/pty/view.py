@@ -8,7 +8,7 @@ from console.snapshot import SessionSnapshot
 from console.units import format_bytes
 
 if TYPE_CHECKING:
-    from console.sessions.pty_session import PtySession
+    from console.sessions.pty.session import PtySession
 
 __all__ = ["FAULT_ACTIONS", "session_view"]
 

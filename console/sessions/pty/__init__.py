@@ -4,10 +4,10 @@ This reproduces the node-pty stability spike (seed 002) for any program: many co
 terminal sessions, output drained without loss, process-tree memory and CPU, crash injection
 (SIGKILL, SIGTERM, SIGSTOP hangs) and automatic restart with a measured recovery time.
 
-Modules: :mod:`.pty_process` (one program on a terminal: spawn, drain, exit detection),
-:mod:`.pty_session` (states, faults, restarts, metrics), :mod:`.pty_policy` (restart decisions),
-:mod:`.pty_output` (counts, bounded screen, lossless file), :mod:`.pty_stats` (process-tree
-sampling, memory growth), :mod:`.pty_view` (the console's snapshot); :mod:`console.emit` writes
+Modules: :mod:`.process` (one program on a terminal: spawn, drain, exit detection),
+:mod:`.session` (states, faults, restarts, metrics), :mod:`.policy` (restart decisions),
+:mod:`.output` (counts, bounded screen, lossless file), :mod:`.stats` (process-tree
+sampling, memory growth), :mod:`.view` (the console's snapshot); :mod:`console.emit` writes
 and verifies the sequence-numbered lines used for output-loss accounting.
 
 States: ``starting`` -> ``running`` <-> ``idle`` (no output for ``idle_after``); ``hung`` (a
@@ -50,86 +50,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from console.config import GroupConfig, opt
 from console.metrics import MetricSpec, MetricType
 from console.sessions.base import FaultSpec, KindRuntime, RunEnv, SessionKind
-from console.sessions.pty_session import PtySession
-from console.sessions.pty_stats import scan_trees
+from console.sessions.pty.config import PtyConfig
+from console.sessions.pty.session import PtySession
+from console.sessions.pty.stats import scan_trees
 from console.snapshot import RunSnapshot
 
 __all__ = ["KIND", "PtyConfig", "PtyRuntime"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class PtyConfig(GroupConfig):
-    """A group of identical programs, each on its own pseudo-terminal."""
-
-    command: str | tuple[str, ...] = opt(
-        doc='The program: an argv list (`["stressdeck", "emit", "--rate", "500"]`) run '
-        "directly, or a string run by `shell -c` (pipes, globs, `&&`).",
-    )
-    shell: str = opt("/bin/sh", doc="The shell that runs a string `command`.")
-    env: dict[str, str] = opt(
-        {},
-        doc="Extra environment variables; `{name}` and `{index}` in values become the "
-        "session's group and index.",
-    )
-    inherit_env: bool = opt(
-        True, doc="Start from the console's own environment (false: only `env`, TERM and PATH)."
-    )
-    cwd: str = opt(
-        "", doc="Working directory; relative to the profile's directory. Empty: the console's."
-    )
-    term: str = opt("xterm-256color", doc="TERM for the program.")
-    cols: int = opt(120, doc="Terminal width in columns.")
-    rows: int = opt(40, doc="Terminal height in rows.")
-    input: tuple[str, ...] = opt(
-        (), doc="Lines typed into the program (Enter appended), for REPLs and shells."
-    )
-    input_delay: float = opt(0.5, unit="duration", doc="Wait before typing the first input line.")
-    input_interval: float = opt(1.0, unit="duration", doc="Wait between input lines.")
-    input_repeat: bool = opt(False, doc="Start the input script again after its last line.")
-    idle_after: float = opt(
-        5.0, unit="duration", doc="Silence after which a running session shows as `idle`."
-    )
-    keep_output: bool = opt(
-        False,
-        doc="Write every byte of output to `<run_dir>/output/<session>.log` (buffered; lossless).",
-    )
-    display_bytes: float = opt(
-        65536, unit="size", doc="Raw output kept in memory for the console's view (bounded)."
-    )
-    crash_lines: int = opt(20, doc="Output lines kept in each `crashed` event.")
-    restart: Literal["always", "on-crash", "never"] = opt(
-        "on-crash",
-        doc="Restart policy: `always` (even after exit code 0), `on-crash` (a signal or "
-        "non-zero exit), `never`.",
-    )
-    max_restarts: int = opt(0, doc="Give up after this many automatic restarts (0: no limit).")
-    backoff: float = opt(
-        0.2, unit="duration", doc="Delay before the first restart; doubles on each crash."
-    )
-    backoff_max: float = opt(
-        10.0, unit="duration", doc="Longest restart delay; a program living this long resets it."
-    )
-    crash_loop_count: int = opt(
-        5, doc="This many unsolicited crashes within `crash_loop_window` is a crash loop (0: off)."
-    )
-    crash_loop_window: float = opt(30.0, unit="duration", doc="Window of the crash-loop check.")
-    stop_grace: float = opt(
-        2.0, unit="duration", doc="At the end, SIGTERM first and SIGKILL after this long."
-    )
-    memory_warmup: float = opt(
-        10.0, unit="duration", doc="Ignore this much of each program's start for memory growth."
-    )
-    memory_min_span: float = opt(
-        20.0,
-        unit="duration",
-        doc="Report memory growth once it is measured over at least this long.",
-    )
 
 
 def _metrics() -> tuple[MetricSpec, ...]:

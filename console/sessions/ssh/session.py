@@ -25,8 +25,9 @@ import asyncssh
 
 from console.metrics import Series
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
-from console.sessions.ssh_config import Endpoint, SshGroupConfig
-from console.sessions.ssh_connect import (
+from console.sessions.ssh.channel import PtyChannel, PtyError
+from console.sessions.ssh.config import Endpoint, SshGroupConfig
+from console.sessions.ssh.connect import (
     ConnectError,
     HostKeyRejected,
     KeyStore,
@@ -34,14 +35,13 @@ from console.sessions.ssh_connect import (
     describe,
     open_connection,
 )
-from console.sessions.ssh_parse import (
+from console.sessions.ssh.parse import (
     CpuMeter,
     parse_df_percent,
     parse_meminfo_percent,
     parse_proc_stat,
 )
-from console.sessions.ssh_pty import PtyChannel, PtyError
-from console.sessions.ssh_view import session_view
+from console.sessions.ssh.view import session_view
 from console.snapshot import FaultRecord, SessionSnapshot
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncssh
 
-from console.sessions.ssh_config import Endpoint, SshGroupConfig
+from console.sessions.ssh.config import Endpoint, SshGroupConfig
 from console.targets.ssh_server import SshTargetInfo
 
 __all__ = ["ConnectError", "HostKeyRejected", "KeyStore", "KeyUnusable", "open_connection"]

@@ -1,6 +1,6 @@
 """One PTY session: a program kept running on a terminal, its output counted and verified.
 
-The session is driven by callbacks from :class:`~console.sessions.pty_process.PtyProcess`
+The session is driven by callbacks from :class:`~console.sessions.pty.process.PtyProcess`
 (output, exit) and by loop timers (restart backoff, input script, hang duration); ``run`` only
 starts the first program and waits for the end of the run. That keeps exit handling to one
 loop iteration: a crash is seen, logged and its restart scheduled in the same callback.
@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from console.metrics import Series
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
-from console.sessions.pty_output import SessionOutput
-from console.sessions.pty_policy import RestartPolicy
-from console.sessions.pty_process import ExitStatus, PtyProcess
-from console.sessions.pty_stats import MemoryGrowth, TreeStats
-from console.sessions.pty_view import session_view
+from console.sessions.pty.output import SessionOutput
+from console.sessions.pty.policy import RestartPolicy
+from console.sessions.pty.process import ExitStatus, PtyProcess
+from console.sessions.pty.stats import MemoryGrowth, TreeStats
+from console.sessions.pty.view import session_view
 from console.snapshot import FaultRecord, SessionSnapshot
 from console.units import format_duration, parse_duration
 
 if TYPE_CHECKING:
-    from console.sessions.pty import PtyConfig
+    from console.sessions.pty.config import PtyConfig
 
 __all__ = ["PtySession"]
 

@@ -3,10 +3,10 @@
 The engine runs in its own thread with its own asyncio loop (:mod:`console.controller`), so
 drawing can never delay a fault or distort a reconnect time. The app only does three things:
 
-* renders snapshots: the engine thread posts :class:`~console.messages.SnapshotReady` at each
+* renders snapshots: the engine thread posts :class:`~console.ui.messages.SnapshotReady` at each
   publish (about 4 Hz); a newer one replaces a queued older one, and the app assigns it to a
   reactive inside ``batch_update`` so all widgets redraw in one frame;
-* turns keys (declarative bindings, :mod:`console.keys`) into controller commands, whose
+* turns keys (declarative bindings, :mod:`console.ui.keys`) into controller commands, whose
   futures are awaited on the UI loop and reported with a notification;
 * shows screens: session detail, help, quit confirmation (:mod:`widgets`).
 
@@ -39,12 +39,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 
 from console.engine import EXIT_FAILED
-from console.keys import APP_BINDINGS, check_keymap
-from console.messages import FaultApplied, SessionFocused, SnapshotReady
 from console.metrics import Trend
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
+from console.ui.keys import APP_BINDINGS, check_keymap
+from console.ui.messages import FaultApplied, SessionFocused, SnapshotReady
 from widgets import (
     ConsoleStatsPanel,
     CriteriaPanel,
@@ -282,7 +282,7 @@ class StressdeckApp(App[int]):
                     found.append(action)
         return found
 
-    # -- actions (bound in console.keys) -----------------------------------------------------
+    # -- actions (bound in console.ui.keys) -----------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in FAULT_ACTIONS and isinstance(self.screen, ModalScreen))

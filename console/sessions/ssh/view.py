@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from console.snapshot import SessionSnapshot
 
 if TYPE_CHECKING:
-    from console.sessions.ssh_session import SshSession
+    from console.sessions.ssh.session import SshSession
 
 __all__ = ["session_view"]
 

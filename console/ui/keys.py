@@ -10,7 +10,7 @@ help screen (``?``) and the command palette, and a profile can move it::
 The table itself is plain data in :mod:`console.bindings`, so the profile loader checks
 ``[keys]`` at load time without importing Textual.
 
-This module imports Textual, so only the console (``console.app`` and ``widgets``) may use it;
+This module imports Textual, so only the console (``console.ui.app`` and ``widgets``) may use it;
 the engine never does.
 """
 
