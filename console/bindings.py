@@ -8,9 +8,20 @@ or ctrl form of the focused-pane key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["APP_KEYS", "GRID_KEYS", "KeySpec", "binding_ids"]
+__all__ = [
+    "APP_KEYS",
+    "DETAIL_KEYS",
+    "GRID_KEYS",
+    "HELP_KEYS",
+    "KEY_SCOPES",
+    "QUIT_KEYS",
+    "KeySpec",
+    "binding_ids",
+    "check_keymap",
+]
 
 
 @dataclass(frozen=True)
@@ -57,5 +68,67 @@ GRID_KEYS: tuple[KeySpec, ...] = (
 )
 
 
+# Modal screens: each screen has its own scope, so its keys may repeat the main screen's.
+DETAIL_KEYS: tuple[KeySpec, ...] = (KeySpec("detail.back", "escape", "app.pop_screen", "Back"),)
+HELP_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("help.close", "escape,question_mark,q", "app.pop_screen", "Close"),
+)
+QUIT_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("quit.yes", "y,enter", "answer(True)", "Stop and quit"),
+    KeySpec("quit.no", "n,escape,q", "answer(False)", "Keep running"),
+)
+
+# Keys active at the same time: the app's and the grid's on the main screen, one per modal.
+KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
+    "main": (*APP_KEYS, *GRID_KEYS),
+    "detail": DETAIL_KEYS,
+    "help": HELP_KEYS,
+    "quit": QUIT_KEYS,
+}
+# Keys Textual itself binds on every screen; a remap onto one would silently lose.
+RESERVED_KEYS = frozenset({"ctrl+p", "ctrl+q", "ctrl+c"})
+
+
 def binding_ids() -> tuple[str, ...]:
-    return tuple(k.id for k in (*APP_KEYS, *GRID_KEYS))
+    return tuple(k.id for scope in KEY_SCOPES.values() for k in scope)
+
+
+def _keys_of(value: str) -> list[str]:
+    return [k.strip() for k in value.split(",") if k.strip()]
+
+
+def check_keymap(keymap: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Problems with a profile's ``[keys]`` table as ``(binding id, message)``; empty when fine.
+
+    The one place ``[keys]`` is validated (the profile loader reports these with file and
+    line): unknown ids, empty keys, and a key that two bindings of one scope would share
+    after the remap (``kill = "q"`` must not silently replace Quit).
+    """
+    known = binding_ids()
+    problems: list[tuple[str, str]] = []
+    for binding_id, value in keymap.items():
+        if binding_id not in known:
+            near = sorted(k for k in known if k.split(".")[-1] in binding_id or binding_id in k)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append((binding_id, f"{binding_id!r} is not a console binding id{hint}"))
+        elif not isinstance(value, str) or not _keys_of(value):
+            problems.append((binding_id, f'expected a key name such as "ctrl+k", got {value!r}'))
+    for scope in KEY_SCOPES.values():
+        owner: dict[str, str] = {}
+        for spec in scope:
+            value = keymap.get(spec.id, spec.key)
+            keys = _keys_of(value) if isinstance(value, str) else []
+            for key in keys:
+                if key in RESERVED_KEYS and spec.id in keymap:
+                    problems.append(
+                        (spec.id, f"{key!r} is Textual's own key (command palette/quit)")
+                    )
+                elif key in owner:
+                    other = owner[key]
+                    remapped, kept = (spec.id, other) if spec.id in keymap else (other, spec.id)
+                    problems.append(
+                        (remapped, f"{key!r} is already {kept!r}'s key; remap {kept!r} too")
+                    )
+                else:
+                    owner.setdefault(key, spec.id)
+    return problems

@@ -40,7 +40,6 @@ UNIT_PARSERS: dict[str, Callable[[object], float]] = {
     "rate": units.parse_rate,
     "percent": units.parse_percent,
 }
-UNIT_EXAMPLES = {"duration": "'5s'", "size": "'200MB'", "rate": "'100/s'", "percent": "'90%'"}
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,3 @@ class RunController:
 
     def result(self, timeout: float | None = None) -> RunResult:
         return self._result.result(timeout)
-
-    @property
-    def finished(self) -> bool:
-        return self._result.done()

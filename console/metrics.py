@@ -314,9 +314,6 @@ class MetricsRegistry:
             if spec.type is MetricType.COUNTER:
                 self._run[spec.name] = CounterValue()
 
-    def declare(self, spec: MetricSpec) -> None:
-        self.specs.setdefault(spec.name, spec)
-
     def watch_window(self, name: str, window: float) -> Windowed:
         """Keep a sliding window of ``name`` for a criterion; one ring per distinct window."""
         for existing in self._windows.get(name, []):
@@ -407,17 +404,8 @@ class MetricsRegistry:
     def run_value(self, name: str) -> MetricValue | None:
         return self._run.get(name)
 
-    def session_value(self, session: str, name: str) -> MetricValue | None:
-        return self._sessions.get(session, {}).get(name)
-
-    def session_names(self) -> list[str]:
-        return list(self._sessions)
-
     def items(self) -> Iterator[tuple[str, MetricValue]]:
         yield from self._run.items()
-
-    def session_items(self, session: str) -> Iterator[tuple[str, MetricValue]]:
-        yield from self._sessions.get(session, {}).items()
 
 
 class Series:

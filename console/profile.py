@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from console import units
-from console.bindings import binding_ids
+from console.bindings import check_keymap
 from console.config import ConfigIssue, GroupConfig, KeyPath, format_path, opt, read_table, suggest
 from console.criteria import (
     CriterionError,
@@ -622,15 +622,8 @@ class _Builder:
         if not isinstance(raw, dict):
             self.issue(("keys",), 'expected a table of binding id = "key"')
             return {}
-        keys: dict[str, str] = {}
-        known = binding_ids()
-        for key, value in raw.items():
-            if key not in known:
-                hint = suggest(key, known)
-                extra = f" (did you mean {hint!r}?)" if hint else ""
-                self.issue(("keys", key), f"{key!r} is not a console binding id{extra}")
-            elif not isinstance(value, str) or not value.strip():
-                self.issue(("keys", key), f'expected a key name such as "ctrl+k", got {value!r}')
-            else:
-                keys[key] = value
-        return keys
+        problems = check_keymap(raw)
+        for binding_id, message in problems:
+            self.issue(("keys", binding_id), message)
+        bad = {binding_id for binding_id, _ in problems}
+        return {k: v for k, v in raw.items() if k not in bad and isinstance(v, str)}

@@ -41,7 +41,7 @@ def synthetic_session(kind: str, group: str, index: int, rng: random.Random) -> 
     counters: tuple[tuple[str, str], ...]
     if kind == "pty":
         target = "python -m console emit --rate 200"
-        marks = (20, 41) if index % 2 else ()
+        marks: tuple[int, ...] = (20, 41) if index % 2 else ()
         series = (_series(rng, "output", "", 60, marks), _series(rng, "rss", "bytes", 60, marks))
         counters = (("crashes", str(index % 3)), ("restarts", str(index % 2)), ("loss", "0.0%"))
         last = "crashed: SIGKILL" if state == "crashed" else "output 200 lines/s"

@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from console.bindings import check_keymap
 from console.ui.app import StressdeckApp, make_app, summary_text
-from console.ui.keys import check_keymap
 from tests.console_harness import (
     events_named,
     key_faults,
     pty_profile,
     quit_app,
     real_app,
-    record_notifications,
     running,
     until,
 )
@@ -165,16 +164,6 @@ async def test_profile_keys_remap_bindings(tmp_path: Path) -> None:
         assert app.controller is not None
         app.controller.stop()
         app.controller.result(timeout=15)
-
-
-async def test_unknown_keymap_ids_are_reported() -> None:
-    assert check_keymap({"kil": "x"}) == ["[keys] 'kil' is not a binding id (did you mean 'kill'?)"]
-    assert check_keymap({"kill": ""}) == ["[keys] 'kill' needs a key such as \"ctrl+x\""]
-    app = StressdeckApp(snapshot=synthetic_snapshot(), keymap={"kil": "x", "export": "ctrl+e"})
-    told = record_notifications(app)
-    async with app.run_test(size=(120, 40)):
-        pass
-    assert any("'kil' is not a binding id" in t for t in told)
 
 
 async def test_a_run_that_ends_by_itself_waits_for_the_operator(tmp_path: Path) -> None:

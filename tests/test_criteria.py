@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from console.criteria import (
@@ -91,10 +93,10 @@ def recovery(threshold: str, after: str, within: float) -> Criterion:
     )
 
 
-def run_criterion(text: str, spec: MetricSpec, value: object, **kw: object) -> Criterion:
+def run_criterion(text: str, spec: MetricSpec, value: object, **kw: Any) -> Criterion:
     c = Criterion(
         name="c", threshold=parse_threshold(text, spec), metric=spec.name, scope="run", **kw
-    )  # type: ignore[arg-type]
+    )
     c.evaluate(10.0, 10.0, {spec.name: value}, RecoveryTracker())  # type: ignore[dict-item]
     return c
 

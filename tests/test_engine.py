@@ -27,7 +27,7 @@ def profile(body: str, duration: str = "1s"):  # type: ignore[no-untyped-def]
     return load_profile_text(f'[run]\nname = "t"\nduration = "{duration}"\n{body}', path="t.toml")
 
 
-def events(run_dir: Path) -> list[dict]:  # type: ignore[type-arg]
+def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 

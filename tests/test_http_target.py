@@ -33,19 +33,19 @@ async def client(target: EmbeddedTarget) -> AsyncIterator[aiohttp.ClientSession]
 
 def test_cli_prints_one_json_line_then_serves() -> None:
     """`stressdeck target http`: one JSON line, then it serves until SIGTERM (exit 0)."""
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "console", "target", "http", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        assert info["host"] == "127.0.0.1" and info["port"] > 0
-        assert info["url"] == f"http://127.0.0.1:{info['port']}"
-    finally:
-        proc.terminate()
-        assert proc.wait(5) == 0
+    ) as proc:  # the context closes the pipe: no leaked file behind the test
+        try:
+            assert proc.stdout is not None
+            info = json.loads(proc.stdout.readline())
+            assert info["host"] == "127.0.0.1" and info["port"] > 0
+            assert info["url"] == f"http://127.0.0.1:{info['port']}"
+        finally:
+            proc.terminate()
+            assert proc.wait(5) == 0
 
 
 async def test_health_and_device_upload(client: aiohttp.ClientSession) -> None:

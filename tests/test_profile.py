@@ -126,3 +126,31 @@ def test_keys_table_names_real_binding_ids() -> None:
     assert "k.toml:3: keys.kil: 'kil' is not a console binding id (did you mean 'kill'?)" in str(
         caught.value
     )
+
+
+def test_modal_keys_are_in_the_one_table_and_remappable() -> None:
+    p = load_profile_text(
+        '[[fake]]\n[keys]\n"detail.back" = "b"\n"quit.yes" = "ctrl+y"\n', path="k.toml"
+    )
+    assert p.keys == {"detail.back": "b", "quit.yes": "ctrl+y"}
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ('kill = "q"', "k.toml:3: keys.kill: 'q' is already 'quit''s key; remap 'quit' too"),
+        ('"grid.up" = "K"', "keys.grid.up: 'K' is already 'kill''s key; remap 'kill' too"),
+        ('"quit.no" = "y"', "keys.quit.no: 'y' is already 'quit.yes''s key"),
+        ('export = "ctrl+p"', "keys.export: 'ctrl+p' is Textual's own key"),
+        ('kill = ""', "keys.kill: expected a key name such as \"ctrl+k\", got ''"),
+    ],
+)
+def test_keymaps_that_would_lose_a_binding_are_errors(keys: str, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profile_text(f"[[fake]]\n[keys]\n{keys}\n", path="k.toml")
+    assert message in str(caught.value)
+
+
+def test_swapping_two_keys_is_fine() -> None:
+    p = load_profile_text('[[fake]]\n[keys]\nkill = "q"\nquit = "K"\n', path="k.toml")
+    assert p.keys == {"kill": "q", "quit": "K"}

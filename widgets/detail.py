@@ -20,13 +20,14 @@ import pyte
 from rich.style import Style
 from rich.text import Span, Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from console.events import Event
 from console.snapshot import RunSnapshot, SeriesView, SessionSnapshot
+from console.ui.keys import DETAIL_BINDINGS
 from widgets.event_log import event_line
 from widgets.lines import TextLines
 from widgets.render import state_category
@@ -91,9 +92,7 @@ def terminal_lines(raw: bytes, columns: int, rows: int) -> list[str]:
 class SessionDetailScreen(Screen[None]):
     """Everything about the focused session; Escape goes back to the grid."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="detail.back")
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(DETAIL_BINDINGS)
 
     DEFAULT_CSS = """
     SessionDetailScreen #detail-title { height: 1; background: $panel; }

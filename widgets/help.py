@@ -8,10 +8,12 @@ from typing import ClassVar
 
 from rich.table import Table
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from console.ui.keys import HELP_BINDINGS
 
 __all__ = ["HelpScreen", "KeyHelp"]
 
@@ -25,9 +27,7 @@ class KeyHelp:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark,q", "app.pop_screen", "Close", id="help.close"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(HELP_BINDINGS)
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from console.ui.keys import QUIT_BINDINGS
 
 __all__ = ["QuitScreen"]
 
@@ -16,10 +18,7 @@ __all__ = ["QuitScreen"]
 class QuitScreen(ModalScreen[bool]):
     """Answers True to stop the run and exit, False to go back."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y,enter", "answer(True)", "Stop and quit", id="quit.yes"),
-        Binding("n,escape,q", "answer(False)", "Keep running", id="quit.no"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(QUIT_BINDINGS)
 
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }

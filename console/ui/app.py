@@ -43,7 +43,7 @@ from console.metrics import Trend
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
-from console.ui.keys import APP_BINDINGS, check_keymap
+from console.ui.keys import APP_BINDINGS
 from console.ui.messages import FaultApplied, SessionFocused, SnapshotReady
 from widgets import (
     ConsoleStatsPanel,
@@ -67,12 +67,6 @@ UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag the
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
 FAULT_ACTIONS = {"fault", "fault_all", "hang", "hang_all", "rate", "pause", "export", "detail"}
-
-
-class RunResultLike(Protocol):
-    exit_code: int
-    snapshot: RunSnapshot
-    run_dir: Path
 
 
 class Controller(Protocol):
@@ -151,12 +145,8 @@ class StressdeckApp(App[int]):
         self.query_one("#faults").border_title = "faults"
         log = self.query_one(EventLogPanel)
         log.display = self._show_log if self._show_log is not None else self.size.height >= 36
-        problems = check_keymap(self._profile_keys)
-        for problem in problems:
-            self.notify(problem, severity="warning", timeout=8)
-        if self._profile_keys:
-            known = {k: v for k, v in self._profile_keys.items() if not check_keymap({k: v})}
-            self.set_keymap(known)
+        if self._profile_keys:  # checked at profile load (console.bindings.check_keymap)
+            self.set_keymap(self._profile_keys)
         self._lag_expected = self._clock() + LAG_INTERVAL
         self.set_interval(LAG_INTERVAL, self._measure_lag)
         if self.controller is not None:

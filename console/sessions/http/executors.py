@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from console.sessions.http.client import Client
-from console.sessions.http.config import HttpGroupConfig, StageConfig
+from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.flow import VU, Flow
 
 __all__ = ["Executor", "RateShape", "share"]
@@ -81,10 +81,6 @@ class RateShape:
                 return cur + (-a + math.sqrt(disc)) / slope
             remaining -= area
         return math.inf
-
-
-def _vu_shape(start: float, stages: tuple[StageConfig, ...]) -> RateShape:
-    return RateShape(start, tuple((s.duration, s.target) for s in stages), math.inf)
 
 
 class Executor:

@@ -81,7 +81,6 @@ class HttpSession(Session):
         self.paused = False
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.healthy = True
-        self.fault_at = -1e9
         self.failing_since: float | None = None
         self.good_since: float | None = None  # start of the current run of clean successes
         self.good_count = 0.0
@@ -359,7 +358,6 @@ class HttpSession(Session):
             return
         self.healthy = False
         self.good_since, self.good_count = None, 0.0
-        self.fault_at = self.ctx.now()
 
     # --- views ---
 

@@ -41,6 +41,8 @@ def session_view(session: PtySession) -> SessionSnapshot:
         ("verified lines", f"{v.lines_ok:,}"),
         ("bytes lost", format_bytes(v.bytes_lost)),
         ("corrupt lines", str(v.lines_corrupt)),
+        ("duplicate lines", str(v.lines_duplicate)),
+        ("other lines", f"{v.other_lines:,}"),
         ("emit streams", f"{v.streams_complete}/{v.streams} complete"),
         ("loss rate", f"{v.loss_rate:.4%}"),
         ("memory growth", f"{growth:.1f} MB/h" if growth is not None else "-"),
