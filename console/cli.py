@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console import __version__, units
+from console.errors import ExitStatus
 from console.profile import ProfileError, bundled_profiles, load_profile
 from console.replay import ReplayError, load_replay, to_toml
 
 __all__ = ["main"]
 
-EXIT_USAGE = 2
 DEMO = "demo"
 
 
@@ -117,12 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list_profiles()
     except ProfileError as exc:
         print(f"stressdeck: invalid profile\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     except ReplayError as exc:
         print(f"stressdeck: cannot replay: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     parser.print_help()
-    return EXIT_USAGE
+    return ExitStatus.USAGE
 
 
 def _run(
@@ -134,7 +134,7 @@ def _run(
             seconds = units.parse_duration(duration)
         except units.UnitError as exc:
             print(f"stressdeck: --duration: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitStatus.USAGE
     profile = load_profile(spec)
     faults = load_replay(Path(replay)) if replay else []
     if not headless and not (sys.stdout.isatty() and sys.stdin.isatty()):

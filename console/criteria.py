@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from console import units
+from console.errors import CriterionError
 from console.metrics import (
     CounterValue,
     GaugeValue,
@@ -47,10 +48,6 @@ __all__ = [
     "Threshold",
     "parse_threshold",
 ]
-
-
-class CriterionError(ValueError):
-    """A threshold expression that cannot be parsed or does not fit its metric."""
 
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {

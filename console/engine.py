@@ -30,6 +30,7 @@ from typing import Any
 
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
+from console.errors import ExitStatus
 from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
 from console.metrics import (
     CounterValue,
@@ -59,12 +60,8 @@ from console.snapshot import (
     SessionSnapshot,
 )
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "Run", "RunResult"]
+__all__ = ["Run", "RunResult"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 RUN_SESSION = "run"  # the session id under which run-wide metrics (console_*) are recorded
 _STOP_TIMEOUT = 10.0
 
@@ -733,12 +730,12 @@ class Run:
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
         self._evaluate(self.now(), final=True)
         if self.interrupted:
-            self.state, code = "interrupted", EXIT_INTERRUPTED
+            self.state, code = "interrupted", ExitStatus.INTERRUPTED
         elif self.abort_reason:
-            self.state, code = "aborted", EXIT_FAILED
+            self.state, code = "aborted", ExitStatus.FAILED
         else:
             failed = any(c.state == "fail" for c in self.criteria)
-            self.state, code = "finished", EXIT_FAILED if failed else EXIT_OK
+            self.state, code = "finished", ExitStatus.FAILED if failed else ExitStatus.OK
         snapshot = self.build_snapshot()
         summary = {
             "exit_code": code,
@@ -748,7 +745,9 @@ class Run:
             },
             **self.kind_summaries(snapshot),
         }
-        self._log("summary", f"{self.state}: exit {code}", data=summary, success=code == EXIT_OK)
+        self._log(
+            "summary", f"{self.state}: exit {code}", data=summary, success=code == ExitStatus.OK
+        )
         paths = await self.export()
         self.event_log.close()
         final = self.publish()

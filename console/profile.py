@@ -31,6 +31,7 @@ from console.criteria import (
     parse_recovery_threshold,
     parse_threshold,
 )
+from console.errors import ProfileError
 from console.metrics import MetricSpec, MetricType
 from console.sessions import KIND_MODULES, get_kind
 from console.sessions.base import FaultSpec, SessionKind
@@ -82,14 +83,6 @@ class ProfileIssue:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
-
-
-class ProfileError(Exception):
-    """A profile that cannot be run. ``issues`` lists every problem found, in file order."""
-
-    def __init__(self, issues: Sequence[ProfileIssue]) -> None:
-        self.issues = sorted(issues, key=lambda i: (i.line or 0, i.key))
-        super().__init__("\n".join(str(i) for i in self.issues))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,13 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from console.errors import ReplayError
+
 __all__ = ["ReplayError", "ReplayFault", "load_replay", "to_toml"]
 
 REPLAYED_SOURCES = ("key", "api")
-
-
-class ReplayError(ValueError):
-    """The replay source cannot be read."""
 
 
 @dataclass(frozen=True)

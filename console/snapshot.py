@@ -50,7 +50,7 @@ class SessionSnapshot:
     output_tail: tuple[str, ...] = ()  # recent output lines, escape codes stripped
     screen: bytes = b""  # recent raw output for a terminal emulator in the detail view
     details: tuple[tuple[str, str], ...] = ()  # every counter, for the detail screen
-    faults: tuple[str, ...] = ()  # fault actions this session accepts ("pty.kill", ...)
+    actions: tuple[str, ...] = ()  # fault actions this session accepts ("pty.kill", ...)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from console.errors import UnitError
+
 __all__ = [
     "UnitError",
     "format_bytes",
@@ -21,10 +23,6 @@ __all__ = [
     "parse_rate",
     "parse_size",
 ]
-
-
-class UnitError(ValueError):
-    """A value whose unit is missing, unknown or malformed."""
 
 
 _NUMBER = r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)"

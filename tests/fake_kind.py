@@ -97,7 +97,7 @@ class Ticker(Session):
         return self.snapshot(
             series=self.series_views({"latency": "ms"}),
             counters=(("samples", str(self.samples)),),
-            faults=("fake.crash", "fake.drop", "fake.slow"),
+            actions=("fake.crash", "fake.drop", "fake.slow"),
         )
 
 

@@ -72,7 +72,7 @@ def synthetic_session(kind: str, group: str, index: int, rng: random.Random) -> 
         output_tail=("line 1 ok", "line 2 ok", "line 3 ok"),
         screen=screen,
         details=(*counters, ("bytes out", "1.2MB"), ("uptime", "00:42")),
-        faults=KIND_FAULTS[kind],
+        actions=KIND_FAULTS[kind],
     )
 
 

@@ -15,7 +15,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from console.engine import EXIT_FAILED, EXIT_OK, Run
+from console.engine import Run
+from console.errors import ExitStatus
 from console.profile import load_profile_text
 from console.sessions.base import FaultNotApplicable
 
@@ -46,7 +47,7 @@ async def test_a_crashing_session_fails_alone_and_the_run_goes_on(tmp_path: Path
         and errors[0]["session_id"] == "t#1"
         and "injected crash" in errors[0]["detail"]
     )
-    assert result.exit_code == EXIT_FAILED  # abnormal ends == 0 failed
+    assert result.exit_code == ExitStatus.FAILED  # abnormal ends == 0 failed
     samples = {s.id: dict(s.counters)["samples"] for s in result.snapshot.sessions}
     assert int(samples["t#0"]) > int(samples["t#1"])  # the others kept working
 
@@ -95,7 +96,7 @@ async def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
     started = time.monotonic()
     result = await Run(p, runs_dir=tmp_path).run()
     assert time.monotonic() - started < 5
-    assert result.exit_code == EXIT_FAILED and result.snapshot.state == "aborted"
+    assert result.exit_code == ExitStatus.FAILED and result.snapshot.state == "aborted"
     assert "fake_latency" in result.snapshot.abort_reason
     assert any(e["event"] == "run_aborted" for e in events(result.run_dir))
 
@@ -174,7 +175,7 @@ def test_headless_exit_status_0_when_criteria_pass(tmp_path: Path) -> None:
         tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n'
     )
     proc = cli("run", path, "--headless", "--runs-dir", str(tmp_path / "runs"))
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == ExitStatus.OK, proc.stderr
     assert "✓ fake_latency p(95)<2s" in proc.stdout and "run directory:" in proc.stdout
 
 
@@ -185,7 +186,7 @@ def test_headless_exit_status_1_when_a_criterion_fails(tmp_path: Path) -> None:
     proc = cli(
         "run", path, "--headless", "--duration", "500ms", "--runs-dir", str(tmp_path / "runs")
     )
-    assert proc.returncode == EXIT_FAILED
+    assert proc.returncode == ExitStatus.FAILED
     assert "✗ fake_latency p(95)<1" in proc.stdout
 
 
@@ -362,7 +363,7 @@ async def test_a_counter_never_incremented_reads_zero(tmp_path: Path) -> None:
     result = await Run(p, runs_dir=tmp_path).run()
     (criterion,) = result.snapshot.criteria
     assert criterion.state == "pass" and criterion.value == 0
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitStatus.OK
 
 
 def test_redaction_reaches_into_tuples_and_declared_secrets() -> None:

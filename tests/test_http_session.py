@@ -73,7 +73,7 @@ async def test_run_merges_worker_metrics_and_obeys_faults(tmp_path: Path) -> Non
     assert any(e.event == "control" and "burst" in e.detail for e in run.event_log.recent)
     pane = snap.session("api#0")
     assert pane is not None and pane.series[0].name == "req/s"
-    assert "http.stall" in pane.faults and dict(pane.details)["status codes"].startswith("200:")
+    assert "http.stall" in pane.actions and dict(pane.details)["status codes"].startswith("200:")
 
 
 async def test_stall_is_a_disruption_that_recovers(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ async def test_polling_pty_drop_and_auth_failure_against_real_sshd(
     cpu = snap.metric("ssh_remote_cpu")
     assert cpu is not None and cpu.get("value") is not None
     session = snap.session("real#0")
-    assert session is not None and "ssh.server_restart" not in session.faults
+    assert session is not None and "ssh.server_restart" not in session.actions
     assert any("stressdeck pty line 20 of 20" in line for line in session.output_tail)
     assert run.kind_summaries(snap)["global_reconnect_rate_pct"] == 100.0
 

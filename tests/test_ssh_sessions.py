@@ -117,7 +117,7 @@ async def test_poll_pty_and_drops_follow_the_spike_runbook(tmp_path: Path) -> No
     assert any("stressdeck pty line" in line for line in view.output_tail)  # type: ignore[attr-defined]
     assert b"stressdeck pty line" in view.screen  # type: ignore[attr-defined]
     assert view.badges == ()  # type: ignore[attr-defined]
-    assert "ssh.server_restart" in view.faults  # type: ignore[attr-defined]
+    assert "ssh.server_restart" in view.actions  # type: ignore[attr-defined]
     final = {s.id: dict(s.counters) for s in snap.sessions}
     assert sum(int(c["reconnects"]) for c in final.values()) == 4
 

@@ -167,8 +167,8 @@ class SessionDetailScreen(Screen[None]):
             text = Text(label.ljust(pad), style="dim")
             text.append(value)
             lines.append(text)
-        if session.faults:
-            lines.append(Text("accepts " + " ".join(session.faults), style="dim italic"))
+        if session.actions:
+            lines.append(Text("accepts " + " ".join(session.actions), style="dim italic"))
         self.query_one("#detail-counters", TextLines).set_lines(lines)
 
     def _show_events(self, events: Sequence[Event]) -> None:

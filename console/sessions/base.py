@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from console.errors import FaultNotApplicable
 from console.events import Event
 from console.metrics import MetricSpec, Series
 from console.snapshot import FaultRecord, SeriesView, SessionSnapshot
@@ -41,13 +42,6 @@ __all__ = [
     "SessionContext",
     "SessionKind",
 ]
-
-
-class FaultNotApplicable(Exception):
-    """Raised by :meth:`Session.inject` when an action does not apply to this session now.
-
-    The message is shown to the operator ("pty#2 has already exited"), so keep it short.
-    """
 
 
 @dataclass(frozen=True)

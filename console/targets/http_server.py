@@ -43,6 +43,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from console.errors import TargetError
 from console.targets.process import terminate
 
 __all__ = ["CircuitBreaker", "EmbeddedTarget", "TargetState", "build_app", "main"]
@@ -474,7 +475,7 @@ class EmbeddedTarget:
         reader.join(timeout)
         if not result or not result[0]:
             self.stop_sync()
-            raise RuntimeError("embedded HTTP target did not start")
+            raise TargetError("embedded HTTP target did not start")
         info = json.loads(result[0])
         self.url = info["url"]
         self.admin_token = info["admin_token"]

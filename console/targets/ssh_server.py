@@ -50,6 +50,7 @@ from typing import Any
 
 import asyncssh
 
+from console.errors import TargetError, TargetUnavailable
 from console.targets.process import terminate_async
 from console.units import parse_duration
 
@@ -545,10 +546,6 @@ class SshTargetInfo:
         )
 
 
-class TargetUnavailable(RuntimeError):
-    """The embedded target cannot take a command: it is gone, its pipe broke, or it is silent."""
-
-
 class EmbeddedSshTarget:
     """Starts the embedded SSH server in its own process and sends it control commands."""
 
@@ -594,11 +591,11 @@ class EmbeddedSshTarget:
             line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
         except asyncio.TimeoutError:
             await self.stop()
-            raise RuntimeError("the embedded SSH target did not start in time") from None
+            raise TargetError("the embedded SSH target did not start in time") from None
         if not line:
             await self.stop()
             tail = (self.state_dir / "server.log").read_text(errors="replace")[-500:]
-            raise RuntimeError(f"the embedded SSH target failed to start: {tail}")
+            raise TargetError(f"the embedded SSH target failed to start: {tail}")
         self.info = SshTargetInfo.from_json(json.loads(line))
         self.port = self.info.port
         self._reader = asyncio.create_task(self._read_replies())

@@ -38,7 +38,7 @@ from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 
-from console.engine import EXIT_FAILED
+from console.errors import ExitStatus
 from console.metrics import Trend
 from console.profile import Profile
 from console.replay import ReplayFault
@@ -66,7 +66,7 @@ T = TypeVar("T")
 UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
-FAULT_ACTIONS = {"fault", "fault_all", "hang", "hang_all", "rate", "pause", "export", "detail"}
+MAIN_SCREEN_ACTIONS = {"fault", "fault_all", "hang", "hang_all", "rate", "pause", "export", "detail"}
 
 
 class Controller(Protocol):
@@ -267,7 +267,7 @@ class StressdeckApp(App[int]):
         names = VERB_ALIASES.get(verb, (verb,))
         found: list[str] = []
         for session in sessions:
-            for action in session.faults:
+            for action in session.actions:
                 if action.rsplit(".", 1)[-1] in names and action not in found:
                     found.append(action)
         return found
@@ -275,7 +275,7 @@ class StressdeckApp(App[int]):
     # -- actions (bound in console.ui.keys) -----------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in FAULT_ACTIONS and isinstance(self.screen, ModalScreen))
+        return not (action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen))
 
     def action_fault(self, verb: str) -> None:
         session = self.focused_session
@@ -565,6 +565,6 @@ def run_console(
             result = controller.stop().result(timeout=60)
         except Exception as exc:
             print(f"stressdeck: the run failed: {exc!r}", file=sys.stderr, flush=True)
-            return EXIT_FAILED
+            return ExitStatus.FAILED
     print(summary_text(result), file=sys.stdout, flush=True)
-    return int(getattr(result, "exit_code", EXIT_FAILED))
+    return int(getattr(result, "exit_code", ExitStatus.FAILED))

@@ -21,6 +21,8 @@ from typing import Protocol
 import aiohttp
 import httpx
 
+from console.errors import RequestError
+
 __all__ = [
     "ERROR_CLASSES",
     "AiohttpClient",
@@ -41,14 +43,6 @@ class Reply:
     headers: Mapping[str, str]  # case-insensitive mapping from the client
     body: bytes
     received: int  # approximate bytes on the wire: status line, headers and body
-
-
-class RequestError(Exception):
-    """A request that got no HTTP response; ``cls`` is one of :data:`ERROR_CLASSES`."""
-
-    def __init__(self, cls: str, detail: str) -> None:
-        super().__init__(detail)
-        self.cls = cls
 
 
 class Client(Protocol):

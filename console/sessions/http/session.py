@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from console.errors import TargetError, WorkerError
 from console.metrics import Series, Trend
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.http.catalog import CONTROL_ACTIONS, PROBE_METRICS, TARGET_ACTIONS
@@ -124,7 +125,7 @@ class HttpSession(Session):
 
     async def run(self) -> None:
         if not self.base_url:
-            raise RuntimeError("embedded HTTP target is not running")
+            raise TargetError("embedded HTTP target is not running")
         self.target = safe_url(self.base_url)
         env = dict(os.environ)
         env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
@@ -167,7 +168,7 @@ class HttpSession(Session):
                     await asyncio.wait_for(asyncio.shield(proc.wait()), 1.0)
         if not done and not self._stopping:
             tail = " | ".join(list(self.stderr_tail)[-3:])
-            raise RuntimeError(f"HTTP worker exited with code {code}: {tail}")
+            raise WorkerError(f"HTTP worker exited with code {code}: {tail}")
         self.state = "stopped" if self._stopping else "exited"
         if not self._stopping:
             self.ctx.event("scenario_end", self._summary_text(), success=True)

@@ -114,5 +114,5 @@ def session_view(session: HttpSession) -> SessionSnapshot:
             for k, ev in session.probe_evidence.items()
         ),
         details=tuple(details),
-        faults=tuple(faults),
+        actions=tuple(faults),
     )

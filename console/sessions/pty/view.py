@@ -10,10 +10,10 @@ from console.units import format_bytes
 if TYPE_CHECKING:
     from console.sessions.pty.session import PtySession
 
-__all__ = ["FAULT_ACTIONS", "session_view"]
+__all__ = ["PTY_ACTIONS", "session_view"]
 
 TAIL_LINES = 20
-FAULT_ACTIONS = ("pty.kill", "pty.term", "pty.hang", "pty.resume", "pty.restart")
+PTY_ACTIONS = ("pty.kill", "pty.term", "pty.hang", "pty.resume", "pty.restart")
 
 
 def session_view(session: PtySession) -> SessionSnapshot:
@@ -55,5 +55,5 @@ def session_view(session: PtySession) -> SessionSnapshot:
         output_tail=output.tail(TAIL_LINES, 8192),
         screen=output.screen(),
         details=tuple(details),
-        faults=FAULT_ACTIONS,
+        actions=PTY_ACTIONS,
     )

@@ -18,7 +18,9 @@ from collections.abc import Callable
 
 import asyncssh
 
-__all__ = ["INTENSITY_COMMANDS", "PtyChannel", "PtyError", "strip_escapes"]
+from console.errors import ChannelError
+
+__all__ = ["INTENSITY_COMMANDS", "ChannelError", "PtyChannel", "strip_escapes"]
 
 INTENSITY_COMMANDS = {
     "low": 'i=0; while [ $i -lt 5 ]; do i=$((i+1)); echo "stressdeck pty line $i of 5"; done',
@@ -32,10 +34,6 @@ _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\
 def strip_escapes(data: bytes) -> str:
     text = _ESCAPES.sub(b"", data).replace(b"\r", b"")
     return text.decode("utf-8", "replace")
-
-
-class PtyError(Exception):
-    """A PTY cycle failed (timeout, shell gone); the message is the pty_error detail."""
 
 
 class PtyChannel:
@@ -62,10 +60,10 @@ class PtyChannel:
             self.process = None
 
     async def cycle(self, timeout: float) -> tuple[int, float]:
-        """Run one cycle; return (bytes read, elapsed ms) or raise :class:`PtyError`."""
+        """Run one cycle; return (bytes read, elapsed ms) or raise :class:`ChannelError`."""
         process = self.process
         if process is None:
-            raise PtyError("no PTY channel")
+            raise ChannelError("no PTY channel")
         self.seq += 1
         marker = re.compile(rb"__sdend_%d\r?\n" % self.seq)
         started = time.perf_counter()
@@ -73,9 +71,9 @@ class PtyChannel:
             process.stdin.write(f"{self.command}; printf '%s_%s\\n' __sdend {self.seq}\n".encode())
             total = await asyncio.wait_for(self._read_until(process, marker), timeout)
         except asyncio.TimeoutError:
-            raise PtyError(f"no end of cycle {self.seq} after {timeout:g}s") from None
+            raise ChannelError(f"no end of cycle {self.seq} after {timeout:g}s") from None
         except (asyncssh.Error, OSError) as exc:
-            raise PtyError(f"PTY channel failed: {exc}") from None
+            raise ChannelError(f"PTY channel failed: {exc}") from None
         return total, (time.perf_counter() - started) * 1000.0
 
     async def _read_until(
@@ -86,7 +84,7 @@ class PtyChannel:
         while True:
             data = await process.stdout.read(65536)
             if not data:
-                raise PtyError("the remote shell closed the PTY")
+                raise ChannelError("the remote shell closed the PTY")
             total += len(data)
             self.on_bytes(len(data))
             self._keep(data)

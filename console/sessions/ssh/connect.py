@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncssh
 
+from console.errors import ConnectError, HostKeyRejected, KeyUnusable
 from console.sessions.ssh.config import Endpoint, SshGroupConfig
 from console.targets.ssh_server import SshTargetInfo
 
@@ -43,27 +44,6 @@ CIPHERS = (
     "aes192-ctr",
     "aes128-ctr",
 )
-
-
-class ConnectError(Exception):
-    """A connection attempt failed; the message is short and safe to log.
-
-    ``final`` failures are not retried: another attempt cannot fix them.
-    """
-
-    final = False
-
-
-class HostKeyRejected(ConnectError):
-    """The server's host key is unknown or changed: retrying would hide a possible attack."""
-
-    final = True
-
-
-class KeyUnusable(ConnectError):
-    """The configured key cannot be loaded (missing passphrase variable, unreadable file)."""
-
-    final = True
 
 
 @dataclass

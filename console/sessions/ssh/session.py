@@ -25,7 +25,7 @@ import asyncssh
 
 from console.metrics import Series
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
-from console.sessions.ssh.channel import PtyChannel, PtyError
+from console.sessions.ssh.channel import ChannelError, PtyChannel
 from console.sessions.ssh.config import Endpoint, SshGroupConfig
 from console.sessions.ssh.connect import (
     ConnectError,
@@ -363,7 +363,7 @@ class SshSession(Session):
         while self._opened is not None and not self._going_down(self._opened.conn):
             try:
                 nbytes, elapsed = await channel.cycle(self.cfg.pty_timeout)
-            except PtyError as exc:
+            except ChannelError as exc:
                 if self._opened is None or self._going_down(self._opened.conn):
                     return  # the drop handler reports it
                 self.pty_errors += 1

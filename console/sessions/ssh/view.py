@@ -63,5 +63,5 @@ def session_view(session: SshSession) -> SessionSnapshot:
         output_tail=tuple(pty.tail) if pty is not None else (),
         screen=bytes(pty.screen) if pty is not None else b"",
         details=details,
-        faults=tuple(faults),
+        actions=tuple(faults),
     )
