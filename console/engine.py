@@ -22,8 +22,8 @@ import asyncio
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
 from console.errors import ExitStatus
 from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
+from console.faults import FaultInjector
 from console.metrics import (
     CounterValue,
     GaugeValue,
@@ -40,7 +41,7 @@ from console.metrics import (
     RateValue,
     Trend,
 )
-from console.profile import FaultPlan, Profile
+from console.profile import Profile
 from console.replay import ReplayFault
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
@@ -104,7 +105,6 @@ class Run:
         self.recoveries = RecoveryTracker()
         self.rng = random.Random(self.config.seed)
         self.state = "starting"
-        self.faults: list[FaultRecord] = []
         self.exports: list[Path] = []
         self.abort_reason = ""
         self.interrupted = False
@@ -112,6 +112,15 @@ class Run:
         self.runtimes: dict[str, KindRuntime] = {}
         self.sessions: dict[str, Session] = {}
         self.criteria = [self._criterion(plan) for plan in self.profile.criteria]
+        self.injector = FaultInjector(
+            kinds=self.kinds,
+            runtimes=self.runtimes,
+            recoveries=self.recoveries,
+            now=self.now,
+            log=self._log,
+            on_fault=lambda: self.registry.add("faults_injected", 1, session=RUN_SESSION),
+            rng=self.rng,
+        )
         self.latest: RunSnapshot | None = None
         self._subscribers: list[Callable[[RunSnapshot], None]] = []
         self._t0 = time.monotonic()
@@ -120,7 +129,6 @@ class Run:
         self._resumed = asyncio.Event()
         self._stop = asyncio.Event()
         self._seq = 0
-        self._fault_id = 0
         self._export_n = 0
         self._selfmon = SelfMonitor()
         self._lag = LoopLagProbe()
@@ -200,13 +208,8 @@ class Run:
         self.registry.merge_trend(name, Trend.decode(encoded), session=session)
 
     def session_disrupted(self, session_id: str, at: float, cause: str) -> None:
-        """An unsolicited crash or drop counts as a fault too, with source ``observed``."""
-        if self.recoveries.is_open(session_id):
-            return
         session = self.sessions.get(session_id)
-        kind = session.kind if session else "run"
-        self._record_fault(f"{kind}.{cause}", session_id, (session_id,), "observed", {}, True)
-        self.registry.add("faults_injected", 1, session=RUN_SESSION)
+        self.injector.observed(session.kind if session else "run", cause, session_id)
 
     def session_recovered(self, session_id: str, at: float) -> None:
         seconds = self.recoveries.recovered(session_id, at)
@@ -294,14 +297,20 @@ class Run:
                 asyncio.create_task(self._tick(), name="tick"),
                 *(
                     asyncio.create_task(
-                        self._inject_at(self._scheduled(plan), "schedule"),
+                        self.injector.play(
+                            FaultInjector.scheduled(plan, self.config.duration),
+                            "schedule",
+                            self._wait_until,
+                        ),
                         name=f"fault:{plan.action}",
                     )
                     for plan in self.profile.faults
                 ),
             ]
             if self.replay:
-                replay = self._inject_at(self._replayed(), "replay")
+                replay = self.injector.play(
+                    FaultInjector.replayed(self.replay), "replay", self._wait_until
+                )
                 self._aux.append(asyncio.create_task(replay, name="replay"))
             self.state = "running"
             await self._stop.wait()
@@ -412,44 +421,10 @@ class Run:
                 return
             await asyncio.sleep(min(remaining, 0.5))
 
-    async def _inject_at(self, timed: Iterable[tuple[float, dict[str, Any]]], source: str) -> None:
-        """Inject each ``(run seconds, inject arguments)`` at its time; times come in order."""
-        for at, arguments in timed:
-            await self._wait_until(at)
-            try:
-                await self.inject(**arguments, source=source)
-            except FaultNotApplicable:
-                pass  # already logged as fault_not_applicable; the schedule goes on
-
-    def _replayed(self) -> Iterator[tuple[float, dict[str, Any]]]:
-        for fault in sorted(self.replay, key=lambda f: f.t):
-            arguments = {"target": fault.target, "params": fault.params, "sessions": fault.sessions}
-            yield fault.t, {"action": fault.action, **arguments}
-
-    def _scheduled(self, plan: FaultPlan) -> Iterator[tuple[float, dict[str, Any]]]:
-        arguments = {"target": plan.target, "pick": plan.pick, "params": plan.params}
-        for at in self._fault_times(plan):
-            yield at, {"action": plan.action, **arguments}
-
-    def _fault_times(self, plan: FaultPlan) -> Iterator[float]:
-        times = sorted(plan.times)
-        yield from times
-        if plan.every:
-            t = (times[-1] if times else 0.0) + plan.every
-            while t < self.config.duration:
-                yield t
-                t += plan.every
-
     # ----- commands ------------------------------------------------------------------------
 
     def resolve_targets(self, kind: str, target: str) -> list[Session]:
-        runtime = self.runtimes.get(kind)
-        if runtime is None:
-            return []
-        if target == "all":
-            return list(runtime.sessions)
-        chosen = [s for s in runtime.sessions if s.ctx.group == target or s.id == target]
-        return chosen
+        return self.injector.resolve_targets(kind, target)
 
     async def inject(
         self,
@@ -461,123 +436,14 @@ class Run:
         source: str = "api",
         sessions: Sequence[str] = (),
     ) -> FaultRecord:
-        """Apply a fault or control; raise FaultNotApplicable with a reason when it cannot.
+        """Apply a fault or control (see :meth:`FaultInjector.inject`)."""
+        return await self.injector.inject(
+            action, target=target, params=params, pick=pick, source=source, sessions=sessions
+        )
 
-        ``sessions`` names exact session ids (a replay); otherwise ``target`` and ``pick`` choose.
-        """
-        kind_name, _, name = action.partition(".")
-        kind = self.kinds.get(kind_name)
-        if kind is None or name not in kind.faults:
-            reason = (
-                f"{action}: no {kind_name} sessions in this run"
-                if kind is None
-                else f"unknown action {action}"
-            )
-            self._log(
-                "fault_not_applicable",
-                reason,
-                kind=kind_name or "run",
-                source=source,
-                success=False,
-            )
-            raise FaultNotApplicable(reason)
-        targets = self.resolve_targets(kind_name, target)
-        if sessions:
-            targets = [s for s in targets if s.id in sessions]
-        elif pick is not None and pick < len(targets):
-            targets = self.rng.sample(targets, pick)
-        if not targets:
-            reason = f"{action}: no session matches {target!r}"
-            self._log("fault_not_applicable", reason, kind=kind_name, source=source, success=False)
-            raise FaultNotApplicable(reason)
-        spec = kind.faults[name]
-        ids = tuple(s.id for s in targets)
-        record = self._record_fault(action, target, ids, source, dict(params or {}), spec.recovers)
-        try:
-            refused = await self.runtimes[kind_name].inject(name, targets, record.params, record)
-        except FaultNotApplicable as exc:  # the kind refused as a whole (a shared target)
-            refused = dict.fromkeys(ids, str(exc))
-        except Exception as exc:  # a kind's bug or a dead target must not end the schedule
-            refused = dict.fromkeys(ids, f"{action} failed: {type(exc).__name__}: {exc}")
-            self._log(
-                "fault_error",
-                refused[ids[0]],
-                kind=kind_name,
-                source=source,
-                fault_id=record.id,
-                success=False,
-                data={"traceback": "".join(traceback.format_exception(exc))[-2000:]},
-            )
-        if refused:
-            record = self._withdraw(record, refused, source)
-            if not record.sessions:
-                raise FaultNotApplicable(next(iter(refused.values())))
-        self.registry.add("faults_injected", 1, session=RUN_SESSION)
-        return record
-
-    def _withdraw(
-        self, record: FaultRecord, refused: Mapping[str, str], source: str
-    ) -> FaultRecord:
-        """Take the sessions a fault did not reach out of its record and its recovery; a fault
-        that reached none is dropped from the record altogether (it did not happen)."""
-        self.recoveries.withdraw(record.id, tuple(refused))
-        note = "; ".join(dict.fromkeys(refused.values()))
-        reached = tuple(s for s in record.sessions if s not in refused)
-        updated = replace(record, sessions=reached, note=note)
-        index = next(i for i, f in enumerate(self.faults) if f.id == record.id)
-        if reached:
-            self.faults[index] = updated
-        else:
-            del self.faults[index]
-        self._log(
-            "fault_not_applicable",
-            note,
-            kind=record.action.partition(".")[0],
-            source=source,
-            fault_id=record.id,
-            success=False,
-            data={"refused": dict(refused)},
-        )
-        return updated
-
-    def _record_fault(
-        self,
-        action: str,
-        target: str,
-        sessions: tuple[str, ...],
-        source: str,
-        params: dict[str, Any],
-        recovers: bool,
-    ) -> FaultRecord:
-        self._fault_id += 1
-        record = FaultRecord(
-            id=self._fault_id,
-            t=round(self.now(), 3),
-            ts=iso_now(),
-            action=action,
-            target=target,
-            sessions=sessions,
-            source=source,
-            params=params,
-        )
-        self.faults.append(record)
-        del self.faults[:-500]
-        kind = action.partition(".")[0]
-        shown = ", ".join(sessions[:6]) + (
-            f" and {len(sessions) - 6} more" if len(sessions) > 6 else ""
-        )
-        self._log(
-            "fault_observed" if source == "observed" else "fault_injected",
-            f"{action} on {shown}",
-            session_id=sessions[0] if len(sessions) == 1 else None,
-            kind=kind,
-            source=source,
-            fault_id=record.id,
-            data={"action": action, "target": target, "sessions": list(sessions), "params": params},
-        )
-        if recovers:
-            self.recoveries.opened(record.id, action, record.t, sessions)
-        return record
+    @property
+    def faults(self) -> list[FaultRecord]:
+        return self.injector.records
 
     async def pause(self, source: str = "api") -> None:
         if self._paused_at is not None or self.state != "running":
@@ -661,7 +527,8 @@ class Run:
                 loop_lag_ms=lag.latest_ms,
                 loop_lag_p99_ms=lag.trend.percentile(99) or 0.0,
             ),
-            faults=tuple(self.faults[-200:]),
+            faults=tuple(self.injector.records),
+            fault_count=self.injector.total,
             recent_events=self.event_log.tail(200),
             events_logged=self.event_log.count,
             exports=tuple(str(p) for p in self.exports),

@@ -203,6 +203,12 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
         )
     out += ["", "## Faults", ""]
     if snapshot.faults:
+        if snapshot.fault_count > len(snapshot.faults):
+            out += [
+                f"The newest {len(snapshot.faults)} of {snapshot.fault_count} faults; "
+                "events.jsonl has every one.",
+                "",
+            ]
         out += _table(
             ["#", "At", "Action", "Target", "Sessions", "Source", "Note"],
             [

@@ -35,7 +35,7 @@ def progress_line(snap: RunSnapshot) -> str:
         f"{snap.state} | sessions "
         + " ".join(f"{k}={v}" for k, v in sorted(states.items()))
         + f" | criteria ✓{crit['pass']} ✗{crit['fail']} …{crit['pending']}"
-        + f" | faults {len(snap.faults)} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
+        + f" | faults {snap.fault_count} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
     )
 
 

@@ -179,3 +179,10 @@ async def test_a_run_that_ends_by_itself_waits_for_the_operator(tmp_path: Path) 
     summary = summary_text(result)
     assert "Stressdeck run 'console-keys': finished" in summary
     assert f"run directory: {result.run_dir}" in summary
+
+
+def test_every_fault_source_has_a_mark_in_the_faults_panel() -> None:
+    from console.snapshot import FAULT_SOURCES
+    from widgets.faults import SOURCE_MARKS
+
+    assert set(SOURCE_MARKS) == set(FAULT_SOURCES)

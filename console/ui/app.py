@@ -66,7 +66,16 @@ T = TypeVar("T")
 UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
-MAIN_SCREEN_ACTIONS = {"fault", "fault_all", "hang", "hang_all", "rate", "pause", "export", "detail"}
+MAIN_SCREEN_ACTIONS = {
+    "fault",
+    "fault_all",
+    "hang",
+    "hang_all",
+    "rate",
+    "pause",
+    "export",
+    "detail",
+}
 
 
 class Controller(Protocol):
@@ -535,7 +544,7 @@ def summary_text(result: Any) -> str:
     for fault in snapshot.faults:
         by_source[fault.source] = by_source.get(fault.source, 0) + 1
     sources = ", ".join(f"{n} {s}" for s, n in sorted(by_source.items())) or "none"
-    lines.append(f"  faults: {len(snapshot.faults)} ({sources}); events: {snapshot.events_logged}")
+    lines.append(f"  faults: {snapshot.fault_count} ({sources}); events: {snapshot.events_logged}")
     lines.append(f"  run directory: {getattr(result, 'run_dir', snapshot.run_dir)}")
     return "\n".join(lines)
 
