@@ -15,13 +15,14 @@ import os
 import shlex
 import signal
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.metrics import Series
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.pty.output import SessionOutput
-from console.sessions.pty.policy import RestartPolicy
+from console.sessions.pty.policy import Decision, RestartPolicy
 from console.sessions.pty.process import ExitStatus, PtyProcess
 from console.sessions.pty.stats import MemoryGrowth, TreeStats
 from console.sessions.pty.view import session_view
@@ -32,6 +33,27 @@ if TYPE_CHECKING:
     from console.sessions.pty.config import PtyConfig
 
 __all__ = ["PtySession"]
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a program ended, as far as what comes next is concerned."""
+
+    status: ExitStatus
+    seen: float  # loop time the exit was seen
+    at: float  # loop time it was handled
+    lifetime: float
+    data: dict[str, Any]  # the exited/crashed event's data
+    signal_sent: tuple[str, float] | None  # (signal, when) of the fault that ended it, if any
+    operator_restart: bool  # pty.restart: not a crash, start again now
+
+    @property
+    def solicited(self) -> bool:
+        return self.signal_sent is not None or self.operator_restart
+
+    @property
+    def crashed(self) -> bool:
+        return not self.status.clean and not self.operator_restart
 
 
 class PtySession(Session):
@@ -260,7 +282,37 @@ class PtySession(Session):
         self.ctx.recovered()
 
     # ---- exit and restart ------------------------------------------------------------------
+    #
+    # When the program ends: close the books on it, classify the end (_Ending), report it, then
+    # follow one transition:
+    #   the run is stopping        -> (stays stopped; "stopped" event only)
+    #   the operator restarted it  -> starting, now
+    #   the policy restarts it     -> restarting, after the backoff
+    #   a crash loop               -> failed   (outcome not ok)
+    #   the restart limit          -> failed   (not ok unless the crash was a fault's)
+    #   a crash, policy stops      -> crashed  (not ok unless the crash was a fault's)
+    #   a clean exit, policy stops -> exited   (ok unless it crashed unasked before)
     def _on_exit(self, status: ExitStatus) -> None:
+        ending = self._close_program(status)
+        if self._stopping:
+            self.ctx.event("stopped", status.describe(), data=ending.data)
+            return
+        self._report_exit(ending)
+        if self._recovery_from is None:
+            self._recovery_from = ending.signal_sent[1] if ending.signal_sent else ending.seen
+        if ending.operator_restart:
+            self._restart_now()
+            return
+        decision = self.policy.decide(
+            now=ending.at,
+            crashed=ending.crashed,
+            solicited=ending.solicited,
+            lifetime=ending.lifetime,
+        )
+        self._follow(decision, ending)
+
+    def _close_program(self, status: ExitStatus) -> _Ending:
+        """Bookkeeping for the program that ended: gauges, verifier, output, input script."""
         proc = self.proc
         now = self._now()
         seen = proc.exit_seen_at if proc is not None and proc.exit_seen_at else now
@@ -284,13 +336,13 @@ class PtySession(Session):
             "last_lines": list(self.output.tail(self.config.crash_lines)),
             "pid": proc.pid if proc is not None else None,
         }
-        if self._stopping:
-            self.ctx.event("stopped", status.describe(), data=data)
-            return
         sent, self._signal_sent = self._signal_sent, None
         operator_restart, self._operator_restart = self._operator_restart, False
-        solicited = sent is not None or operator_restart
-        crashed = not status.clean and not operator_restart
+        return _Ending(status, seen, now, lifetime, data, sent, operator_restart)
+
+    def _report_exit(self, ending: _Ending) -> None:
+        """Events and metrics for the end: a failed restart, detection time, crash or exit."""
+        status, data, sent = ending.status, ending.data, ending.signal_sent
         if self._recovery_from is not None and self._recovery_is_restart:
             # The restarted program died before printing anything: that restart failed.
             self.ctx.rate("pty_restart_success", False)
@@ -303,32 +355,27 @@ class PtySession(Session):
             )
         detect_ms: float | None = None
         if sent is not None:
-            detect_ms = max(seen - sent[1], 0.0) * 1000
+            detect_ms = max(ending.seen - sent[1], 0.0) * 1000
             self.ctx.observe("pty_crash_detect_time", detect_ms)
-        if crashed:
-            self.crashes += 1
-            self.ctx.add("pty_crashes")
-            if not solicited:
-                self.unsolicited_crashes += 1
-                self.ctx.disrupted("crash")
-            self.ctx.event(
-                "crashed",
-                status.describe() + (f" ({sent[0]} from a fault)" if sent else ""),
-                elapsed_ms=round(detect_ms, 2) if detect_ms is not None else None,
-                success=False,
-                data=data,
-            )
-        else:
+        if not ending.crashed:
             self.ctx.event("exited", status.describe(), success=True, data=data)
-        if self._recovery_from is None:
-            self._recovery_from = sent[1] if sent is not None else seen
-        if operator_restart:
-            self._restart_now()
             return
-        decision = self.policy.decide(
-            now=now, crashed=crashed, solicited=solicited, lifetime=lifetime
+        self.crashes += 1
+        self.ctx.add("pty_crashes")
+        if not ending.solicited:
+            self.unsolicited_crashes += 1
+            self.ctx.disrupted("crash")
+        self.ctx.event(
+            "crashed",
+            status.describe() + (f" ({sent[0]} from a fault)" if sent else ""),
+            elapsed_ms=round(detect_ms, 2) if detect_ms is not None else None,
+            success=False,
+            data=data,
         )
-        if decision.restart:
+
+    def _follow(self, decision: Decision, ending: _Ending) -> None:
+        """Move to the state the policy's decision leads to (the table above)."""
+        if decision.next == "restart":
             self.state = "restarting"
             self.ctx.event(
                 "restarting",
@@ -340,13 +387,13 @@ class PtySession(Session):
             return
         self._recovery_from = None
         self._recovery_is_restart = False
-        if decision.crash_loop:
+        if decision.next == "crash_loop":
             self.state = "failed"
             self.ctx.event("crash_loop", decision.reason, success=False)
             self._settle(False, decision.reason)
-        elif crashed:
-            self.state = "failed" if decision.reason.startswith("max restarts") else "crashed"
-            if not solicited:
+        elif ending.crashed:
+            self.state = "failed" if decision.next == "max_restarts" else "crashed"
+            if not ending.solicited:
                 self._settle(False, decision.reason)
         else:
             self.state = "exited"
