@@ -44,7 +44,7 @@ from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
 from console.ui.keys import APP_BINDINGS
-from console.ui.messages import FaultApplied, SessionFocused, SnapshotReady
+from console.ui.messages import SessionFocused, SnapshotReady
 from widgets import (
     ConsoleStatsPanel,
     CriteriaPanel,
@@ -439,7 +439,6 @@ class StressdeckApp(App[int]):
         self._track(future, self._fault_done)
 
     def _fault_done(self, record: FaultRecord) -> None:
-        self.post_message(FaultApplied(record))
         if record.note:
             self.notify(record.note, severity="warning", timeout=3)
         else:
@@ -508,19 +507,28 @@ def make_app(
     snapshot: RunSnapshot | None = None,
     runs_dir: Path | None = None,
     duration: float | None = None,
+    replay: Sequence[ReplayFault] = (),
     show_log: bool | None = None,
     clock: Callable[[], float] = time.monotonic,
+    freeze_gc: bool = False,
 ) -> StressdeckApp:
-    """Build the console. With a profile and ``runs_dir`` (and no controller) it makes the
+    """Build the console, the one way both the CLI and the tests do it (posting's factory).
+
+    With a profile and ``runs_dir`` (and no controller) it makes the
     :class:`~console.controller.RunController`; with only ``snapshot`` it shows that snapshot.
     """
     if controller is None and profile is not None and runs_dir is not None:
         from console.controller import RunController
 
-        controller = RunController(profile, runs_dir=runs_dir, duration=duration)
+        controller = RunController(profile, runs_dir=runs_dir, duration=duration, replay=replay)
     keymap = dict(profile.keys) if profile is not None else {}
     return StressdeckApp(
-        controller=controller, snapshot=snapshot, keymap=keymap, show_log=show_log, clock=clock
+        controller=controller,
+        snapshot=snapshot,
+        keymap=keymap,
+        show_log=show_log,
+        clock=clock,
+        freeze_gc=freeze_gc,
     )
 
 
@@ -562,11 +570,9 @@ def run_console(
     The summary is printed after the terminal is restored. If the app ends without a graceful
     quit (a crash), the run is still stopped and its final snapshot written.
     """
-    from console.controller import RunController
-
-    controller = RunController(profile, runs_dir=runs_dir, duration=duration, replay=replay)
-    keymap = dict(profile.keys)
-    app = StressdeckApp(controller=controller, keymap=keymap, freeze_gc=True)
+    app = make_app(profile, runs_dir=runs_dir, duration=duration, replay=replay, freeze_gc=True)
+    controller = app.controller
+    assert controller is not None
     app.run()
     result = app.run_result
     if result is None:  # the app ended without a graceful quit: still stop and finish the run
