@@ -154,10 +154,10 @@ async def test_restart_drops_everyone_and_comes_back_on_the_same_port(
 
 
 async def test_keys_are_reused_from_the_state_dir(tmp_path: Path) -> None:
-    first = EmbeddedSshTarget(tmp_path / "s")
+    first = EmbeddedSshTarget(tmp_path / "s", keep_keys=True)
     info1 = await first.start()
     await first.stop()
-    second = EmbeddedSshTarget(tmp_path / "s")
+    second = EmbeddedSshTarget(tmp_path / "s", keep_keys=True)
     info2 = await second.start()
     await second.stop()
     assert info1.host_key_fingerprint == info2.host_key_fingerprint
