@@ -31,6 +31,7 @@ from typing import Any
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
 from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
+from console.files import new_private_dir
 from console.metrics import (
     CounterValue,
     GaugeValue,
@@ -96,11 +97,7 @@ class Run:
         self.profile = profile.with_duration(duration) if duration is not None else profile
         self.replay = tuple(replay)
         self.config = self.profile.run
-        base = Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}"
-        run_dir, n = base, 1
-        while run_dir.exists():
-            n += 1
-            run_dir = base.with_name(f"{base.name}-{n}")
+        run_dir = new_private_dir(Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}")
         self.run_dir = run_dir
         self.run_name = run_dir.name
         # Read once: what to redact from every file and to withhold from every child.

@@ -19,7 +19,14 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["DIR_MODE", "FILE_MODE", "open_private", "private_dir", "write_private"]
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "new_private_dir",
+    "open_private",
+    "private_dir",
+    "write_private",
+]
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -47,6 +54,24 @@ def private_dir(path: Path) -> Path:
     if info.st_uid == os.geteuid() and info.st_mode & 0o777 != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path
+
+
+def new_private_dir(base: Path) -> Path:
+    """Create a fresh 0700 directory named ``base``, or ``base-2``, ``base-3``... if taken.
+
+    The directory is made by this call (``mkdir`` fails on an existing name), so a directory
+    someone else planted at a predictable run path is never used.
+    """
+    private_dir(base.parent)
+    n = 1
+    while True:
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            os.mkdir(path, DIR_MODE)
+        except FileExistsError:
+            n += 1
+            continue
+        return path
 
 
 def open_private(

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from console.engine import Run
-from console.files import open_private, private_dir, write_private
+from console.files import new_private_dir, open_private, private_dir, write_private
 from console.profile import load_profile_text
 from console.secrets import Secrets
 from console.targets.http_server import EmbeddedTarget
@@ -400,3 +400,11 @@ env = { K = "from-table-1" }
     for value in ("hunter22", "qk-123456", "hdr-abcdef", "from-table-1", "long-check-value"):
         assert value not in text
     assert "n=1" in text and "equals true" in text  # short literals and plain values stay
+
+
+def test_a_planted_run_directory_is_never_used(tmp_path: Path) -> None:
+    planted = tmp_path / "runs" / "20260101T000000Z-p"
+    planted.mkdir(parents=True, mode=0o777)
+    made = new_private_dir(planted)
+    assert made == planted.with_name("20260101T000000Z-p-2")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
