@@ -33,12 +33,12 @@ FILE_MODE = 0o600
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def private_dir(path: Path) -> Path:
+def private_dir(path: Path, *, tighten: bool = False) -> Path:
     """Create ``path`` and any missing parents as 0700 directories; return it.
 
-    An existing directory the current user owns is tightened to 0700 (a reused state
-    directory may predate this rule); one owned by someone else is left alone, since only its
-    owner could change it, and the files inside are still created 0600.
+    An existing directory is left as it is (a runs directory the user shares on purpose),
+    unless ``tighten``: then, if the current user owns it, it is made 0700 (a reused key
+    directory may predate this rule). Files inside are created 0600 either way.
     """
     missing: list[Path] = []
     probe = path
@@ -50,9 +50,10 @@ def private_dir(path: Path) -> Path:
     for directory in reversed(missing):
         with contextlib.suppress(FileExistsError):  # made concurrently: checked below
             os.mkdir(directory, DIR_MODE)
-    info = path.stat()
-    if info.st_uid == os.geteuid() and info.st_mode & 0o777 != DIR_MODE:
-        os.chmod(path, DIR_MODE)
+    if tighten:
+        info = path.stat()
+        if info.st_uid == os.geteuid() and info.st_mode & 0o777 != DIR_MODE:
+            os.chmod(path, DIR_MODE)
     return path
 
 

@@ -408,3 +408,16 @@ def test_a_planted_run_directory_is_never_used(tmp_path: Path) -> None:
     made = new_private_dir(planted)
     assert made == planted.with_name("20260101T000000Z-p-2")
     assert stat.S_IMODE(made.stat().st_mode) == 0o700
+
+
+def test_a_shared_runs_directory_keeps_its_mode(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o755)
+    runs.chmod(0o755)
+    made = new_private_dir(runs / "r")
+    assert stat.S_IMODE(runs.stat().st_mode) == 0o755  # the user's choice, not ours
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o755)
+    private_dir(keys, tighten=True)
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700

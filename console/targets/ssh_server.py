@@ -94,7 +94,7 @@ def ensure_keys(state_dir: Path) -> tuple[asyncssh.SSHKey, asyncssh.SSHKey, bool
     Returns the keys and whether any was generated. A key is written 0600 with ``O_EXCL``
     (never through a file another user could have opened or planted first).
     """
-    private_dir(state_dir)
+    private_dir(state_dir, tighten=True)
     keys = []
     generated = False
     for name in (HOST_KEY_NAME, CLIENT_KEY_NAME):
@@ -619,7 +619,7 @@ class EmbeddedSshTarget:
         self._generated = False  # whether this start found no keys, so the server made them
 
     async def start(self, timeout: float = 20.0) -> SshTargetInfo:
-        private_dir(self.state_dir)
+        private_dir(self.state_dir, tighten=True)
         self._generated = not all(
             (self.state_dir / name).exists() for name in (HOST_KEY_NAME, CLIENT_KEY_NAME)
         )
