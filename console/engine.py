@@ -33,6 +33,7 @@ from console.criteria import Criterion, RecoveryTracker, format_value
 from console.errors import ExitStatus
 from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
 from console.faults import FaultInjector
+from console.files import new_private_dir
 from console.metrics import (
     CounterValue,
     GaugeValue,
@@ -43,6 +44,7 @@ from console.metrics import (
 )
 from console.profile import Profile
 from console.replay import ReplayFault
+from console.secrets import Secrets
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
 from console.sessions.base import (
@@ -93,14 +95,12 @@ class Run:
         self.profile = profile.with_duration(duration) if duration is not None else profile
         self.replay = tuple(replay)
         self.config = self.profile.run
-        base = Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}"
-        run_dir, n = base, 1
-        while run_dir.exists():
-            n += 1
-            run_dir = base.with_name(f"{base.name}-{n}")
+        run_dir = new_private_dir(Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}")
         self.run_dir = run_dir
         self.run_name = run_dir.name
-        self.event_log = EventLog(run_dir / "events.jsonl", self.run_name)
+        # Read once: what to redact from every file and to withhold from every child.
+        self.secrets = Secrets.from_profile(self.profile)
+        self.event_log = EventLog(run_dir / "events.jsonl", self.run_name, redact=self.secrets.event)
         self.registry = MetricsRegistry(self.profile.metric_specs().values(), self.now)
         self.recoveries = RecoveryTracker()
         self.rng = random.Random(self.config.seed)
@@ -242,7 +242,9 @@ class Run:
         )
 
     def _context(self, session_id: str, kind: str, group: str, host: str) -> SessionContext:
-        return SessionContext(self, session_id, kind, group, host, self.config.seed)
+        return SessionContext(
+            self, session_id, kind, group, host, self.config.seed, secrets=self.secrets
+        )
 
     def _build(self) -> None:
         env = RunEnv(
@@ -251,6 +253,7 @@ class Run:
             services=self,
             seed=self.config.seed,
             context=self._context,
+            secrets=self.secrets,
         )
         for kind_name in self.profile.kinds:
             kind = get_kind(kind_name)
@@ -477,7 +480,12 @@ class Run:
         self._export_n += 1
         snapshot = self.build_snapshot()
         paths = export.write_all(
-            self.run_dir, self._export_n, snapshot, self.profile, self.kind_summaries(snapshot)
+            self.run_dir,
+            self._export_n,
+            snapshot,
+            self.profile,
+            self.kind_summaries(snapshot),
+            self.secrets,
         )
         self.exports.extend(paths)
         self._log("snapshot_exported", str(paths[0]), data={"files": [str(p) for p in paths]})

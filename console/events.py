@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from console.files import open_private, private_dir
+
 __all__ = ["FLUSH_INTERVAL", "Event", "EventLog"]
 
 FLUSH_INTERVAL = 0.25
@@ -81,7 +83,12 @@ def iso_now() -> str:
 
 
 class EventLog:
-    """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI."""
+    """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI.
+
+    The file is 0600 in a 0700 directory from its creation, and every event is passed through
+    the run's redactor first (``redact``, :meth:`console.secrets.Secrets.event`), so no secret
+    value reaches the log or the screen.
+    """
 
     def __init__(
         self,
@@ -90,8 +97,10 @@ class EventLog:
         *,
         keep: int = 2000,
         monotonic: Callable[[], float] = time.monotonic,
+        redact: Callable[[Event], Event] = lambda event: event,
     ) -> None:
         self.path = path
+        self._redact = redact
         self.run_name = run_name
         self.recent: deque[Event] = deque(maxlen=keep)
         self.count = 0
@@ -104,14 +113,15 @@ class EventLog:
         self._last_flush = monotonic()
         self._listeners: list[Callable[[Event], None]] = []
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = open_private(private_dir(path.parent) / path.name)
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` with every event as it is logged (used by criteria and faults)."""
         self._listeners.append(listener)
 
     def log(self, event: Event) -> Event:
+        # Redacted before anything keeps it: the log, the panes and the snapshots all read it.
+        event = self._redact(event)
         self.recent.append(event)
         self.count += 1
         if self._fd is not None:

@@ -6,68 +6,27 @@ flips, faults, the profile with secrets redacted); N counts exports within the r
 criteria checklist (Target, Actual, Status), faults, per-session tables. ``junit.xml`` has one
 test case per criterion, so CI systems show criteria as tests. The report and JUnit files are
 rewritten at each export and always describe the latest one.
+
+All three are created 0600 (:mod:`console.files`) and everything in them passes through the
+run's redactor (:class:`console.secrets.Secrets`): secrets by name and by value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from console.files import private_dir, write_private
 from console.profile import Profile
+from console.secrets import REDACTED, Secrets, redact
 from console.snapshot import RunSnapshot
 from console.units import format_duration
 
-__all__ = ["redact", "write_all"]
-
-SECRET_KEY = re.compile(
-    r"pass(word|phrase)?|secret|token|api[_-]?key|private[_-]?key|authorization|cookie|credential",
-    re.IGNORECASE,
-)
-REDACTED = "***redacted***"
-
-
-def secret_keys(kinds: Iterable[str]) -> frozenset[str]:
-    """Keys declared ``opt(secret=True)`` in these kinds' configs, at any depth."""
-    from console.config import nested_tables
-    from console.sessions import get_kind
-
-    found: set[str] = set()
-    pending = [get_kind(name).config_type for name in kinds]
-    seen: set[type] = set()
-    while pending:
-        cls = pending.pop()
-        if cls in seen:
-            continue
-        seen.add(cls)
-        found |= {f.name for f in dataclasses.fields(cls) if f.metadata.get("secret")}
-        pending += [table for _, table in nested_tables(cls)]
-    return frozenset(found)
-
-
-def redact(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
-    """A copy of a TOML value with every secret key's value replaced: keys declared secret in
-    a config class, and keys whose names say secret (``password``, ``token``, ``Authorization``).
-
-    Keys that only *name* where a secret lives (``passphrase_env``, ``key_file``) are kept:
-    they hold no secret and the report is more useful with them.
-    """
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            names_only = key.endswith(("_env", "_file", "_path"))
-            secret = key in secrets or (SECRET_KEY.search(key) and not names_only)
-            out[key] = (
-                REDACTED if secret and not isinstance(item, Mapping) else redact(item, secrets)
-            )
-        return out
-    if isinstance(value, (list, tuple)):
-        return [redact(v, secrets) for v in value]
-    return value
+__all__ = ["REDACTED", "redact", "write_all"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -87,8 +46,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def snapshot_dict(
-    snapshot: RunSnapshot, profile: Profile, summary: Mapping[str, Any]
+    snapshot: RunSnapshot,
+    profile: Profile,
+    summary: Mapping[str, Any],
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
+    """The snapshot as JSON data, every string in it passed through the run's redactor."""
+    secrets = Secrets.from_profile(profile) if secrets is None else secrets
     data = _jsonable(snapshot)
     for session in data["sessions"]:
         session.pop("screen", None)  # raw terminal bytes are for the live view only
@@ -96,9 +60,10 @@ def snapshot_dict(
     data["summary"] = dict(summary)
     data["profile"] = {
         "path": str(profile.path),
-        "content": redact(dict(profile.data), secret_keys(profile.kinds)),
+        "content": secrets.profile_content(profile.data),
     }
-    return data
+    redacted: dict[str, Any] = secrets.redact(data)
+    return redacted
 
 
 def write_all(
@@ -107,24 +72,21 @@ def write_all(
     snapshot: RunSnapshot,
     profile: Profile,
     summary: Mapping[str, Any],
+    secrets: Secrets | None = None,
 ) -> list[Path]:
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Write the three files, private (0600) and redacted by ``secrets`` (the run's)."""
+    secrets = Secrets.from_profile(profile) if secrets is None else secrets
+    private_dir(run_dir)
     json_path = run_dir / f"snapshot-{n}.json"
-    _atomic_write(
-        json_path, json.dumps(snapshot_dict(snapshot, profile, summary), indent=2, default=str)
+    write_private(
+        json_path,
+        json.dumps(snapshot_dict(snapshot, profile, summary, secrets), indent=2, default=str),
     )
     report_path = run_dir / "report.md"
-    _atomic_write(report_path, render_report(snapshot, profile, summary))
+    write_private(report_path, secrets.text(render_report(snapshot, profile, summary, secrets)))
     junit_path = run_dir / "junit.xml"
-    _atomic_write(junit_path, render_junit(snapshot))
+    write_private(junit_path, secrets.text(render_junit(snapshot)))
     return [json_path, report_path, junit_path]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _cell(text: object) -> str:
@@ -140,7 +102,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str
 STATUS = {"pass": "✅ PASS", "fail": "❌ FAIL", "pending": "⏳ PENDING"}
 
 
-def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str, Any]) -> str:
+def render_report(
+    snapshot: RunSnapshot,
+    profile: Profile,
+    summary: Mapping[str, Any],
+    secrets: Secrets | None = None,
+) -> str:
+    secrets = Secrets.from_profile(profile) if secrets is None else secrets
     passed = sum(c.state == "pass" for c in snapshot.criteria)
     verdict = "PASS" if snapshot.criteria and passed == len(snapshot.criteria) else "FAIL"
     if not snapshot.criteria:
@@ -172,7 +140,8 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
         fields = dataclasses.asdict(group.config)
         shown = ", ".join(
             f"{k}={v!r}"
-            for k, v in redact(fields, secret_keys(profile.kinds)).items()
+            # Redacted before the cut, or a secret cut in half would slip past the value check.
+            for k, v in secrets.redact(redact(fields, secrets.keys)).items()
             if k not in ("name", "count") and v not in (None, "", (), [], {})
         )
         rows.append([group.kind, group.config.name, group.config.count, shown[:160]])

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from console.errors import FaultNotApplicable
 from console.events import Event
 from console.metrics import MetricSpec, Series
+from console.secrets import NO_SECRETS, Secrets
 from console.snapshot import FaultRecord, SeriesView, SessionSnapshot
 
 __all__ = [
@@ -106,15 +107,25 @@ class RunEnv:
     services: RunServices
     seed: int
     context: Callable[[str, str, str, str], SessionContext]  # (session_id, kind, group, host)
+    secrets: Secrets = NO_SECRETS  # children start from secrets.child_env()
 
 
 class SessionContext:
     """A session's handle on the run: events, metrics and recovery, bound to its id."""
 
     def __init__(
-        self, services: RunServices, session_id: str, kind: str, group: str, host: str, seed: int
+        self,
+        services: RunServices,
+        session_id: str,
+        kind: str,
+        group: str,
+        host: str,
+        seed: int,
+        *,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
         self.services = services
+        self.secrets = secrets  # the run's: a child's environment is secrets.child_env()
         self.session_id = session_id
         self.kind = kind
         self.group = group

@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -443,7 +443,9 @@ class EmbeddedTarget:
         queue: int = 40,
         latency: float = 0.0,
         host: str = "127.0.0.1",
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        self.env = env  # the child's environment; default the console's (a run passes it scrubbed)
         self.args = [
             "--host", host, "--port", "0",
             "--breaker-timeout", f"{breaker_timeout}s",
@@ -459,7 +461,7 @@ class EmbeddedTarget:
             "import sys; from console.targets.http_server import main; sys.exit(main(sys.argv[1:]))"
         )
         root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
+        env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, *self.args],

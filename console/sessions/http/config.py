@@ -59,16 +59,18 @@ class RequestConfig:
     method: str = opt("GET", doc="HTTP method.")
     url: str = opt(doc="Absolute URL, or a path joined to the group's base_url.")
     headers: dict[str, str] = opt({}, doc="Request headers; values are templated.")
-    body: str = opt("", doc="Raw text body (templated).")
+    body: str = opt("", secret=True, doc="Raw text body (templated).")
     body_file: str = opt(
         "", doc="Raw body read from this file (relative to the profile), sent as bytes."
     )
     body_size: float = opt(
         0.0, unit="size", doc="Generated raw body of this many bytes (for binary uploads)."
     )
-    json: dict[str, Any] = opt({}, doc="JSON object body; string values are templated.")
+    json: dict[str, Any] = opt(
+        {}, secret=True, doc="JSON object body; string values are templated."
+    )
     form: dict[str, str] = opt(
-        {}, doc="Form fields (urlencoded, or multipart when files are given)."
+        {}, secret=True, doc="Form fields (urlencoded, or multipart when files are given)."
     )
     files: tuple[FileField, ...] = opt((), doc="Multipart file parts.")
     timeout: float = opt(60.0, unit="duration", doc="Request timeout (k6's default is 60s).")
@@ -84,11 +86,13 @@ class CheckConfig:
     name: str = opt("", doc="Check name shown in details; defaults to a description of the check.")
     status: int = opt(0, doc="Expected status code (0 = not checked).")
     header: str = opt("", doc="Header that must be present (and equal `equals` when given).")
-    body_contains: str = opt("", doc="Text the body must contain.")
+    body_contains: str = opt("", secret=True, doc="Text the body must contain.")
     json_path: str = opt(
         "", doc="Dotted path of a JSON field that must exist (and equal `equals` when given)."
     )
-    equals: str = opt("", doc="Expected value of the header or JSON field, compared as text.")
+    equals: str = opt(
+        "", secret=True, doc="Expected value of the header or JSON field, compared as text."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +195,9 @@ class HttpGroupConfig(GroupConfig):
         (), doc="Resilience probes run by this group's first worker."
     )
     env: dict[str, str] = opt(
-        {}, doc="Values for ${env.NAME}; the process environment fills names not given here."
+        {},
+        secret=True,
+        doc="Values for ${env.NAME}; the process environment fills names not given here.",
     )
     client: Literal["aiohttp", "httpx", "httpx-aiohttp"] = opt(
         "aiohttp",

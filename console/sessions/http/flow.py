@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.secrets import MIN_SECRET, Secrets
 from console.sessions.http.catalog import ERROR_METRICS, STATUS_METRICS
 from console.sessions.http.client import Client, Reply, RequestError
 from console.sessions.http.config import CheckConfig, HttpGroupConfig, RequestConfig, StepConfig
@@ -120,9 +121,8 @@ def safe_url(url: str) -> str:
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value (rendered variables, env) replaced by ``***``."""
-    for value in sorted({v for v in secrets if len(v) >= 3}, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
+    values = sorted({v for v in secrets if len(v) >= MIN_SECRET}, key=len, reverse=True)
+    return Secrets(values=tuple(values)).text(text)
 
 
 class Flow:
@@ -145,10 +145,6 @@ class Flow:
         self.check_counts: dict[str, list[int]] = {}  # name -> [passes, total]
         self.inflight = 0  # requests awaiting a response, for stall detection
         self._files: dict[tuple[str, float], bytes] = {}
-        # ${env.X} taken from the process environment: as secret as the group's env table.
-        found = {m.group(1) for m in _VAR.finditer(repr(config.steps))}
-        names = {name[4:] for name in found if name.startswith("env.")}
-        self._env_secrets = [os.environ[n] for n in names if n in os.environ]
 
     def _payload(self, path: str, size: float) -> bytes:
         key = (path, size)
@@ -175,8 +171,12 @@ class Flow:
                 self._payload(part.path, part.size)
 
     def _secrets(self, vu: VU) -> list[str]:
-        """Values that must not reach an event: the flow's env and the VU's captures."""
-        return [*self.env.values(), *vu.captured.values(), *self._env_secrets]
+        """Values that must not reach an event: the flow's env and the VU's captures.
+
+        The session fills the env table with every ${env.X} the flow uses (the worker's own
+        environment holds none of them); the console redacts events again on arrival.
+        """
+        return [*self.env.values(), *vu.captured.values()]
 
     def url(self, raw: str) -> str:
         if raw.startswith(("http://", "https://")):

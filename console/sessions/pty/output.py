@@ -7,7 +7,8 @@ chunk), and, when the profile asks, to ``<run_dir>/output/<session>.log``.
 The file is written from a memory buffer, flushed once a second by the session's sampler or when
 it reaches 1 MB, with plain ``os.write``: writes to a regular file land in the page cache and do
 not wait for the disk, so they cost the loop a memory copy. Nothing is dropped if the disk is
-slow; the buffer only grows until the next write returns.
+slow; the buffer only grows until the next write returns. The file is 0600 from its creation
+(:mod:`console.files`): a program's output is the operator's business only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from pathlib import Path
 
 from console.emit import LineVerifier
+from console.files import open_private, private_dir
 
 __all__ = ["SessionOutput", "text_lines"]
 
@@ -49,8 +51,7 @@ class SessionOutput:
 
     def open(self) -> None:
         if self.path is not None and self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = open_private(private_dir(self.path.parent) / self.path.name)
 
     def feed(self, data: bytes) -> int:
         """Account for one chunk; return the number of newlines in it."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.metrics import Series
+from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.pty.output import SessionOutput
 from console.sessions.pty.policy import Decision, RestartPolicy
@@ -165,11 +166,17 @@ class PtySession(Session):
         self._timers.append(loop.call_later(delay, callback))
 
     def _environment(self) -> dict[str, str]:
-        env: dict[str, str] = dict(os.environ) if self.config.inherit_env else {}
+        """The console's environment minus the run's secrets, then the profile's ``env``.
+
+        A secret reaches the program only when the profile passes it by name
+        (``TOKEN = "${env.TOKEN}"``).
+        """
+        env = self.ctx.secrets.child_env() if self.config.inherit_env else {}
         env.setdefault("PATH", os.environ.get("PATH", "/usr/bin:/bin"))
         env["TERM"] = self.config.term
         env["COLUMNS"], env["LINES"] = str(self.config.cols), str(self.config.rows)
         for key, value in self.config.env.items():
+            value = ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), value)
             env[key] = value.replace("{index}", str(self.index)).replace("{name}", self.ctx.group)
         return env
 

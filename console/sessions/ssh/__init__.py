@@ -112,7 +112,12 @@ class SshRuntime(KindRuntime):
 
     async def start(self) -> None:
         if any(s.endpoint.embedded for s in self.ssh_sessions):
-            self.target = EmbeddedSshTarget(self.env.run_dir / "ssh-target")
+            embedded = [s for s in self.ssh_sessions if s.endpoint.embedded]
+            self.target = EmbeddedSshTarget(
+                self.env.run_dir / "ssh-target",
+                keep_keys=any(s.cfg.keep_target_keys for s in embedded),
+                env=self.env.secrets.child_env(),
+            )
             info = await self.target.start()
             for session in self.ssh_sessions:
                 if session.endpoint.embedded:

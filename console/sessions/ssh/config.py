@@ -54,6 +54,12 @@ class SshGroupConfig(GroupConfig):
         doc="known_hosts file to verify host keys with; default ~/.ssh/known_hosts. "
         "The embedded server's key is pinned automatically.",
     )
+    keep_target_keys: bool = opt(
+        False,
+        doc="Embedded server only: keep the keys it generates in the run directory's "
+        "ssh-target/ (0600) after the run. By default they are deleted when the run ends, since "
+        "the client key logs in as you.",
+    )
     verify_host_key: bool = opt(
         True,
         doc="Verify host keys. false is for throwaway hosts only: the pane shows a "
