@@ -10,6 +10,7 @@ rewritten at each export and always describe the latest one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -22,7 +23,7 @@ from console.profile import Profile
 from console.snapshot import RunSnapshot
 from console.units import format_duration
 
-__all__ = ["redact", "write_all"]
+__all__ = ["ExportError", "redact", "write_all"]
 
 SECRET_KEY = re.compile(
     r"pass(word|phrase)?|secret|token|api[_-]?key|private[_-]?key|authorization|cookie|credential",
@@ -101,6 +102,23 @@ def snapshot_dict(
     return data
 
 
+class ExportError(OSError):
+    """Some export files could not be written (a full disk, EIO); ``written`` holds the rest.
+
+    The message names every file that failed and why, so the operator is told which one
+    instead of seeing a traceback.
+    """
+
+    def __init__(self, failures: Sequence[tuple[Path, OSError]], written: Sequence[Path]) -> None:
+        self.failures = tuple(failures)
+        self.written = tuple(written)
+        super().__init__("; ".join(f"{path.name}: {_reason(exc)}" for path, exc in self.failures))
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def write_all(
     run_dir: Path,
     n: int,
@@ -108,23 +126,45 @@ def write_all(
     profile: Profile,
     summary: Mapping[str, Any],
 ) -> list[Path]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    json_path = run_dir / f"snapshot-{n}.json"
-    _atomic_write(
-        json_path, json.dumps(snapshot_dict(snapshot, profile, summary), indent=2, default=str)
-    )
-    report_path = run_dir / "report.md"
-    _atomic_write(report_path, render_report(snapshot, profile, summary))
-    junit_path = run_dir / "junit.xml"
-    _atomic_write(junit_path, render_junit(snapshot))
-    return [json_path, report_path, junit_path]
+    """Write the three files, each independently; raise :class:`ExportError` naming the files
+    that failed once the others are written."""
+    files = [
+        (
+            run_dir / f"snapshot-{n}.json",
+            lambda: json.dumps(snapshot_dict(snapshot, profile, summary), indent=2, default=str),
+        ),
+        (run_dir / "report.md", lambda: render_report(snapshot, profile, summary)),
+        (run_dir / "junit.xml", lambda: render_junit(snapshot)),
+    ]
+    written: list[Path] = []
+    failures: list[tuple[Path, OSError]] = []
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError([(run_dir, exc)], []) from exc
+    for path, render in files:
+        try:
+            _atomic_write(path, render())
+        except OSError as exc:
+            failures.append((path, exc))
+        else:
+            written.append(path)
+    if failures:
+        raise ExportError(failures, written)
+    return written
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
+    """Write via a temporary file and rename, so a reader never sees half a report; a write
+    that fails leaves no temporary file behind."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _cell(text: object) -> str:

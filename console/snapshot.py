@@ -118,6 +118,7 @@ class RunSnapshot:
     events_logged: int = 0
     exports: tuple[str, ...] = ()  # paths of snapshot files written so far
     abort_reason: str = ""
+    data_loss: tuple[str, ...] = ()  # one line per file that could not be (fully) written
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)
