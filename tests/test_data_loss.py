@@ -118,9 +118,9 @@ threshold = "rate>=0"
     )
     runs = small_disk / "runs"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    argv = [sys.executable, "-m", "console", "run", str(profile), "--headless"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "console", "run", str(profile), "--headless"]
-        + ["--runs-dir", str(runs)],
+        [*argv, "--runs-dir", str(runs)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
