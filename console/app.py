@@ -29,15 +29,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TextIO, TypeVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.drivers.linux_driver import LinuxDriver
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 
+from console.driver import HangupSafeDriver, detach_from_terminal
 from console.engine import EXIT_FAILED
 from console.keys import APP_BINDINGS, check_keymap
 from console.messages import FaultApplied, SessionFocused, SnapshotReady
@@ -130,6 +132,7 @@ class StressdeckApp(App[int]):
         self._lag_samples: deque[tuple[float, float]] = deque(maxlen=6000)  # (unix time, ms)
         self._freeze_gc = freeze_gc  # the CLI does; tests share one process, so they don't
         self._loss_shown: set[str] = set()  # data-loss texts already notified
+        self.terminal_lost = False
         self._lag_expected = 0.0
         self._accepting = True
 
@@ -423,6 +426,11 @@ class StressdeckApp(App[int]):
             self.controller.stop(interrupted=True), self._stopped, on_error=self._stop_failed
         )
 
+    def terminal_gone(self) -> None:
+        """The terminal hung up (the driver saw EIO): stop as on SIGHUP, exit 130."""
+        self.terminal_lost = True
+        self._interrupt()
+
     def _stopped(self, result: Any) -> None:
         self.run_result = result
         self.exit(int(getattr(result, "exit_code", 0)))
@@ -574,13 +582,24 @@ def run_console(
     controller = RunController(profile, runs_dir=runs_dir, duration=duration, replay=replay)
     keymap = dict(profile.keys)
     app = StressdeckApp(controller=controller, keymap=keymap, freeze_gc=True)
+    if app.driver_class is LinuxDriver:
+        app.driver_class = HangupSafeDriver
     app.run()
     result = app.run_result
+    if app.terminal_lost:
+        detach_from_terminal()
     if result is None:  # the app ended without a graceful quit: still stop and finish the run
         try:
-            result = controller.stop().result(timeout=60)
+            result = controller.stop(interrupted=app.terminal_lost).result(timeout=60)
         except Exception as exc:
-            print(f"stressdeck: the run failed: {exc!r}", file=sys.stderr, flush=True)
+            _print(f"stressdeck: the run failed: {exc!r}", sys.stderr)
             return EXIT_FAILED
-    print(summary_text(result), file=sys.stdout, flush=True)
+    _print(summary_text(result), sys.stdout)
     return int(getattr(result, "exit_code", EXIT_FAILED))
+
+
+def _print(text: str, file: TextIO) -> None:
+    try:
+        print(text, file=file, flush=True)
+    except OSError:  # the terminal is gone (EIO): the run's files say it all
+        detach_from_terminal()
