@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from console.lifetime import die_with_parent
 from console.metrics import Series, Trend
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.http.catalog import PROBE_METRICS
@@ -147,6 +148,7 @@ class HttpSession(Session):
             stderr=asyncio.subprocess.PIPE,
             env=env,
             limit=32 << 20,
+            preexec_fn=die_with_parent(),  # from the loop thread, which outlives the worker
         )  # fmt: skip
         await self._send(self.spec())
         proc = self.proc
