@@ -140,13 +140,19 @@ def _run(
     if not headless and not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("stressdeck: no terminal; running headless", file=sys.stderr)
         headless = True
-    if headless:
-        from console.headless import run_headless
+    from console.engine import RunDirError  # late: `stressdeck emit` must start fast
 
-        return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
-    from console.app import run_console
+    try:
+        if headless:
+            from console.headless import run_headless
 
-    return run_console(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
+            return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
+        from console.app import run_console
+
+        return run_console(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
+    except RunDirError as exc:  # raised before any session starts
+        print(f"stressdeck: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _list_profiles() -> int:

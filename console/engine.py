@@ -59,7 +59,7 @@ from console.snapshot import (
     SessionSnapshot,
 )
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "Run", "RunResult"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "Run", "RunDirError", "RunResult"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -67,6 +67,11 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 RUN_SESSION = "run"  # the session id under which run-wide metrics (console_*) are recorded
 _STOP_TIMEOUT = 10.0
+
+
+class RunDirError(Exception):
+    """The run directory cannot be created or written: raised by :class:`Run` before anything
+    starts, so the CLI can exit 2 with this message instead of a traceback."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,12 @@ class Run:
             run_dir = base.with_name(f"{base.name}-{n}")
         self.run_dir = run_dir
         self.run_name = run_dir.name
-        self.event_log = EventLog(run_dir / "events.jsonl", self.run_name)
+        try:
+            self.event_log = EventLog(run_dir / "events.jsonl", self.run_name)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write the run directory {run_dir}: {exc.strerror or exc}"
+            ) from exc
         self.registry = MetricsRegistry(self.profile.metric_specs().values(), self.now)
         self.recoveries = RecoveryTracker()
         self.rng = random.Random(self.config.seed)

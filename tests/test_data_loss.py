@@ -154,3 +154,53 @@ threshold = "rate>=0"
     assert "events.jsonl:" in out and "not written" in out
     assert "snapshot-1.json" in out  # the export says which file failed
     assert not list(run_dir.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "read-only"])
+def test_an_unwritable_runs_directory_is_exit_2_before_anything_starts(
+    tmp_path: Path, where: str
+) -> None:
+    if where == "under-a-file":
+        (tmp_path / "file").write_text("")
+        runs = tmp_path / "file" / "runs"
+    else:
+        runs = tmp_path / "ro"
+        runs.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(runs)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a read-only tmpfs: {done.stderr.strip()}")
+    profile = tmp_path / "p.toml"
+    marker = tmp_path / "started"
+    program = [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    profile.write_text(
+        f'[run]\nname = "ro"\nduration = "5s"\n[[pty]]\ncommand = {json.dumps(program)}\n'
+    )
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "console",
+                "run",
+                str(profile),
+                "--headless",
+                "--runs-dir",
+                str(runs),
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        if where == "read-only":
+            subprocess.run(["umount", "-l", str(runs)], check=False)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "cannot write the run directory" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not marker.exists()  # no session started
