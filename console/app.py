@@ -131,7 +131,7 @@ class StressdeckApp(App[int]):
         self._ui_lag = Trend()
         self._lag_samples: deque[tuple[float, float]] = deque(maxlen=6000)  # (unix time, ms)
         self._freeze_gc = freeze_gc  # the CLI does; tests share one process, so they don't
-        self._loss_shown: set[str] = set()  # data-loss texts already notified
+        self._loss_shown: set[str] = set()  # files whose data loss was already notified
         self.terminal_lost = False
         self._lag_expected = 0.0
         self._accepting = True
@@ -215,9 +215,10 @@ class StressdeckApp(App[int]):
         self.query_one(SessionGrid).update_sessions(snapshot.sessions)
         self.query_one(CriteriaPanel).show(snapshot.criteria)
         self.query_one(ConsoleStatsPanel).show(snapshot.console, self.ui_lag_p99())
-        for text in snapshot.data_loss:  # a file lost data: say so once per new figure
-            if text not in self._loss_shown:
-                self._loss_shown.add(text)
+        for text in snapshot.data_loss:  # a file lost data: say so once per file
+            name = text.partition(":")[0]
+            if name not in self._loss_shown:
+                self._loss_shown.add(name)
                 self.notify(text, title="data not written", severity="error", timeout=15)
         self.query_one(FaultsPanel).show(snapshot.faults)
         log = self.query_one(EventLogPanel)

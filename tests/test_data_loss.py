@@ -153,6 +153,7 @@ threshold = "rate>=0"
     assert "data not written" in out
     assert "events.jsonl:" in out and "not written" in out
     assert "snapshot-1.json" in out  # the export says which file failed
+    assert "output/emit#" in out and "of output not written" in out  # kept output counted
     assert not list(run_dir.rglob("*.tmp"))
 
 
