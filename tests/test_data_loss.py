@@ -205,3 +205,26 @@ def test_an_unwritable_runs_directory_is_exit_2_before_anything_starts(
     assert "cannot write the run directory" in done.stderr
     assert "Traceback" not in done.stderr
     assert not marker.exists()  # no session started
+
+
+async def test_the_console_alerts_once_per_file_that_lost_data() -> None:
+    from dataclasses import replace
+
+    from console.app import make_app, summary_text
+    from tests.synthetic_run import synthetic_snapshot
+
+    snap = synthetic_snapshot(ssh=0, pty=1, http=0)
+    lost = ("events.jsonl: 3 event(s) not written (OSError: [Errno 28] No space left on device)",)
+    app = make_app(snapshot=replace(snap, data_loss=lost), show_log=False)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        app.snapshot = replace(snap, seq=snap.seq + 1, data_loss=(lost[0].replace("3", "4"),))
+        await pilot.pause()
+        shown = [n.message for n in app._notifications]
+    assert shown == [lost[0]]  # once for the file, not at every new count
+
+    class Result:
+        exit_code = 0
+        snapshot = replace(snap, data_loss=lost)
+
+    assert f"NOT WRITTEN {lost[0]}" in summary_text(Result())
