@@ -30,8 +30,8 @@ from typing import Any
 
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
-from console.errors import ExitStatus
-from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
+from console.errors import ExitStatus, RunDirError
+from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_now
 from console.faults import FaultInjector
 from console.files import new_private_dir
 from console.metrics import (
@@ -95,17 +95,33 @@ class Run:
         self.profile = profile.with_duration(duration) if duration is not None else profile
         self.replay = tuple(replay)
         self.config = self.profile.run
-        run_dir = new_private_dir(Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}")
+        base = Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}"
+        try:
+            run_dir = new_private_dir(base)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write the run directory {base}: {exc.strerror or exc}"
+            ) from exc
         self.run_dir = run_dir
         self.run_name = run_dir.name
         # Read once: what to redact from every file and to withhold from every child.
         self.secrets = Secrets.from_profile(self.profile)
-        self.event_log = EventLog(run_dir / "events.jsonl", self.run_name, redact=self.secrets.event)
+        try:
+            self.event_log = EventLog(
+                run_dir / "events.jsonl", self.run_name, redact=self.secrets.event
+            )
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write the run directory {run_dir}: {exc.strerror or exc}"
+            ) from exc
         self.registry = MetricsRegistry(self.profile.metric_specs().values(), self.now)
         self.recoveries = RecoveryTracker()
         self.rng = random.Random(self.config.seed)
         self.state = "starting"
         self.exports: list[Path] = []
+        # What could not be written, by file: shown live, in the summary and the final snapshot.
+        self.data_loss: dict[str, str] = {}
+        self._log_failing_since: float | None = None
         self.abort_reason = ""
         self.interrupted = False
         self.kinds: dict[str, SessionKind] = {}
@@ -184,6 +200,8 @@ class Run:
         )
 
     def log_event(self, event: Event) -> Event:
+        if event.event == WRITE_FAILED and event.data.get("file"):
+            self.data_loss[str(event.data["file"])] = event.detail
         return self.event_log.log(event)
 
     def _log(self, name: str, detail: str = "", **kw: Any) -> Event:
@@ -357,9 +375,7 @@ class Run:
                 if self.state == "running" and self.active_elapsed() >= self.config.duration:
                     self._stop.set()
                 self.event_log.flush()
-                if self.event_log.write_error and self.event_log.write_error != last_error:
-                    last_error = self.event_log.write_error
-                    self._log("event_log_error", f"events.jsonl: {last_error}", success=False)
+                self._check_event_log(now)
                 if now - last_publish >= self.config.snapshot_interval - 1e-3:
                     last_publish = now
                     self._evaluate(now, final=False)
@@ -370,6 +386,24 @@ class Run:
                     last_error = text
                     self._log("tick_error", text, success=False)
             await asyncio.sleep(interval)
+
+    def _check_event_log(self, now: float) -> None:
+        """Note write failures of events.jsonl; once writes work again, log what was lost."""
+        log = self.event_log
+        if log.write_error:
+            if self._log_failing_since is None:
+                self._log_failing_since = now
+            self.data_loss["events.jsonl"] = _log_loss_text(log)
+        elif self._log_failing_since is not None:
+            since, self._log_failing_since = self._log_failing_since, None
+            self._log(
+                WRITE_FAILED,
+                f"events.jsonl: writes failed for {now - since:.1f}s; {log.dropped} event(s) lost",
+                success=False,
+                data={"file": "events.jsonl", "dropped": log.dropped, "since_s": round(since, 3)},
+            )
+            if not log.dropped:  # everything held back was written after all
+                self.data_loss.pop("events.jsonl", None)
 
     def _sample(self, now: float) -> None:
         mon = self._selfmon
@@ -479,14 +513,27 @@ class Run:
         """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
         self._export_n += 1
         snapshot = self.build_snapshot()
-        paths = export.write_all(
-            self.run_dir,
-            self._export_n,
-            snapshot,
-            self.profile,
-            self.kind_summaries(snapshot),
-            self.secrets,
-        )
+        try:
+            paths = export.write_all(
+                self.run_dir,
+                self._export_n,
+                snapshot,
+                self.profile,
+                self.kind_summaries(snapshot),
+                self.secrets,
+            )
+        except export.ExportError as exc:
+            paths = list(exc.written)
+            self.exports.extend(paths)
+            for path, error in exc.failures:
+                self._log(
+                    WRITE_FAILED,
+                    f"{path.name}: not written: {error.strerror or error}",
+                    success=False,
+                    data={"file": path.name},
+                )
+            self.publish()
+            raise
         self.exports.extend(paths)
         self._log("snapshot_exported", str(paths[0]), data={"files": [str(p) for p in paths]})
         self.publish()
@@ -541,6 +588,7 @@ class Run:
             events_logged=self.event_log.count,
             exports=tuple(str(p) for p in self.exports),
             abort_reason=self.abort_reason,
+            data_loss=tuple(self.data_loss.values()),
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -623,10 +671,22 @@ class Run:
         self._log(
             "summary", f"{self.state}: exit {code}", data=summary, success=code == ExitStatus.OK
         )
-        paths = await self.export()
+        try:
+            paths = await self.export()
+        except export.ExportError as exc:  # already logged; the exit status stays the criteria's
+            paths = list(exc.written)
         self.event_log.close()
+        if self.event_log.dropped or self.event_log.write_error:
+            self.data_loss["events.jsonl"] = _log_loss_text(self.event_log)
         final = self.publish()
         return RunResult(code, final, self.run_dir, tuple(paths))
+
+
+def _log_loss_text(log: EventLog) -> str:
+    text = f"events.jsonl: {log.dropped} event(s) not written"
+    if log.pending_lines:
+        text += f", {log.pending_lines} held back to retry"
+    return text + (f" ({log.write_error})" if log.write_error else "")
 
 
 def summarize(value: Any, elapsed: float) -> dict[str, float | None]:

@@ -4,6 +4,7 @@
 
     StressdeckError
     ├── ProfileError          a profile that cannot run: every issue with file:line: key (exit 2)
+    ├── RunDirError           the run directory cannot be created or written (exit 2)
     ├── UsageError            a bad value before anything starts (ValueError too)
     │   ├── UnitError           "5 parsecs": a value whose unit is missing or unknown
     │   ├── CriterionError      a threshold that does not parse or does not fit its metric
@@ -42,6 +43,7 @@ __all__ = [
     "ProfileError",
     "ReplayError",
     "RequestError",
+    "RunDirError",
     "SessionError",
     "StressdeckError",
     "TargetError",
@@ -82,6 +84,11 @@ class ProfileError(StressdeckError):
     def __init__(self, issues: Sequence[_Issue]) -> None:
         self.issues = sorted(issues, key=lambda i: (i.line or 0, i.key))
         super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class RunDirError(StressdeckError):
+    """The run directory cannot be created or written: raised by ``Run`` before anything
+    starts, so the CLI can exit 2 with this message instead of a traceback."""
 
 
 class UsageError(StressdeckError, ValueError):

@@ -26,7 +26,7 @@ from console.secrets import REDACTED, Secrets, redact
 from console.snapshot import RunSnapshot
 from console.units import format_duration
 
-__all__ = ["REDACTED", "redact", "write_all"]
+__all__ = ["REDACTED", "ExportError", "redact", "write_all"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -66,6 +66,23 @@ def snapshot_dict(
     return redacted
 
 
+class ExportError(OSError):
+    """Some export files could not be written (a full disk, EIO); ``written`` holds the rest.
+
+    The message names every file that failed and why, so the operator is told which one
+    instead of seeing a traceback.
+    """
+
+    def __init__(self, failures: Sequence[tuple[Path, OSError]], written: Sequence[Path]) -> None:
+        self.failures = tuple(failures)
+        self.written = tuple(written)
+        super().__init__("; ".join(f"{path.name}: {_reason(exc)}" for path, exc in self.failures))
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def write_all(
     run_dir: Path,
     n: int,
@@ -74,19 +91,39 @@ def write_all(
     summary: Mapping[str, Any],
     secrets: Secrets | None = None,
 ) -> list[Path]:
-    """Write the three files, private (0600) and redacted by ``secrets`` (the run's)."""
+    """Write the three files, private (0600) and redacted by ``secrets`` (the run's), each
+    independently; raise :class:`ExportError` naming the files that failed once the others are
+    written. A failed write leaves no temporary file (:func:`console.files.write_private`)."""
     secrets = Secrets.from_profile(profile) if secrets is None else secrets
-    private_dir(run_dir)
-    json_path = run_dir / f"snapshot-{n}.json"
-    write_private(
-        json_path,
-        json.dumps(snapshot_dict(snapshot, profile, summary, secrets), indent=2, default=str),
-    )
-    report_path = run_dir / "report.md"
-    write_private(report_path, secrets.text(render_report(snapshot, profile, summary, secrets)))
-    junit_path = run_dir / "junit.xml"
-    write_private(junit_path, secrets.text(render_junit(snapshot)))
-    return [json_path, report_path, junit_path]
+    files = [
+        (
+            run_dir / f"snapshot-{n}.json",
+            lambda: json.dumps(
+                snapshot_dict(snapshot, profile, summary, secrets), indent=2, default=str
+            ),
+        ),
+        (
+            run_dir / "report.md",
+            lambda: secrets.text(render_report(snapshot, profile, summary, secrets)),
+        ),
+        (run_dir / "junit.xml", lambda: secrets.text(render_junit(snapshot))),
+    ]
+    try:
+        private_dir(run_dir)
+    except OSError as exc:
+        raise ExportError([(run_dir, exc)], []) from exc
+    written: list[Path] = []
+    failures: list[tuple[Path, OSError]] = []
+    for path, render in files:
+        try:
+            write_private(path, render())
+        except OSError as exc:
+            failures.append((path, exc))
+        else:
+            written.append(path)
+    if failures:
+        raise ExportError(failures, written)
+    return written
 
 
 def _cell(text: object) -> str:

@@ -64,6 +64,10 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
             if not isinstance(value, dict):
                 lines.append(f"    {key + ' ':.<{width}} {value}")
         lines.append("")
+    if snap.data_loss:
+        lines.append("  data not written")
+        lines += [f"  ! {text}" for text in snap.data_loss]
+        lines.append("")
     lines.append("  metrics")
     for m in snap.metrics:
         lines.append(f"    {m.name + ' ':.<{width}} {describe(m)}")

@@ -126,6 +126,7 @@ class RunSnapshot:
     fault_count: int = 0  # every fault of the run, however many ``faults`` still holds
     exports: tuple[str, ...] = ()  # paths of snapshot files written so far
     abort_reason: str = ""
+    data_loss: tuple[str, ...] = ()  # one line per file that could not be (fully) written
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)

@@ -61,6 +61,7 @@ import asyncssh
 
 from console.errors import TargetError, TargetUnavailable
 from console.files import open_private, private_dir, write_private
+from console.lifetime import die_with_parent
 from console.targets.process import terminate_async
 from console.units import parse_duration
 
@@ -288,6 +289,7 @@ class SshTargetServer:
         self, process: asyncssh.SSHServerProcess[bytes], argv: list[str], **kwargs: Any
     ) -> asyncio.subprocess.Process:
         env = dict(os.environ, TERM=kwargs.pop("term", "dumb"), PS1="$ ")
+        kwargs.setdefault("preexec_fn", die_with_parent())
         child = await asyncio.create_subprocess_exec(
             *argv, env=env, cwd=os.path.expanduser("~"), **kwargs
         )
@@ -343,7 +345,7 @@ class SshTargetServer:
                 stdout=slave,
                 stderr=slave,
                 start_new_session=True,
-                preexec_fn=_make_controlling_tty,
+                preexec_fn=die_with_parent(then=_make_controlling_tty),
                 term=process.get_terminal_type() or "xterm",
             )
         finally:
@@ -644,6 +646,7 @@ class EmbeddedSshTarget:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 env=env,
+                preexec_fn=die_with_parent(),
             )
         finally:
             os.close(log)

@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from console.config import GroupConfig, opt
 
+DEFAULT_MAX_BODY = 1 << 20  # bytes of a response body kept for checks and captures
+MAX_BODY_LIMIT = 64 << 20  # the most a profile may ask to keep (console.sessions.http.client)
+
 __all__ = [
     "CaptureConfig",
     "CheckConfig",
@@ -204,6 +207,11 @@ class HttpGroupConfig(GroupConfig):
         doc="HTTP client in the worker, one per VU: aiohttp (fastest), httpx, or httpx over an aiohttp transport.",
     )
     insecure: bool = opt(False, doc="Skip TLS certificate checks (self-signed staging servers).")
+    max_body: float = opt(
+        float(DEFAULT_MAX_BODY),
+        unit="size",
+        doc="Response body bytes kept per request for checks and captures (at most 64MB); the rest is counted in data_received and http_body_truncated, read and dropped.",
+    )
     breaker_timeout: float = opt(
         2.0, unit="duration", doc="Embedded target only: its circuit breaker's open timeout."
     )

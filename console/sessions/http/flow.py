@@ -263,6 +263,8 @@ class Flow:
             stats.rate("http_req_failed", True)
             return None
         stats.add("data_received", reply.received)
+        if reply.truncated:
+            stats.add("http_body_truncated")
         stats.status(reply.status)
         status_metric = STATUS_METRICS.get(f"{reply.status // 100}xx")
         if status_metric:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import TargetError, WorkerError
+from console.lifetime import die_with_parent
 from console.metrics import Series, Trend
 from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
@@ -144,6 +145,7 @@ class HttpSession(Session):
             stderr=asyncio.subprocess.PIPE,
             env=env,
             limit=32 << 20,
+            preexec_fn=die_with_parent(),  # from the loop thread, which outlives the worker
         )  # fmt: skip
         await self._send(self.spec())
         proc = self.proc

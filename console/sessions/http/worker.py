@@ -48,7 +48,9 @@ class Worker:
         self.executor = Executor(
             config,
             self.flow,
-            lambda: make_client(config.client, insecure=config.insecure),
+            lambda: make_client(
+                config.client, insecure=config.insecure, max_body=int(config.max_body)
+            ),
             index=int(spec.get("index", 0)),
             workers=int(spec.get("workers", 1)),
             run_duration=float(spec.get("run_duration", 0.0)),

@@ -7,8 +7,9 @@ chunk), and, when the profile asks, to ``<run_dir>/output/<session>.log``.
 The file is written from a memory buffer, flushed once a second by the session's sampler or when
 it reaches 1 MB, with plain ``os.write``: writes to a regular file land in the page cache and do
 not wait for the disk, so they cost the loop a memory copy. Nothing is dropped if the disk is
-slow; the buffer only grows until the next write returns. The file is 0600 from its creation
-(:mod:`console.files`): a program's output is the operator's business only.
+slow; the buffer only grows until the next write returns. If a write *fails* (a full disk, EIO)
+the buffered bytes are dropped and counted in ``dropped_bytes``; the session reports them. The file is
+0600 from its creation (:mod:`console.files`): a program's output is the operator's business only.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class SessionOutput:
         self._display = bytearray()
         self._pending = bytearray()
         self._fd: int | None = None
+        self.dropped_bytes = 0  # output that could not be written to the file
+        self.write_error = ""  # the latest write error, "" once a write succeeds
 
     def open(self) -> None:
         if self.path is not None and self._fd is None:
@@ -69,12 +72,20 @@ class SessionOutput:
         return newlines
 
     def flush(self) -> None:
+        """Write what is buffered; on a write error (full disk, EIO) drop it and count it.
+
+        Never raises: the program's output keeps being read and counted either way.
+        """
         if self._fd is None or not self._pending:
             return
         view = memoryview(self._pending)
         try:
             while view:
                 view = view[os.write(self._fd, view) :]
+            self.write_error = ""
+        except OSError as exc:
+            self.dropped_bytes += len(view)
+            self.write_error = exc.strerror or str(exc)
         finally:
             view.release()
             self._pending.clear()

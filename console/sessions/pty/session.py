@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.events import WRITE_FAILED
 from console.metrics import Series
 from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
@@ -28,7 +29,7 @@ from console.sessions.pty.process import ExitStatus, PtyProcess
 from console.sessions.pty.stats import MemoryGrowth, TreeStats
 from console.sessions.pty.view import session_view
 from console.snapshot import FaultRecord, SessionSnapshot
-from console.units import format_duration, parse_duration
+from console.units import format_bytes, format_duration, parse_duration
 
 if TYPE_CHECKING:
     from console.sessions.pty.config import PtyConfig
@@ -116,6 +117,7 @@ class PtySession(Session):
         self._done = asyncio.Event()
         self._cpu_prev: tuple[float, float] | None = None
         self._loss_counted = False
+        self._output_dropped_reported = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _now(self) -> float:
@@ -150,6 +152,7 @@ class PtySession(Session):
             self.proc.close()
         self.pid = None
         self.output.close()
+        self._report_output_loss()
         self._done.set()
 
     def _cancel_timers(self) -> None:
@@ -498,6 +501,7 @@ class PtySession(Session):
         self.series["output"].push(float(self.output.bytes - self._bytes_at_sample))
         self._bytes_at_sample = self.output.bytes
         self.output.flush()
+        self._report_output_loss()
         if self.pid is None or self._stopping:
             self.series["rss"].push(0.0)
             return
@@ -512,6 +516,20 @@ class PtySession(Session):
             self.state = "idle"
             self.ctx.event(
                 "output_idle", f"no output for {format_duration(self.config.idle_after)}"
+            )
+
+    def _report_output_loss(self) -> None:
+        """Kept output that the disk refused: one event each time the count grows."""
+        output = self.output
+        if output.dropped_bytes > self._output_dropped_reported and output.path is not None:
+            self._output_dropped_reported = output.dropped_bytes
+            name = f"{output.path.parent.name}/{output.path.name}"
+            self.ctx.event(
+                WRITE_FAILED,
+                f"{name}: {format_bytes(output.dropped_bytes)} of output not written "
+                f"({output.write_error})",
+                success=False,
+                data={"file": name, "dropped_bytes": output.dropped_bytes},
             )
 
     def view(self) -> SessionSnapshot:
