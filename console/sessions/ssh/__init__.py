@@ -5,7 +5,8 @@ CPU, memory and disk, and an interactive PTY driven in cycles; it reconnects aft
 with capped, jittered attempts. Events use the spike's names (``connected``, ``connect_failed``,
 ``disconnect_injected``, ``reconnected``, ``reconnect_failed``, ``exec_poll``,
 ``exec_poll_error``, ``pty_cycle``, ``pty_error``) so the runbook's extraction commands work on
-Stressdeck's ``events.jsonl``; ``connection_lost`` marks a drop the console did not cause.
+Stressdeck's ``events.jsonl``; ``connection_lost`` marks a drop the console did not cause, and
+``ssh_config_error`` (once per config, before sessions start) an OpenSSH config that cannot be read.
 
 Modules: :mod:`~console.sessions.ssh.config` (the group's keys and targets),
 :mod:`~console.sessions.ssh.connect` (keys, agent, host keys), :mod:`~console.sessions.ssh.session`

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh.config import SSHClientConfig
+from asyncssh.config import SSHClientConfig, SSHConfig
 
 from console.sessions.ssh.config import Endpoint, SshGroupConfig
 from console.targets.ssh_server import SshTargetInfo
@@ -239,7 +239,7 @@ def config_paths(cfg: SshGroupConfig) -> list[str]:
     return [str(default)] if os.access(default, os.R_OK) else []
 
 
-def read_ssh_config(cfg: SshGroupConfig, host: str, port: int | None) -> SSHClientConfig:
+def read_ssh_config(cfg: SshGroupConfig, host: str, port: int | None) -> SSHConfig:
     """The config as it applies to ``host``; :class:`SshConfigError` when it cannot be read."""
     paths = config_paths(cfg)
     try:
@@ -250,9 +250,9 @@ def read_ssh_config(cfg: SshGroupConfig, host: str, port: int | None) -> SSHClie
             False,
             False,
             getpass.getuser(),
-            cfg.user or (),  # type: ignore[arg-type]
+            cfg.user or (),
             host,
-            port if port is not None else (),  # type: ignore[arg-type]
+            port if port is not None else (),
         )
     except asyncssh.ConfigParseError as exc:
         raise SshConfigError(f"SSH config {_with_line_text(str(exc))}") from None

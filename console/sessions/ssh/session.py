@@ -441,6 +441,8 @@ class SshSession(Session):
             self._bogus_auth += int(params.get("count", 1))
             self.request_drop(f"ssh.auth_fail (fault {fault.id})")
         elif action == "reconnect":
+            if self._refused:
+                raise FaultNotApplicable(f"{self.id}: {self.last_error}")
             if self.state != "failed":
                 raise FaultNotApplicable(f"{self.id} is {self.state}, not failed")
             self._wake.set()
