@@ -156,16 +156,22 @@ backoff = "200ms"
     )
     runs = tmp / "runs"
     go = tmp / "go"
-    # The console waits for `go`, so tmux is set up (clipboard on) before it draws anything.
+    # The console waits for `go`, so tmux is set up (clipboard on) and the title read before
+    # it draws anything.
     shell = (
         f"while [ ! -e {go} ]; do sleep 0.1; done; "
         f"{COMMAND} run {profile} --runs-dir {runs}; echo STRESSDECK-EXIT=$?; sleep 60"
     )
-    tmux("new-session", "-d", "-s", "console", "-x", "160", "-y", "45", "-c", str(ROOT), shell)
+    # A named window: tmux renames it only when told to by an escape (allow-rename), never
+    # after the running command, so any change of its name is the remote's doing.
+    tmux(
+        "new-session", "-d", "-s", "console", "-n", "sdconsole", "-x", "160", "-y", "45",
+        "-c", str(ROOT), shell,
+    )  # fmt: skip
     tmux("set-option", "-g", "set-clipboard", "on")
     tmux("set-option", "-g", "allow-rename", "on")
     title = tmux("display-message", "-p", "-t", "console", "#{pane_title}").strip()
-    window = tmux("display-message", "-p", "-t", "console", "#{window_name}").strip()
+    assert tmux("display-message", "-p", "-t", "console", "#{window_name}").strip() == "sdconsole"
     go.touch()
 
     deadline = time.monotonic() + 40
@@ -181,7 +187,7 @@ backoff = "200ms"
     screen = tmux.screen()
 
     assert tmux("display-message", "-p", "-t", "console", "#{pane_title}").strip() == title
-    assert tmux("display-message", "-p", "-t", "console", "#{window_name}").strip() == window
+    assert tmux("display-message", "-p", "-t", "console", "#{window_name}").strip() == "sdconsole"
     assert "SDOWNED" not in tmux("list-buffers")  # OSC 52 wrote no clipboard
     assert SHOWN in screen, screen  # shown as text: had tmux obeyed it, the text would be gone
 
