@@ -44,6 +44,7 @@ from console.metrics import (
 )
 from console.profile import Profile
 from console.replay import ReplayFault
+from console.sanitize import clean, clean_data
 from console.secrets import Secrets
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
@@ -182,12 +183,14 @@ class Run:
         source: str | None = None,
         fault_id: int | None = None,
     ) -> Event:
+        # Every event passes here: details and data carry remote text (SSH reasons, stderr,
+        # HTTP errors, program output), so this is where it loses its control characters.
         return Event(
             ts=iso_now(),
             session_id=session_id,
             host=host,
             event=name,
-            detail=detail,
+            detail=clean(detail),
             elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
             attempt=attempt,
             success=success,
@@ -195,7 +198,7 @@ class Run:
             run=self.run_name,
             source=source,
             fault_id=fault_id,
-            data=dict(data or {}),
+            data=clean_data(data) if data else {},
             t=self.now(),
         )
 

@@ -15,6 +15,7 @@
     └── SessionError          one session's work failed; its pane shows it, the run goes on
         ├── ConnectError        an SSH connection attempt failed (``final``: do not retry)
         │   ├── HostKeyRejected   unknown or changed host key
+        │   ├── SshConfigError    the OpenSSH client config cannot be used (file and line)
         │   └── KeyUnusable       the client key cannot be loaded
         ├── ChannelError        an SSH PTY cycle failed
         ├── RequestError        an HTTP request got no response (``cls``: timeout, refused, ...)
@@ -45,6 +46,7 @@ __all__ = [
     "RequestError",
     "RunDirError",
     "SessionError",
+    "SshConfigError",
     "StressdeckError",
     "TargetError",
     "TargetUnavailable",
@@ -137,6 +139,12 @@ class ConnectError(SessionError):
 
 class HostKeyRejected(ConnectError):
     """The server's host key is unknown or changed: retrying would hide a possible attack."""
+
+    final = True
+
+
+class SshConfigError(ConnectError):
+    """The OpenSSH client config cannot be used; the message names the file and the line."""
 
     final = True
 

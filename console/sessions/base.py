@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from console.errors import FaultNotApplicable
 from console.events import Event
 from console.metrics import MetricSpec, Series
+from console.sanitize import clean
 from console.secrets import NO_SECRETS, Secrets
 from console.snapshot import FaultRecord, SeriesView, SessionSnapshot
 
@@ -244,7 +245,12 @@ class Session(ABC):
         """An immutable snapshot of this session for the console and exports."""
 
     def snapshot(self, **fields: Any) -> SessionSnapshot:
-        """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest."""
+        """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest.
+
+        Every text in it is made safe to draw here (:func:`console.sanitize.clean`): output
+        tails, errors and evidence come from remote hosts and programs. ``screen`` stays raw
+        for the detail view's terminal emulator, which cleans what it draws.
+        """
         last = self.ctx.last_event
         shared: dict[str, Any] = {
             "id": self.id,
@@ -255,7 +261,16 @@ class Session(ABC):
             "badges": self.badges,
             "last_event": last.summary() if last is not None else "",
         }
-        return SessionSnapshot(**{**shared, **fields})
+        merged = {**shared, **fields}
+        for name in ("target", "last_event"):
+            merged[name] = clean(merged[name])
+        for name in ("badges", "output_tail", "faults"):
+            if name in merged:
+                merged[name] = tuple(clean(text) for text in merged[name])
+        for name in ("counters", "details"):
+            if name in merged:
+                merged[name] = tuple((clean(k), clean(v)) for k, v in merged[name])
+        return SessionSnapshot(**merged)
 
 
 class KindRuntime:

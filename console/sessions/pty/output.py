@@ -15,25 +15,29 @@ the buffered bytes are dropped and counted in ``dropped_bytes``; the session rep
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from console.emit import LineVerifier
 from console.files import open_private, private_dir
+from console.sanitize import clean
 
 __all__ = ["SessionOutput", "text_lines"]
 
-_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 FLUSH_BYTES = 1 << 20
+LINE_LIMIT = 512  # characters of one output line worth showing in a pane or a crash event
 
 
 def text_lines(raw: bytes, keep: int) -> tuple[str, ...]:
-    """The last ``keep`` lines of raw terminal output, escape codes and overwrites removed."""
-    text = _ANSI.sub(b"", raw).decode("utf-8", "replace")
+    """The last ``keep`` lines of raw terminal output, safe to draw.
+
+    Colours are removed and every other escape sequence shown as text (see
+    :mod:`console.sanitize`); a bare CR redraws the line, so only its last part is kept.
+    """
+    text = raw.decode("utf-8", "replace")
     lines = []
     for line in text.split("\n")[-keep - 1 :]:
-        line = line.rstrip("\r")
-        lines.append(line.rsplit("\r", 1)[-1])  # a bare CR redraws the line: keep the last
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        lines.append(clean(line, drop_style=True, limit=LINE_LIMIT))
     if lines and not lines[-1]:
         lines.pop()
     return tuple(lines[-keep:])

@@ -51,7 +51,9 @@ class SshGroupConfig(GroupConfig):
     )
     known_hosts: str = opt(
         "",
-        doc="known_hosts file to verify host keys with; default ~/.ssh/known_hosts. "
+        doc="known_hosts file to verify host keys with; default the files ssh_config names, else "
+        "OpenSSH's (~/.ssh/known_hosts, known_hosts2, /etc/ssh/ssh_known_hosts, "
+        "ssh_known_hosts2). `UserKnownHostsFile none` never turns checks off. "
         "The embedded server's key is pinned automatically.",
     )
     keep_target_keys: bool = opt(
