@@ -204,6 +204,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 def make_client(name: str, *, insecure: bool = False) -> Client:
+    if name == "raw":
+        from console.sessions.http.raw import RawClient  # it imports this module
+
+        return RawClient(insecure=insecure)
     if name == "httpx":
         return HttpxClient(insecure=insecure)
     if name == "httpx-aiohttp":

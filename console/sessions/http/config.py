@@ -193,9 +193,9 @@ class HttpGroupConfig(GroupConfig):
     env: dict[str, str] = opt(
         {}, doc="Values for ${env.NAME}; the process environment fills names not given here."
     )
-    client: Literal["aiohttp", "httpx", "httpx-aiohttp"] = opt(
-        "aiohttp",
-        doc="HTTP client in the worker, one per VU: aiohttp (fastest), httpx, or httpx over an aiohttp transport.",
+    client: Literal["raw", "aiohttp", "httpx", "httpx-aiohttp"] = opt(
+        "raw",
+        doc="HTTP client in the worker, one per VU: raw (fastest: HTTP/1.1 over asyncio, aiohttp for https, cookies and redirects), aiohttp, httpx, or httpx over an aiohttp transport.",
     )
     insecure: bool = opt(False, doc="Skip TLS certificate checks (self-signed staging servers).")
     breaker_timeout: float = opt(
