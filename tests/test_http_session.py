@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import cast
 
 from console.engine import Run
 from console.profile import load_profile, load_profile_text
-from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.config import HttpGroupConfig, default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,6 +137,35 @@ def test_signalcraft_profile_loads_with_three_scenarios() -> None:
     assert typed["iot"].executor == "ramping-arrival-rate" and typed["iot"].max_vus == 200
     assert typed["auth"].vus == 100 and typed["auth"].steps[0].once
     assert {c.threshold.text for c in profile.criteria} >= {"p(95)<2000", "rate<0.01"}
+
+
+def test_a_group_without_count_gets_a_worker_per_core() -> None:
+    text = (
+        LOAD
+        + """
+[[http]]
+name = "one"
+count = 1
+  [[http.steps]]
+  request = { url = "/health" }
+[[http]]
+name = "probes"
+  [[http.probes]]
+  kind = "etag"
+"""
+    )
+    counts = {g.config.name: g.config.count for g in load_profile_text(text, name="t").groups}
+    # probe-only: probes run in a group's first worker, more would idle
+    assert counts == {"api": default_workers(), "one": 1, "probes": 1}
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers() == (cores if cores <= 3 else cores - 1)  # the console keeps one of 4+
+    # the cores this process may use, not the machine's: one core allowed, one worker
+    pinned = subprocess.run(
+        [sys.executable, "-c", "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+         "from console.sessions.http.config import default_workers; print(default_workers())"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert pinned.stdout.strip() == "1", pinned.stderr
 
 
 async def test_count_splits_the_rate_between_worker_processes(tmp_path: Path) -> None:

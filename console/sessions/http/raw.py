@@ -232,6 +232,7 @@ class _Protocol(asyncio.Protocol):
         te = _field(lower, padded, b"\r\ntransfer-encoding:")
         if te is not None and b"chunked" in te.lower():
             self.mode = 2
+            self.remaining = 0
             self.chunks = []
             return
         length = _field(lower, padded, b"\r\ncontent-length:")
@@ -278,6 +279,7 @@ class _Protocol(asyncio.Protocol):
 
     def _finish(self, response: _Response) -> None:
         self.mode = 0
+        self.remaining = 0
         self.response = None
         waiter = self.waiter
         self.waiter = None
