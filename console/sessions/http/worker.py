@@ -160,7 +160,7 @@ def _runner() -> Callable[[Coroutine[Any, Any, int]], int]:
         except ImportError:
             pass
         else:
-            return uvloop.run  # type: ignore[no-any-return]
+            return uvloop.run
     return asyncio.run
 
 
