@@ -90,22 +90,28 @@ class RawHeaders(Mapping[str, str]):
         return found
 
 
-def _field(lower_block: bytes, block: bytes, name: bytes) -> bytes | None:
-    """The value of header ``name`` (lower case, with the leading CRLF) from a head block."""
-    at = lower_block.find(name)
+def _field(lower: bytes, head: bytes, name: bytes) -> bytes | None:
+    """The value of header ``name`` (lower case, with its leading CRLF) in a response head.
+
+    Every header line follows the status line's CRLF, so a search of the lowered head for
+    ``b"\r\ncontent-length:"`` finds exactly that header; ``head`` gives the original case.
+    """
+    at = lower.find(name)
     if at < 0:
         return None
     start = at + len(name)
-    end = block.find(b"\r\n", start)
-    return block[start : end if end >= 0 else len(block)].strip()
+    end = head.find(b"\r\n", start)
+    return head[start : end if end >= 0 else len(head)].strip()
 
 
 class _Response:
     """What the protocol hands back: status, header block, body and the bytes on the wire."""
 
-    __slots__ = ("block", "body", "close", "encoding", "received", "status")
+    __slots__ = ("block", "body", "close", "cookies", "encoding", "received", "redirect", "status")
 
     def __init__(self) -> None:
+        self.cookies = False
+        self.redirect = False
         self.status = 0
         self.block = b""
         self.body = b""
@@ -202,24 +208,25 @@ class _Protocol(asyncio.Protocol):
     def _head(self, head: bytes, arrived: int) -> None:
         line_end = head.find(b"\r\n")
         status_line = head if line_end < 0 else head[:line_end]
-        block = b"" if line_end < 0 else head[line_end + 2 :]
         parts = status_line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
             self._fail(ValueError(f"not an HTTP response: {status_line[:60]!r}"))
             return
         response = _Response()
         response.status = status = int(parts[1])
-        response.block = block
+        response.block = b"" if line_end < 0 else head[line_end + 2 :]
         response.received = arrived
-        lower = b"\r\n" + block.lower()
-        padded = b"\r\n" + block
-        connection = _field(lower, padded, b"\r\nconnection:")
+        lower = head.lower()
+        connection = _field(lower, head, b"\r\nconnection:")
         if parts[0] == b"HTTP/1.0":
             response.close = connection is None or connection.lower() != b"keep-alive"
         else:
             response.close = connection is not None and connection.lower() == b"close"
-        encoding = _field(lower, padded, b"\r\ncontent-encoding:")
-        response.encoding = encoding.lower() if encoding else b""
+        if b"\r\ncontent-encoding:" in lower:
+            encoding = _field(lower, head, b"\r\ncontent-encoding:")
+            response.encoding = encoding.lower() if encoding else b""
+        response.cookies = b"\r\nset-cookie:" in lower
+        response.redirect = status in _REDIRECTS and b"\r\nlocation:" in lower
         self.response = response
         if self.head_only or status < 200 or status in (204, 304):
             self.mode = 1
@@ -229,13 +236,13 @@ class _Protocol(asyncio.Protocol):
                 self.response = None
                 self.interim = True
             return
-        te = _field(lower, padded, b"\r\ntransfer-encoding:")
+        te = _field(lower, head, b"\r\ntransfer-encoding:")
         if te is not None and b"chunked" in te.lower():
             self.mode = 2
             self.remaining = 0
             self.chunks = []
             return
-        length = _field(lower, padded, b"\r\ncontent-length:")
+        length = _field(lower, head, b"\r\ncontent-length:")
         if length is not None:
             try:
                 self.remaining = int(length)
@@ -372,10 +379,10 @@ class RawClient:
                     "reset", f"undecodable {response.encoding.decode()} body"
                 ) from exc
         headers_out = RawHeaders(response.block)
-        if b"set-cookie:" in response.block.lower():
+        if response.cookies:
             self._keep_cookies(url, headers_out)
         status = response.status
-        if status in _REDIRECTS and b"location:" in response.block.lower():
+        if response.redirect:
             return await self._redirect(
                 status, method, url, headers, body, headers_out, deadline, received
             )
