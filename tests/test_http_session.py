@@ -202,8 +202,16 @@ name = "up"
   [[http.steps]]
   request = { method = "POST", url = "/api/esp32/audio/upload", body_file = "no-such.raw" }
 """
-    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=2.0)
-    result = await run.run()
+    # Wait for the failure rather than racing a short run: starting a worker process can take
+    # seconds on a loaded machine, and a group without count starts one per core.
+    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=60.0)
+    task = asyncio.ensure_future(run.run())
+    for _ in range(300):
+        await asyncio.sleep(0.1)
+        if all(s.state == "failed" for s in run.sessions.values()) and run.sessions:
+            break
+    run.request_stop()
+    result = await asyncio.wait_for(task, 30.0)
     pane = result.snapshot.session("up#0")
     assert pane is not None and pane.state == "failed"
     errors = [e.detail for e in run.event_log.recent if e.event == "session_error"]
