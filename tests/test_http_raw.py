@@ -209,3 +209,27 @@ async def test_requests_carry_headers_and_bodies_and_redirects_are_followed() ->
     assert f"Host: 127.0.0.1:{port}\r\n" in request and "X-Device: d-1\r\n" in request
     assert "Content-Length: 7\r\n" in request and request.endswith("\r\n\r\npayload")
     assert (followed.status, followed.body) == (200, b"done")
+
+
+async def test_request_targets_are_encoded_and_header_injection_refused() -> None:
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    client = RawClient()
+    try:
+        await client.request("GET", url + "/a b/é?q=x y&k=%2F", {}, None, 2.0)
+        with pytest.raises(ValueError):  # a captured value carrying CRLF
+            await client.request("GET", url + "/", {"X-Who": "me\r\nX-Admin: 1"}, None, 2.0)
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    assert heads[0].startswith(b"GET /a%20b/%C3%A9?q=x%20y&k=%2F HTTP/1.1\r\n")
+    assert len(heads) == 1

@@ -25,7 +25,7 @@ import errno
 import zlib
 from collections.abc import Iterator, Mapping
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from console.sessions.http.client import AiohttpClient, Reply, RequestError
 
@@ -38,6 +38,7 @@ _DEFAULTS = {  # what aiohttp sends when a profile does not say
     "accept-encoding": "Accept-Encoding: gzip, deflate\r\n",
     "user-agent": "User-Agent: stressdeck\r\n",
 }
+_SAFE = "!$%&'()*+,/:;=?@[]~"  # kept as written in a request target
 _MAX_HEAD = 1 << 16  # a response head larger than this is not HTTP we want to parse
 
 
@@ -339,6 +340,11 @@ class RawClient:
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
+        # as yarl does for aiohttp: spaces and non-ASCII percent-encoded, escapes kept
+        target = quote(target, safe=_SAFE)
+        for text in (method, *headers, *headers.values()):
+            if "\r" in text or "\n" in text:  # a captured value must not add a header
+                raise ValueError(f"line break in a request header or method: {text[:40]!r}")
         lines = [f"{method} {target} HTTP/1.1\r\n"]
         lower = {k.lower() for k in headers}
         if "host" not in lower:
