@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
 from console.sessions.http.client import RequestError
 from console.sessions.http.raw import RawClient
 
+ROOT = Path(__file__).resolve().parent.parent
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
 
@@ -233,3 +238,19 @@ async def test_request_targets_are_encoded_and_header_injection_refused() -> Non
         await server.wait_closed()
     assert heads[0].startswith(b"GET /a%20b/%C3%A9?q=x%20y&k=%2F HTTP/1.1\r\n")
     assert len(heads) == 1
+
+
+@pytest.mark.parametrize(("setting", "loop"), [("1", "uvloop"), ("0", "asyncio")])
+def test_workers_run_on_uvloop_unless_told_not_to(setting: str, loop: str) -> None:
+    pytest.importorskip("uvloop")
+    code = (
+        "import asyncio; from console.sessions.http.worker import _runner\n"
+        "async def main() -> int:\n"
+        "    print(type(asyncio.get_running_loop()).__module__.split('.')[0]); return 0\n"
+        "_runner()(main())"
+    )
+    env = dict(os.environ, STRESSDECK_UVLOOP=setting, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.stdout.strip() == loop, out.stderr
