@@ -201,7 +201,7 @@ backoff = "200ms"
     assert "\\u001b" not in raw and not CONTROLS.search(raw.replace("\n", ""))
     details: dict[str, list[str]] = {}
     for e in logged(run_dir):
-        details.setdefault(e["event"], []).append(str(e["detail"]))
+        details.setdefault(str(e["event"]), []).append(str(e["detail"]))
     for name in wanted:  # at least one of each carried the hostile text, shown as text
         shown = [d for d in details[name] if SHOWN in d and "␛c␛[2J" in d]
         assert shown, (name, details[name])

@@ -269,6 +269,10 @@ def _httpx_error(exc: BaseException, request: httpx.Request) -> BaseException:
 
 
 def make_client(name: str, *, insecure: bool = False, max_body: int = DEFAULT_MAX_BODY) -> Client:
+    if name == "raw":
+        from console.sessions.http.raw import RawClient  # it imports this module
+
+        return RawClient(insecure=insecure, max_body=_cap(max_body))
     if name == "httpx":
         return HttpxClient(insecure=insecure, max_body=max_body)
     if name == "httpx-aiohttp":

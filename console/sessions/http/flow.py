@@ -29,6 +29,7 @@ __all__ = ["VU", "Flow", "check_reply", "render", "safe_url", "scrub"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 _BOUNDARY = "stressdeck-boundary-7f3a9c"
+_STATUS_CLASS = {int(k[0]): v for k, v in STATUS_METRICS.items()}  # 2 -> "http_status_2xx"
 
 
 def render(text: str, variables: Mapping[str, str], env: Mapping[str, str]) -> str:
@@ -145,6 +146,16 @@ class Flow:
         self.check_counts: dict[str, list[int]] = {}  # name -> [passes, total]
         self.inflight = 0  # requests awaiting a response, for stall detection
         self._files: dict[tuple[str, float], bytes] = {}
+        found = {m.group(1) for m in _VAR.finditer(repr(config.steps))}
+        # Requests without a ${...} are the same every time: built once, then reused
+        # (keyed by identity: the config, hence every request, lives as long as the flow).
+        self._templated = bool(found)
+        self._built: dict[int, tuple[str, dict[str, str], bytes | None, int]] = {}
+        self._static = {
+            id(step.request)
+            for step in config.steps
+            if step.request is not None and "${" not in repr(step.request)
+        }
 
     def _payload(self, path: str, size: float) -> bytes:
         key = (path, size)
@@ -230,15 +241,21 @@ class Flow:
         self, vu: VU, request: RequestConfig, variables: Mapping[str, str], intended: float | None
     ) -> Reply | None:
         """Send one request and record k6's request metrics; ``None`` when no response came."""
-        url, headers, body = self.build(request, variables)
+        built = self._built.get(id(request))
+        if built is None:
+            url, headers, body = self.build(request, variables)
+            sent = (
+                len(request.method)
+                + len(url)
+                + 12
+                + sum(len(k) + len(v) + 4 for k, v in headers.items())
+                + (len(body) if body else 0)
+            )
+            built = (url, headers, body, sent)
+            if id(request) in self._static:
+                self._built[id(request)] = built
+        url, headers, body, sent = built
         stats = self.stats
-        sent = (
-            len(request.method)
-            + len(url)
-            + 12
-            + sum(len(k) + len(v) + 4 for k, v in headers.items())
-        )
-        sent += len(body) if body else 0
         start = time.perf_counter()
         began = intended if intended is not None and intended < start else start
         reply: Reply | None = None
@@ -266,7 +283,7 @@ class Flow:
         if reply.truncated:
             stats.add("http_body_truncated")
         stats.status(reply.status)
-        status_metric = STATUS_METRICS.get(f"{reply.status // 100}xx")
+        status_metric = _STATUS_CLASS.get(reply.status // 100)
         if status_metric:
             stats.add(status_metric)
         failed = reply.status not in request.expect if request.expect else reply.status >= 400
@@ -275,7 +292,10 @@ class Flow:
 
     async def iterate(self, vu: VU, intended: float | None = None) -> None:
         """Run every step once; ``intended`` is the scheduled start (arrival-rate executors)."""
-        variables = {"vu": str(vu.id), "iter": str(vu.iteration), **vu.captured}
+        # a flow without ${...} never reads them: skip the strings and the copy
+        variables = (
+            {"vu": str(vu.id), "iter": str(vu.iteration), **vu.captured} if self._templated else {}
+        )
         began = intended if intended is not None else time.perf_counter()
         first = True
         for step in self.config.steps:
