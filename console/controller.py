@@ -126,6 +126,10 @@ class RunController:
     def export(self) -> Future[list[Path]]:
         return self._submit(self.run.export())
 
+    def screen(self, session_id: str) -> Future[bytes]:
+        """One session's raw screen, asked for by the detail view while it is open."""
+        return self._submit(self.run.screen(session_id))
+
     def stop(self, *, interrupted: bool = False) -> Future[RunResult]:
         loop = self._loop
         if loop is not None and not loop.is_closed():

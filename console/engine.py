@@ -542,6 +542,11 @@ class Run:
         self.publish()
         return paths
 
+    async def screen(self, session_id: str) -> bytes:
+        """The raw screen bytes of one session, for the detail view (b"" if it has none)."""
+        session = self.sessions.get(session_id)
+        return session.screen() if session is not None else b""
+
     def request_stop(self, *, interrupted: bool = False) -> None:
         self.interrupted = self.interrupted or interrupted
         self._stop.set()

@@ -49,7 +49,6 @@ class SessionSnapshot:
     counters: tuple[tuple[str, str], ...] = ()  # (label, display text), most important first
     last_event: str = ""
     output_tail: tuple[str, ...] = ()  # recent output lines, escape codes stripped
-    screen: bytes = b""  # recent raw output for a terminal emulator in the detail view
     details: tuple[tuple[str, str], ...] = ()  # every counter, for the detail screen
     actions: tuple[str, ...] = ()  # fault actions this session accepts ("pty.kill", ...)
 

@@ -56,9 +56,6 @@ def synthetic_session(kind: str, group: str, index: int, rng: random.Random) -> 
         series = (_series(rng, "req/s", "", 60, ()), _series(rng, "p95", "ms", 60, ()))
         counters = (("reqs", "12.4k"), ("failed", "0.3%"), ("p95", "182ms"), ("vus", "20"))
         last = "iteration ok"
-    screen = (
-        b"\x1b[1mstressdeck emit\x1b[0m\r\nline 1 ok\r\nline 2 ok\r\n\x1b[32mline 3 ok\x1b[0m\r\n"
-    )
     return SessionSnapshot(
         id=f"{group}#{index}",
         kind=kind,
@@ -70,7 +67,6 @@ def synthetic_session(kind: str, group: str, index: int, rng: random.Random) -> 
         counters=counters,
         last_event=last,
         output_tail=("line 1 ok", "line 2 ok", "line 3 ok"),
-        screen=screen,
         details=(*counters, ("bytes out", "1.2MB"), ("uptime", "00:42")),
         actions=KIND_FAULTS[kind],
     )

@@ -109,7 +109,7 @@ async def test_a_large_burst_through_the_pty_loses_nothing(tmp_path: Path) -> No
         replay.feed(kept)
         assert replay.lines_ok == 50_000 and replay.lines_lost == 0
     for view in result.snapshot.sessions:  # what is kept for display stays bounded
-        assert len(view.screen) <= 65536 and len(view.output_tail) <= 20
+        assert len(session(run, view.id).screen()) <= 65536 and len(view.output_tail) <= 20
         assert view.output_tail[-1] == "SDE-END lines=50000"
     assert metric(result, "pty_output_loss", "rate") == 0.0
     assert metric(result, "pty_output_loss", "count") == 150_000

@@ -2,7 +2,7 @@
 
 Heavier than a grid pane on purpose, and affordable because only one session is shown:
 plotext draws each series as a chart with fault markers (▼), and pyte interprets the raw
-output (``SessionSnapshot.screen``) as a terminal would, so a program that redraws its screen
+output (fetched on request from the engine while the screen is open) as a terminal would, so a program that redraws its screen
 with cursor movements reads as it does in a real terminal. Charts and terminal are redrawn at
 most once a second; counters and events at every snapshot.
 """
@@ -13,6 +13,7 @@ import contextlib
 import io
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import ClassVar
 
 import plotext
@@ -111,12 +112,22 @@ class SessionDetailScreen(Screen[None]):
         background: $surface; }
     """
 
-    def __init__(self, session_id: str, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        fetch_screen: Callable[[str], Future[bytes]] | None = None,
+    ) -> None:
         super().__init__()
         self.session_id = session_id
         self._clock = clock
         self._last_heavy = -HEAVY_INTERVAL
         self._snapshot: RunSnapshot | None = None
+        # Raw screen bytes come only on request, for this one session (not in every snapshot).
+        self._fetch_screen = fetch_screen
+        self._screen = b""
+        self._fetching: Future[bytes] | None = None
 
     def compose(self) -> ComposeResult:
         yield TextLines(id="detail-title")
@@ -162,6 +173,7 @@ class SessionDetailScreen(Screen[None]):
         if force or now - self._last_heavy >= HEAVY_INTERVAL:
             self._last_heavy = now
             self._show_charts(session, snapshot.elapsed)
+            self._request_screen()
             self._show_terminal(session)
 
     def _show_counters(self, session: SessionSnapshot) -> None:
@@ -189,12 +201,35 @@ class SessionDetailScreen(Screen[None]):
             charts if session.series else Text("no series", style="dim")
         )
 
+    def _request_screen(self) -> None:
+        """Ask the engine for the raw screen; one request in flight at most."""
+        if self._fetch_screen is None or self._fetching is not None:
+            return
+        try:
+            future = self._fetch_screen(self.session_id)
+        except Exception:
+            return
+        if future.done():
+            self._take_screen(future)
+            return
+        self._fetching = future
+        future.add_done_callback(lambda f: self.app.call_from_thread(self._take_screen, f))
+
+    def _take_screen(self, future: Future[bytes]) -> None:
+        self._fetching = None
+        if future.cancelled() or future.exception() is not None:
+            return  # the run ended: the tail in the snapshot still shows
+        self._screen = future.result()
+        session = self._snapshot.session(self.session_id) if self._snapshot else None
+        if session is not None and self.is_mounted:
+            self._show_terminal(session)
+
     def _show_terminal(self, session: SessionSnapshot) -> None:
         terminal = self.query_one("#detail-terminal", Static)
         columns = max(terminal.size.width - 2, 20)
         rows = max(terminal.size.height - 2, 4)
-        if session.screen:
-            lines = terminal_lines(session.screen, columns, rows)
+        if self._screen:
+            lines = terminal_lines(self._screen, columns, rows)
         else:
             lines = list(session.output_tail[-rows:])
         terminal.update(Text("\n".join(lines)) if lines else Text("no output", style="dim"))

@@ -244,12 +244,17 @@ class Session(ABC):
     def view(self) -> SessionSnapshot:
         """An immutable snapshot of this session for the console and exports."""
 
+    def screen(self) -> bytes:
+        """Recent raw output for the detail view's terminal emulator, fetched on request (only
+        for the one session the operator opened, never in every 4 Hz snapshot); raw bytes,
+        so the emulator cleans what it draws."""
+        return b""
+
     def snapshot(self, **fields: Any) -> SessionSnapshot:
         """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest.
 
         Every text in it is made safe to draw here (:func:`console.sanitize.clean`): output
-        tails, errors and evidence come from remote hosts and programs. ``screen`` stays raw
-        for the detail view's terminal emulator, which cleans what it draws.
+        tails, errors and evidence come from remote hosts and programs.
         """
         last = self.ctx.last_event
         shared: dict[str, Any] = {
@@ -264,7 +269,7 @@ class Session(ABC):
         merged = {**shared, **fields}
         for name in ("target", "last_event"):
             merged[name] = clean(merged[name])
-        for name in ("badges", "output_tail", "faults"):
+        for name in ("badges", "output_tail", "actions"):
             if name in merged:
                 merged[name] = tuple(clean(text) for text in merged[name])
         for name in ("counters", "details"):

@@ -532,5 +532,8 @@ class PtySession(Session):
                 data={"file": name, "dropped_bytes": output.dropped_bytes},
             )
 
+    def screen(self) -> bytes:
+        return self.output.screen()
+
     def view(self) -> SessionSnapshot:
         return session_view(self)

@@ -54,7 +54,6 @@ def session_view(session: PtySession) -> SessionSnapshot:
         series=session.series_views({"output": "B/s", "rss": "MB"}),
         counters=tuple(counters),
         output_tail=output.tail(TAIL_LINES, 8192),
-        screen=output.screen(),
         details=tuple(details),
         actions=PTY_ACTIONS,
     )
