@@ -31,7 +31,7 @@ from typing import Any
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
 from console.errors import ExitStatus, RunDirError
-from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_now
+from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
 from console.faults import FaultInjector
 from console.files import new_private_dir
 from console.metrics import (
@@ -92,7 +92,11 @@ class Run:
         runs_dir: Path | str = "runs",
         duration: float | None = None,
         replay: Sequence[ReplayFault] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # The run's clock: seconds, monotonic. Tests hand in the event loop's own (fake,
+        # fast-forwarding) clock so runs of many seconds take milliseconds.
+        self._clock = clock
         self.profile = profile.with_duration(duration) if duration is not None else profile
         self.replay = tuple(replay)
         self.config = self.profile.run
@@ -109,7 +113,7 @@ class Run:
         self.secrets = Secrets.from_profile(self.profile)
         try:
             self.event_log = EventLog(
-                run_dir / "events.jsonl", self.run_name, redact=self.secrets.event
+                run_dir / "events.jsonl", self.run_name, redact=self.secrets.event, monotonic=clock
             )
         except OSError as exc:
             raise RunDirError(
@@ -134,13 +138,15 @@ class Run:
             runtimes=self.runtimes,
             recoveries=self.recoveries,
             now=self.now,
+            timestamp=self.timestamp,
             log=self._log,
             on_fault=lambda: self.registry.add("faults_injected", 1, session=RUN_SESSION),
             rng=self.rng,
         )
         self.latest: RunSnapshot | None = None
         self._subscribers: list[Callable[[RunSnapshot], None]] = []
-        self._t0 = time.monotonic()
+        self._t0 = self._clock()
+        self._wall_t0 = time.time()
         self._paused_at: float | None = None
         self._paused_total = 0.0
         self._resumed = asyncio.Event()
@@ -155,9 +161,14 @@ class Run:
 
     # ----- clock ---------------------------------------------------------------------------
 
+    def timestamp(self) -> str:
+        """Wall-clock ISO time of the run clock's now: event times and run seconds agree,
+        whatever the clock (a test's fake one included)."""
+        return iso_at(self._wall_t0 + self.now())
+
     def now(self) -> float:
         """Seconds since the run started (wall time, pauses included)."""
-        return time.monotonic() - self._t0
+        return self._clock() - self._t0
 
     def active_elapsed(self) -> float:
         """Seconds of un-paused run time: what the duration and the fault schedule count."""
@@ -186,7 +197,7 @@ class Run:
         # Every event passes here: details and data carry remote text (SSH reasons, stderr,
         # HTTP errors, program output), so this is where it loses its control characters.
         return Event(
-            ts=iso_now(),
+            ts=self.timestamp(),
             session_id=session_id,
             host=host,
             event=name,
@@ -288,7 +299,8 @@ class Run:
     # ----- running -------------------------------------------------------------------------
 
     async def run(self) -> RunResult:
-        self._t0 = time.monotonic()
+        self._t0 = self._clock()
+        self._wall_t0 = time.time()
         self._resumed.set()
         self._log(
             "run_started",
@@ -457,7 +469,7 @@ class Run:
         while True:
             await self._resumed.wait()
             remaining = at - self.active_elapsed()
-            if remaining <= 0:
+            if remaining <= 1e-6:  # a microsecond early is on time (and a clock's resolution)
                 return
             await asyncio.sleep(min(remaining, 0.5))
 

@@ -86,6 +86,11 @@ def iso_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def iso_at(unix: float) -> str:
+    """An event timestamp for a Unix time (runs stamp events on their own clock)."""
+    return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="microseconds")
+
+
 class EventLog:
     """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI.
 

@@ -23,7 +23,7 @@ from typing import Any, NoReturn, Protocol
 
 from console.criteria import RecoveryTracker
 from console.errors import FaultNotApplicable
-from console.events import Event, iso_now
+from console.events import Event
 from console.profile import FaultPlan
 from console.replay import ReplayFault
 from console.sessions.base import KindRuntime, Session, SessionKind
@@ -59,6 +59,7 @@ class FaultInjector:
         runtimes: Mapping[str, KindRuntime],
         recoveries: RecoveryTracker,
         now: Callable[[], float],
+        timestamp: Callable[[], str],
         log: _Log,
         on_fault: Callable[[], None],
         rng: random.Random,
@@ -67,6 +68,7 @@ class FaultInjector:
         self._runtimes = runtimes
         self._recoveries = recoveries
         self._now = now
+        self._timestamp = timestamp
         self._log = log
         self._on_fault = on_fault  # counts faults_injected
         self._rng = rng
@@ -220,7 +222,7 @@ class FaultInjector:
         record = FaultRecord(
             id=self._next_id,
             t=round(self._now(), 3),
-            ts=iso_now(),
+            ts=self._timestamp(),
             action=action,
             target=target,
             sessions=sessions,

@@ -20,12 +20,19 @@ from console.errors import ExitStatus
 from console.profile import load_profile_text
 from console.sessions.base import FaultNotApplicable
 
-pytestmark = pytest.mark.usefixtures("fake_kind")
+# Async tests run on looptime's fast-forwarding loop clock, handed to the engine as its clock:
+# a 60 s run takes milliseconds and its times are exact (a sync test is unaffected).
+pytestmark = [pytest.mark.usefixtures("fake_kind"), pytest.mark.looptime]
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def profile(body: str, duration: str = "1s"):  # type: ignore[no-untyped-def]
     return load_profile_text(f'[run]\nname = "t"\nduration = "{duration}"\n{body}', path="t.toml")
+
+
+def new_run(p: Any, tmp_path: Path, **kw: Any) -> Run:
+    """A run on the test loop's clock (fake under looptime)."""
+    return Run(p, runs_dir=tmp_path, clock=asyncio.get_running_loop().time, **kw)
 
 
 def events(run_dir: Path) -> list[dict[str, Any]]:
@@ -38,7 +45,7 @@ async def test_a_crashing_session_fails_alone_and_the_run_goes_on(tmp_path: Path
         '[[faults]]\nat = "200ms"\naction = "fake.crash"\ntarget = "t#1"\n'
         '[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n'
     )
-    result = await Run(p, runs_dir=tmp_path).run()
+    result = await new_run(p, tmp_path).run()
     states = {s.id: s.state for s in result.snapshot.sessions}
     assert states == {"t#0": "stopped", "t#1": "failed", "t#2": "stopped"}
     errors = [e for e in events(result.run_dir) if e["event"] == "session_error"]
@@ -54,7 +61,7 @@ async def test_a_crashing_session_fails_alone_and_the_run_goes_on(tmp_path: Path
 
 async def test_faults_resolve_targets_pick_and_log_their_source(tmp_path: Path) -> None:
     p = profile('[[fake]]\nname = "a"\ncount = 5\n', duration="3s")
-    run = Run(p, runs_dir=tmp_path)
+    run = new_run(p, tmp_path)
     task = asyncio.create_task(run.run())
     await asyncio.sleep(0.3)
     record = await run.inject("fake.drop", target="all", pick=3, params={"down": 0.1}, source="key")
@@ -79,7 +86,7 @@ async def test_scheduled_faults_fire_on_time_and_repeat(tmp_path: Path) -> None:
         '[[fake]]\ncount = 1\n[[faults]]\nat = "200ms"\nevery = "400ms"\naction = "fake.slow"\nparams = { latency = 1.0 }\n',
         duration="1.5s",
     )
-    result = await Run(p, runs_dir=tmp_path).run()
+    result = await new_run(p, tmp_path).run()
     times = [f.t for f in result.snapshot.faults]
     assert len(times) == 4  # 0.2, 0.6, 1.0, 1.4
     for expected, actual in zip([0.2, 0.6, 1.0, 1.4], times, strict=True):
@@ -94,7 +101,7 @@ async def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
         duration="30s",
     )
     started = time.monotonic()
-    result = await Run(p, runs_dir=tmp_path).run()
+    result = await new_run(p, tmp_path).run()
     assert time.monotonic() - started < 5
     assert result.exit_code == ExitStatus.FAILED and result.snapshot.state == "aborted"
     assert "fake_latency" in result.snapshot.abort_reason
@@ -103,7 +110,7 @@ async def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
 
 async def test_pause_freezes_the_schedule_and_the_timer(tmp_path: Path) -> None:
     p = profile('[[fake]]\n[[faults]]\nat = "500ms"\naction = "fake.slow"\n', duration="1s")
-    run = Run(p, runs_dir=tmp_path)
+    run = new_run(p, tmp_path)
     task = asyncio.create_task(run.run())
     await asyncio.sleep(0.2)
     await run.pause()
@@ -122,7 +129,7 @@ async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
         '[[criteria]]\nname = "fast"\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n'
         '[[criteria]]\nname = "never"\nmetric = "fake_latency"\nthreshold = "max<1"\n'
     )
-    run = Run(p, runs_dir=tmp_path)
+    run = new_run(p, tmp_path)
     task = asyncio.create_task(run.run())
     await asyncio.sleep(0.4)
     first = await run.export()
@@ -330,7 +337,7 @@ async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path
     from console.replay import load_replay, to_toml
 
     p = profile('[[fake]]\nname = "a"\ncount = 4\n', duration="1.2s")
-    first = Run(p, runs_dir=tmp_path)
+    first = new_run(p, tmp_path)
     task = asyncio.create_task(first.run())
     await asyncio.sleep(0.4)
     original = await first.inject(
@@ -342,7 +349,7 @@ async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path
     assert [f.action for f in faults] == ["fake.drop", "fake.slow"]
     assert faults[0].sessions == original.sessions and faults[0].t == pytest.approx(0.4, abs=0.15)
 
-    second = await Run(p, runs_dir=tmp_path, replay=faults).run()
+    second = await new_run(p, tmp_path, replay=faults).run()
     replayed = [f for f in second.snapshot.faults if f.source == "replay"]
     assert [sorted(f.sessions) for f in replayed] == [sorted(original.sessions), ["a#3"]]
     assert replayed[0].t == pytest.approx(faults[0].t, abs=0.15)
@@ -360,7 +367,7 @@ async def test_a_counter_never_incremented_reads_zero(tmp_path: Path) -> None:
         '[[fake]]\n[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n',
         duration="300ms",
     )
-    result = await Run(p, runs_dir=tmp_path).run()
+    result = await new_run(p, tmp_path).run()
     (criterion,) = result.snapshot.criteria
     assert criterion.state == "pass" and criterion.value == 0
     assert result.exit_code == ExitStatus.OK
@@ -384,7 +391,7 @@ async def test_recovery_is_expected_only_from_sessions_a_fault_reached(tmp_path:
         '[[criteria]]\nafter = "fake.drop"\nwithin = "500ms"\nthreshold = "rate==100%"\n',
         duration="1.5s",
     )
-    run = Run(p, runs_dir=tmp_path)
+    run = new_run(p, tmp_path)
     task = asyncio.create_task(run.run())
     await asyncio.sleep(1.0)
     with pytest.raises(FaultNotApplicable, match="t#1 is failed"):
@@ -406,7 +413,7 @@ async def test_a_fault_whose_kind_raises_is_logged_and_the_schedule_goes_on(tmp_
         '[[fake]]\n[[faults]]\nat = "100ms"\nevery = "200ms"\naction = "fake.slow"\n',
         duration="900ms",
     )
-    run = Run(p, runs_dir=tmp_path)
+    run = new_run(p, tmp_path)
     original = fake_kind.Ticker.inject
     calls = []
 
@@ -434,7 +441,7 @@ async def test_a_fault_too_close_to_the_end_is_not_judged(tmp_path: Path) -> Non
         '[[criteria]]\nafter = "fake.drop"\nwithin = "500ms"\nthreshold = "rate==100%"\n',
         duration="1s",
     )
-    result = await Run(p, runs_dir=tmp_path).run()
+    result = await new_run(p, tmp_path).run()
     (criterion,) = result.snapshot.criteria
     assert criterion.state == "pass" and "too close to the end" in criterion.evidence
 
@@ -445,7 +452,7 @@ async def test_event_log_flushes_within_250ms_whatever_the_snapshot_interval(
     p = load_profile_text(
         '[run]\nname = "t"\nduration = "3s"\nsnapshot_interval = "5s"\n[[fake]]\n', path="t.toml"
     )
-    run = Run(p, runs_dir=tmp_path)
+    run = new_run(p, tmp_path)
     task = asyncio.create_task(run.run())
     await asyncio.sleep(0.7)
     text = (run.run_dir / "events.jsonl").read_text()
@@ -458,7 +465,7 @@ async def test_the_fault_record_is_capped_but_the_count_is_true(tmp_path: Path) 
     from console.faults import RECORD_CAP
 
     p = profile('[[fake]]\nname = "a"\ncount = 1\n', duration="30s")
-    run = Run(p, runs_dir=tmp_path)
+    run = new_run(p, tmp_path)
     task = asyncio.create_task(run.run())
     while run.state != "running":
         await asyncio.sleep(0.01)
