@@ -451,3 +451,16 @@ async def test_event_log_flushes_within_250ms_whatever_the_snapshot_interval(
     run.request_stop()
     await task
     assert '"connected"' in text  # logged at start, flushed by the 250 ms beat, not at 5 s
+
+
+async def test_a_sub_millisecond_target_reads_as_written_everywhere(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\n[[criteria]]\nname = "tiny"\nmetric = "fake_latency"\nthreshold = "p(95)<0.1"\n',
+        duration="300ms",
+    )
+    result = await Run(p, runs_dir=tmp_path).run()
+    (criterion,) = result.snapshot.criteria
+    assert criterion.target_text == "< 0.1ms"
+    for name in ("report.md", "junit.xml", "snapshot-1.json"):
+        text = (result.run_dir / name).read_text().replace("&lt;", "<")
+        assert "< 0.1ms" in text and "< 0ms" not in text, name
