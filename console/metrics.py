@@ -110,7 +110,10 @@ class Trend:
         index = self._index(value)
         self._buckets[index] = self._buckets.get(index, 0) + count
         if self._exact is not None:
-            self._exact = self._exact + [value] * count if self.count + count <= EXACT_SAMPLES else None
+            if self.count + count <= EXACT_SAMPLES:
+                self._exact.extend([value] * count)
+            else:
+                self._exact = None
         self.count += count
         self.sum += value * count
         self.min = min(self.min, value)
