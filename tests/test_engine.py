@@ -464,3 +464,28 @@ async def test_a_sub_millisecond_target_reads_as_written_everywhere(tmp_path: Pa
     for name in ("report.md", "junit.xml", "snapshot-1.json"):
         text = (result.run_dir / name).read_text().replace("&lt;", "<")
         assert "< 0.1ms" in text and "< 0ms" not in text, name
+
+
+async def test_a_session_failing_while_its_run_goes_on_is_an_abnormal_end_at_once(
+    tmp_path: Path,
+) -> None:
+    p = profile(
+        '[[fake]]\nname = "ok"\n[[fake]]\nname = "bad"\nfail_at_start = true\n'
+        '[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n'
+        "abort_on_fail = true\n",
+        duration="60s",
+    )
+    result = await Run(p, runs_dir=tmp_path).run()
+    assert result.snapshot.state == "aborted" and result.exit_code == EXIT_FAILED
+    ends = result.snapshot.metric("session_abnormal_ends")
+    assert ends is not None and ends.get("count") == 1  # counted once, not again at the end
+
+
+async def test_a_session_that_never_did_any_work_fails_the_run(tmp_path: Path) -> None:
+    p = profile('[[fake]]\nname = "ok"\n[[fake]]\nname = "idle"\nnever_starts = true\n')
+    run = Run(p, runs_dir=tmp_path)
+    result = await run.run()
+    assert result.exit_code == EXIT_FAILED  # no criterion failed, yet not a silent exit 0
+    (no_work,) = [e for e in events(result.run_dir) if e["event"] == "session_no_work"]
+    assert no_work["session_id"] == "idle#0"
+    assert run.kind_summaries(result.snapshot)["sessions without work"] == "idle#0"

