@@ -27,6 +27,13 @@ file, the line and the key, with the likely spelling for a typo, and exit status
 A criterion on a metric that no session in the profile produces is an error too, so a
 threshold can never pass silently because its metric does not exist.
 
+Every number has sane bounds, listed as "Allowed" in the tables below (`count` 1..1000,
+`vus` 0..10000, `every` at least 100ms, ...); `nan` and `inf` are never accepted, an SSH
+target's port is a number 1..65535 and a base URL is http:// or https://. A profile path that is
+a directory, a symlink loop, a FIFO, a file over 1MiB, or text with a byte-order mark or not in
+UTF-8 is refused with what it is. All of these are found before anything starts: exit status 2,
+no run directory.
+
 ## Units
 
 | kind | write | stored as |
@@ -184,7 +191,8 @@ def render() -> str:
         "",
         "## `[keys]`",
         "",
-        'Remap the console\'s keys: binding id = key, such as `kill = "ctrl+k"`. The help screen (`?`) lists every binding id.',
+        'Remap the console\'s keys: binding id = key, such as `kill = "ctrl+k"`. The help screen (`?`) lists every binding id. '
+        'A key that another binding still uses is an error (`kill = "q"` would take Quit away): remap that binding too.',
         "",
     ]
     return "\n".join(out)

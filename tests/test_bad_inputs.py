@@ -49,7 +49,7 @@ CASES: list[tuple[str, str, int | None, str | None, str]] = [
         '[run]\nduration = "365d"\n' + PTY,
         2,
         "run.duration",
-        "must be at most 720h, got 8760h",
+        "must be at most 30d, got 365d",
     ),
     (
         "snapshot-interval-zero",
