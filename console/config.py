@@ -312,8 +312,8 @@ def human_default(unit: str | None, value: Any) -> str:
     if unit is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return repr(value)
     if unit == "duration":
-        scales = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"), (1e-3, "ms"), (1e-6, "us"))
-        for scale, suffix in scales:
+        durations = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"), (1e-3, "ms"), (1e-6, "us"))
+        for scale, suffix in durations:
             if value >= scale and float(value / scale).is_integer():
                 return f'"{int(value / scale)}{suffix}"'
         return f'"{value}s"' if value else '"0s"'
