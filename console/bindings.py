@@ -127,7 +127,11 @@ def check_keymap(keymap: Mapping[str, object]) -> list[tuple[str, str]]:
                     other = owner[key]
                     remapped, kept = (spec.id, other) if spec.id in keymap else (other, spec.id)
                     problems.append(
-                        (remapped, f"{key!r} is already {kept!r}'s key; remap {kept!r} too")
+                        (
+                            remapped,
+                            f"{key!r} is already the key of {kept!r}; remap that binding too "
+                            "or pick a free key",
+                        )
                     )
                 else:
                     owner.setdefault(key, spec.id)

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console import __version__, units
+from console.config import field_problem
 from console.errors import ExitStatus, RunDirError
-from console.profile import ProfileError, bundled_profiles, load_profile
+from console.profile import ProfileError, RunConfig, bundled_profiles, load_profile
 from console.replay import ReplayError, load_replay, to_toml
 
 __all__ = ["main"]
@@ -134,6 +135,9 @@ def _run(
             seconds = units.parse_duration(duration)
         except units.UnitError as exc:
             print(f"stressdeck: --duration: {exc}", file=sys.stderr)
+            return ExitStatus.USAGE
+        if (problem := field_problem(RunConfig, "duration", seconds)) is not None:
+            print(f"stressdeck: --duration: {problem}", file=sys.stderr)
             return ExitStatus.USAGE
     profile = load_profile(spec)
     faults = load_replay(Path(replay)) if replay else []

@@ -7,7 +7,10 @@ documentation. :func:`read_table` checks every key of a TOML table against it:
 * a value of the wrong type is an error naming the expected type;
 * a field with ``unit=`` accepts natural units (``"5s"``, ``"200MB"``, ``"100/s"``, ``"90%"``)
   and is stored in the base unit (seconds, bytes, per second, fraction);
-* nested dataclasses and lists of them are read the same way.
+* nested dataclasses and lists of them are read the same way;
+* a field's bounds (``ge``, ``gt``, ``le``), ``nonempty`` and ``check`` are declared with it in
+  :func:`opt`, so every limit has one home and the generated profile docs list them. A number
+  that is not finite (``nan``, ``inf``) is never accepted.
 
 Errors are collected, not raised one by one, so a broken profile shows all its mistakes at once.
 Each carries its key path (``pty[2].idle_after``); :mod:`console.profile` turns paths into line
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -29,7 +33,17 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from console import units
 
-__all__ = ["ConfigIssue", "GroupConfig", "KeyPath", "doc_rows", "opt", "read_table", "suggest"]
+__all__ = [
+    "ConfigIssue",
+    "GroupConfig",
+    "KeyPath",
+    "check_value",
+    "doc_rows",
+    "field_problem",
+    "opt",
+    "read_table",
+    "suggest",
+]
 
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
@@ -66,15 +80,91 @@ def opt(
     doc: str = "",
     secret: bool = False,
     factory: Callable[[], Any] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    nonempty: bool = False,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Any:
-    """A config field: default (or required when omitted), unit, one-line doc, secrecy."""
-    metadata = {"unit": unit, "doc": doc, "secret": secret}
+    """A config field: default (or required when omitted), unit, one-line doc, secrecy, limits.
+
+    ``ge``/``gt``/``le`` bound a number (in the base unit for a field with ``unit=``; a list of
+    numbers is bounded item by item); ``nonempty`` refuses ``""`` and ``[]``; ``check`` returns a
+    message for a value it refuses, or None.
+    """
+    metadata = {
+        "unit": unit,
+        "doc": doc,
+        "secret": secret,
+        "ge": ge,
+        "gt": gt,
+        "le": le,
+        "nonempty": nonempty,
+        "check": check,
+    }
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     if isinstance(default, (list, dict)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def _human(unit: str | None, value: float) -> str:
+    if unit is None and not isinstance(value, bool):
+        return f"{value:g}"
+    return human_default(unit, value).strip('"')
+
+
+def check_value(meta: Mapping[str, Any], value: Any) -> str | None:
+    """Why ``value`` breaks the limits declared in a field's metadata, or None."""
+    if value is None:
+        return None
+    if meta.get("nonempty") and (
+        (isinstance(value, str) and not value.strip()) or (isinstance(value, tuple) and not value)
+    ):
+        return "must not be empty"
+    numbers = value if isinstance(value, tuple) else (value,)
+    unit = meta.get("unit")
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            continue
+        if not math.isfinite(number):
+            return f"must be a finite number, got {number!r}"
+        if (low := meta.get("ge")) is not None and number < low:
+            return f"must be at least {_human(unit, low)}, got {_human(unit, number)}"
+        if (low := meta.get("gt")) is not None and number <= low:
+            return f"must be more than {_human(unit, low)}, got {_human(unit, number)}"
+        if (high := meta.get("le")) is not None and number > high:
+            return f"must be at most {_human(unit, high)}, got {_human(unit, number)}"
+    if (check := meta.get("check")) is not None:
+        return typing.cast("str | None", check(value))
+    return None
+
+
+def field_problem(cls: type, name: str, value: Any) -> str | None:
+    """Why ``value`` breaks the limits of field ``name`` of ``cls`` (for command-line overrides)."""
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return check_value(field.metadata, value)
+
+
+def limits_text(meta: Mapping[str, Any]) -> str:
+    """The declared limits in words, for the generated docs: ``1..1000``, ``> 0s``."""
+    unit = meta.get("unit")
+    low = meta.get("ge")
+    high = meta.get("le")
+    parts = []
+    if meta.get("gt") is not None:
+        parts.append(f"> {_human(unit, meta['gt'])}")
+    if low is not None and high is not None:
+        parts.append(f"{_human(unit, low)}..{_human(unit, high)}")
+    elif low is not None:
+        parts.append(f">= {_human(unit, low)}")
+    elif high is not None:
+        parts.append(f"<= {_human(unit, high)}")
+    if meta.get("nonempty"):
+        parts.append("not empty")
+    return ", ".join(parts)
 
 
 def suggest(word: str, choices: typing.Iterable[str]) -> str | None:
@@ -151,6 +241,8 @@ class _Reader:
             return self.fail(path, f"expected a whole number, got {raw!r}")
         if tp is float:
             if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                if not math.isfinite(raw):
+                    return self.fail(path, f"expected a finite number, got {raw!r}")
                 return float(raw)
             return self.fail(path, f"expected a number, got {raw!r}")
         if tp is str:
@@ -175,6 +267,9 @@ class _Reader:
             return self.table(tp, raw, path)
         raise TypeError(f"unsupported config type {tp!r} at {format_path(path)}")
 
+    def _has_issue_under(self, path: KeyPath) -> bool:
+        return any(i.path[: len(path)] == path for i in self.issues)
+
     def table(self, cls: type[T], raw: Mapping[str, Any], path: KeyPath) -> T:
         hints = typing.get_type_hints(cls, include_extras=True)
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -188,7 +283,11 @@ class _Reader:
                 self.fail((*path, key), f"unknown key {key!r}{extra}")
                 continue
             meta = fields[name].metadata
-            values[name] = self.value(hints[name], raw_value, (*path, key), meta.get("unit"))
+            value = self.value(hints[name], raw_value, (*path, key), meta.get("unit"))
+            fine = value is not MISSING and not self._has_issue_under((*path, key))
+            if fine and (problem := check_value(meta, value)) is not None:
+                value = self.fail((*path, key), problem)
+            values[name] = value
         for name, f in fields.items():
             if name not in values and f.default is MISSING and f.default_factory is MISSING:
                 self.fail((*path, name), f"missing required key {name!r}")
@@ -212,12 +311,21 @@ def human_default(unit: str | None, value: Any) -> str:
     if unit is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return repr(value)
     if unit == "duration":
-        for scale, suffix in ((3600, "h"), (60, "m"), (1, "s"), (1e-3, "ms")):
+        durations = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"), (1e-3, "ms"), (1e-6, "us"))
+        for scale, suffix in durations:
             if value >= scale and float(value / scale).is_integer():
                 return f'"{int(value / scale)}{suffix}"'
         return f'"{value}s"' if value else '"0s"'
     if unit == "size":
-        for scale, suffix in ((1024**2, "MiB"), (1024, "KiB"), (1e6, "MB"), (1e3, "KB")):
+        scales = (
+            (1024**3, "GiB"),
+            (1e9, "GB"),
+            (1024**2, "MiB"),
+            (1e6, "MB"),
+            (1024, "KiB"),
+            (1e3, "KB"),
+        )
+        for scale, suffix in scales:
             if value >= scale and float(value / scale).is_integer():
                 return f'"{int(value / scale)}{suffix}"'
         return f'"{int(value)}B"'
@@ -247,7 +355,7 @@ def nested_tables(cls: type) -> list[tuple[str, type]]:
 
 
 def doc_rows(cls: type) -> list[tuple[str, str, str, str]]:
-    """(key, type, default, doc) rows for documenting a config class."""
+    """(key, type, default, doc) rows for documenting a config class; limits end the doc."""
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
@@ -259,7 +367,10 @@ def doc_rows(cls: type) -> list[tuple[str, str, str, str]]:
             default = repr(f.default_factory())
         else:
             default = "required"
-        rows.append((f.name, kind, default, f.metadata.get("doc", "")))
+        doc = f.metadata.get("doc", "")
+        if limits := limits_text(f.metadata):
+            doc = f"{doc} Allowed: {limits}." if doc else f"Allowed: {limits}."
+        rows.append((f.name, kind, default, doc))
     return rows
 
 
@@ -274,4 +385,4 @@ class GroupConfig:
         "",
         doc="Group name, used in session ids (`name#0`) and fault targets; defaults to the kind, numbered when repeated.",
     )
-    count: int = opt(1, doc="How many sessions of this group run at once.")
+    count: int = opt(1, ge=1, le=1000, doc="How many sessions of this group run at once.")

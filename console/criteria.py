@@ -21,6 +21,7 @@ evidence "no data", so a threshold can never pass silently (grafana/k6#1526).
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,7 @@ __all__ = [
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
+    "===": operator.eq,
     ">=": operator.ge,
     "==": operator.eq,
     "!=": operator.ne,
@@ -66,10 +68,63 @@ AGGREGATIONS: dict[MetricType, tuple[str, ...]] = {
     MetricType.TREND: ("avg", "min", "max", "med", "count", "p(N)"),
 }
 
-_EXPR = re.compile(
-    r"^\s*(?P<agg>[a-z][a-z0-9.]*(?:\(\s*[0-9.]+\s*\))?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S.*?)\s*$"
-)
-_VALUE = re.compile(r"^(?P<num>-?[0-9]+(?:\.[0-9]+)?|-?\.[0-9]+)\s*(?P<unit>[a-zA-Zµ%/]*)$")
+# k6 scans for the operators in this order and splits at the first one found (its
+# thresholds_parser.go), so "count===1" is "count", "===", "1".
+_SCAN_ORDER = ("<=", "<", ">=", ">", "===", "==", "!=")
+# A number as Go's strconv.ParseFloat reads it: sign, "5.", ".5", exponent or a hexadecimal
+# float (inf, infinity and nan are _SPECIAL); then Stressdeck's optional unit.
+_DECIMAL = r"[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
+_HEX = r"0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+"
+_NUMBER = re.compile(rf"(?P<num>[+-]?(?:{_HEX}|{_DECIMAL}))[ \t]*(?P<unit>[a-zA-Zµ%/]*)")
+_SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+_PERCENTILE = re.compile(r"p\((?P<pct>.*)\)", re.DOTALL)
+
+
+def _number(text: str) -> float | None:
+    """A number matched by _NUMBER or _SPECIAL; None when out of range (as ParseFloat says)."""
+    if _SPECIAL.fullmatch(text):
+        return float(text.lower().replace("infinity", "inf"))
+    try:
+        value = float.fromhex(text) if "x" in text.lower() else float(text)
+    except (ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _go_float(text: str) -> float | None:
+    """``text`` as strconv.ParseFloat reads it, no unit allowed; None where it fails."""
+    text = text.strip()
+    match = _NUMBER.fullmatch(text)
+    if _SPECIAL.fullmatch(text) or (match is not None and not match.group("unit")):
+        return _number(text)
+    return None
+
+
+def _scan(text: str) -> tuple[str, str, str]:
+    for op in _SCAN_ORDER:
+        left, found, right = text.partition(op)
+        if found:
+            return left.strip(), op, right.strip()
+    raise CriterionError(
+        f"bad threshold {text!r}: expected an aggregation, a comparison and a value, "
+        "such as 'p(95)<2000' or 'rate<0.01'"
+    )
+
+
+def _aggregation(text: str, method: str) -> str:
+    """The aggregation in canonical form (``p(99.9)``), or CriterionError."""
+    match = _PERCENTILE.fullmatch(method)
+    if match is None:
+        if re.fullmatch(r"p[0-9.]+", method):
+            raise CriterionError(f"{method!r} does not apply: write percentiles as p({method[1:]})")
+        return method
+    pct = _go_float(match.group("pct"))
+    if pct is None or not 0 <= pct <= 100:
+        raise CriterionError(
+            f"bad threshold {text!r}: {method!r} is not a percentile: "
+            "expected p(N) with N a number 0..100"
+        )
+    return f"p({pct:.15g})"
 
 
 @dataclass(frozen=True)
@@ -84,14 +139,13 @@ class Threshold:
 
     @property
     def percentile(self) -> float | None:
-        match = re.fullmatch(r"p\(\s*([0-9.]+)\s*\)", self.aggregation)
-        return float(match.group(1)) if match else None
+        return float(self.aggregation[2:-1]) if self.aggregation.startswith("p(") else None
 
     def holds(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.target)
 
     def target_text(self) -> str:
-        return f"{self.op} {format_value(self.target, self.unit, self.aggregation)}"
+        return f"{self.op} {format_value(self.target, self.unit, exact=True)}"
 
 
 def _convert(
@@ -109,60 +163,65 @@ def _convert(
         raise CriterionError(f"'%' does not fit this metric (its unit is {metric_unit or 'none'})")
     if unit.startswith("/"):
         if kind is MetricType.COUNTER and aggregation == "rate":
-            return units.parse_rate(f"{number}{unit}")
+            per_second = _scale(units.parse_rate, unit)
+            if per_second is None:
+                raise CriterionError(f"unknown rate unit {unit!r}")
+            return number * per_second
         raise CriterionError(f"a rate unit {unit!r} only fits a counter's 'rate'")
-    try:
-        seconds = units.parse_duration(f"{number}{unit}")
-    except units.UnitError:
-        seconds = None
+    seconds = _scale(units.parse_duration, unit)
     if seconds is not None:
         if metric_unit == "ms":
-            return seconds * 1000
+            return number * seconds * 1000
         if metric_unit == "s":
-            return seconds
+            return number * seconds
         raise CriterionError(
             f"a duration does not fit this metric (its unit is {metric_unit or 'none'})"
         )
-    try:
-        size = units.parse_size(f"{number}{unit}")
-    except units.UnitError:
-        raise CriterionError(f"unknown unit {unit!r}") from None
+    size = _scale(units.parse_size, unit)
+    if size is None:
+        raise CriterionError(f"unknown unit {unit!r}")
     if metric_unit == "bytes":
-        return size
+        return number * size
     if metric_unit in ("MB", "MB/h"):
-        return size / 1e6
+        return number * size / 1e6
     raise CriterionError(f"a size does not fit this metric (its unit is {metric_unit or 'none'})")
 
 
+def _scale(parse: Callable[[object], float], unit: str) -> float | None:
+    """What one ``unit`` is in the base unit (``ms`` -> 0.001), or None if ``parse`` refuses it."""
+    try:
+        return parse(f"1{unit}")
+    except units.UnitError:
+        return None
+
+
 def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
-    """Parse ``text`` for a metric; raise CriterionError naming what is wrong."""
-    match = _EXPR.match(text)
-    if not match:
-        raise CriterionError(
-            f"bad threshold {text!r}: expected an aggregation, a comparison and a value, "
-            "such as 'p(95)<2000' or 'rate<0.01'"
-        )
-    aggregation = re.sub(r"\s+", "", match.group("agg"))
+    """Parse ``text`` for a metric; raise CriterionError naming what is wrong, and nothing else.
+
+    The grammar is k6's (``aggregation operator value``; operators ``<``, ``<=``, ``>``, ``>=``,
+    ``==``, ``===``, ``!=``; numbers as Go reads them: ``1e3``, ``+0.5``, ``5.``, ``Infinity``),
+    with an optional unit after the number. NaN is refused: nothing compares true to it.
+    """
+    method, op, raw_value = _scan(text)
+    aggregation = _aggregation(text, re.sub(r"\s+", "", method))
     allowed = AGGREGATIONS[spec.type]
-    is_percentile = re.fullmatch(r"p\([0-9.]+\)", aggregation) is not None
+    is_percentile = _PERCENTILE.fullmatch(aggregation) is not None
     if not (aggregation in allowed or (is_percentile and "p(N)" in allowed)):
-        if re.fullmatch(r"p[0-9.]+", aggregation):
-            raise CriterionError(
-                f"{aggregation!r} does not apply: write percentiles as p({aggregation[1:]})"
-            )
         raise CriterionError(
             f"{aggregation!r} does not apply to {spec.name} (a {spec.type.value}); "
             f"use one of: {', '.join(allowed)}"
         )
-    if is_percentile:
-        pct = float(aggregation[2:-1])
-        if not 0 < pct <= 100:
-            raise CriterionError(f"percentile {pct} is outside 0..100")
-    value = _VALUE.match(match.group("value"))
-    if not value:
-        raise CriterionError(f"bad value {match.group('value')!r} in threshold {text!r}")
+    value = None if _SPECIAL.fullmatch(raw_value) else _NUMBER.fullmatch(raw_value)
+    if value is not None:
+        number = _number(value.group("num"))
+    else:
+        number = _number(raw_value) if _SPECIAL.fullmatch(raw_value) else None
+    if number is None:
+        raise CriterionError(f"bad value {raw_value!r} in threshold {text!r}")
+    if math.isnan(number):
+        raise CriterionError(f"bad value {raw_value!r} in threshold {text!r}: nothing equals NaN")
     target = _convert(
-        float(value.group("num")), value.group("unit"), spec.unit, aggregation, spec.type
+        number, value.group("unit") if value else "", spec.unit, aggregation, spec.type
     )
     unit = spec.unit
     if spec.type is MetricType.RATE and aggregation == "rate":
@@ -171,7 +230,7 @@ def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
         unit = "count"
     elif spec.type is MetricType.COUNTER and aggregation == "rate":
         unit = "/s"
-    return Threshold(text.strip(), aggregation, match.group("op"), target, unit)
+    return Threshold(text.strip(), aggregation, op, target, unit)
 
 
 def aggregate(value: MetricValue | None, aggregation: str, elapsed: float) -> float | None:
@@ -212,9 +271,18 @@ def aggregate(value: MetricValue | None, aggregation: str, elapsed: float) -> fl
     return value.percentile(float(aggregation[2:-1]))
 
 
-def format_value(value: float | None, unit: str, aggregation: str = "") -> str:
+def format_value(
+    value: float | None, unit: str, aggregation: str = "", *, exact: bool = False
+) -> str:
+    """A metric value or a threshold target as text, the one formatter for both.
+
+    ``exact`` is for targets: the number the profile wrote, never rounded (``p(95)<0.1`` reads
+    ``< 0.1ms``, not ``< 0ms``); measured values are rounded for reading.
+    """
     if value is None:
         return "-"
+    if exact:
+        return _exact(value, unit)
     if unit == "fraction":
         return f"{value * 100:.2f}%".replace(".00%", "%")
     if unit == "ms":
@@ -231,6 +299,30 @@ def format_value(value: float | None, unit: str, aggregation: str = "") -> str:
         return f"{value:.0f}"
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{text}{unit and ' ' + unit}"
+
+
+def _exact(value: float, unit: str) -> str:
+    def g(number: float) -> str:
+        return f"{number:.12g}"
+
+    if not math.isfinite(value):
+        return str(value)  # "inf": k6 reads "Infinity" as a number too
+
+    if unit == "fraction":
+        return f"{g(value * 100)}%"
+    if unit in ("ms", "s"):
+        seconds = value / 1000 if unit == "ms" else value
+        return f"{g(seconds)}s" if abs(seconds) >= 1 else f"{g(seconds * 1000)}ms"
+    if unit == "bytes":
+        for suffix, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+            if abs(value) >= scale:
+                return f"{g(value / scale)}{suffix}"
+        return f"{g(value)}B"
+    if unit in ("%", "/s"):
+        return f"{g(value)}{unit}"
+    if unit == "count":
+        return g(value)
+    return f"{g(value)}{unit and ' ' + unit}"
 
 
 @dataclass
@@ -459,7 +551,7 @@ class Criterion:
             state=self.state,
             value=self.value,
             value_text=format_value(self.value, unit, self.threshold.aggregation),
-            target_text=f"{self.threshold.op} {format_value(self.threshold.target, unit)}",
+            target_text=f"{self.threshold.op} {format_value(self.threshold.target, unit, exact=True)}",
             abort_on_fail=self.abort_on_fail,
             flips=tuple(self.flips),
             evidence=self.evidence,
@@ -474,7 +566,7 @@ RECOVERY_SPEC = MetricSpec(
 
 def parse_recovery_threshold(text: str) -> Threshold:
     """Recovery criteria accept ``rate`` (fraction back in time) and trend aggregations in ms."""
-    match = _EXPR.match(text)
-    if match and re.sub(r"\s+", "", match.group("agg")) == "rate":
+    method, _, _ = _scan(text)
+    if re.sub(r"\s+", "", method) == "rate":
         return parse_threshold(text, MetricSpec("recovery", MetricType.RATE))
     return parse_threshold(text, RECOVERY_SPEC)

@@ -13,7 +13,10 @@ from another thread) and headless mode both use:
 * :meth:`Run.request_stop` - end gracefully (``interrupted=True`` for Ctrl-C: exit 130).
 
 Sessions are supervised: an exception escaping ``Session.run`` becomes a ``session_error`` event
-and a ``failed`` session, counted in ``session_abnormal_ends``; the run goes on.
+and a ``failed`` session; the run goes on. Every turn to ``failed`` counts in
+``session_abnormal_ends`` when it happens (:meth:`Run.session_failed`). A session that never
+reached ``running`` did none of its work: the run then exits 1 whatever the criteria say,
+with a ``session_no_work`` event naming it.
 """
 
 from __future__ import annotations
@@ -243,6 +246,9 @@ class Run:
         session = self.sessions.get(session_id)
         self.injector.observed(session.kind if session else "run", cause, session_id)
 
+    def session_failed(self, session_id: str) -> None:
+        self.registry.add("session_abnormal_ends", 1, session=session_id)
+
     def session_recovered(self, session_id: str, at: float) -> None:
         seconds = self.recoveries.recovered(session_id, at)
         if seconds is not None:
@@ -368,8 +374,6 @@ class Run:
                 success=False,
                 data={"traceback": "".join(tail)[-2000:]},
             )
-        if session.state == "failed":
-            self.registry.add("session_abnormal_ends", 1, session=session.id)
 
     async def _tick(self) -> None:
         """The run's heartbeat: samples, criteria, the deadline, log flushes, snapshots.
@@ -630,8 +634,13 @@ class Run:
             spec = self.registry.specs[name]
             yield MetricSummary(name, spec.type.value, spec.unit, summarize(value, elapsed))
 
+    def _without_work(self) -> list[str]:
+        return [s.id for s in self.sessions.values() if not s.worked]
+
     def kind_summaries(self, snapshot: RunSnapshot) -> dict[str, Any]:
         figures: dict[str, Any] = {}
+        if idle := self._without_work():
+            figures["sessions without work"] = ", ".join(idle)
         for kind in self.kinds.values():
             if kind.summary is not None:
                 try:
@@ -672,12 +681,22 @@ class Run:
         for lag in self._lag.drain():
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
         self._evaluate(self.now(), final=True)
+        idle = self._without_work()
+        for session_id in idle:
+            session = self.sessions[session_id]
+            self._log(
+                "session_no_work",
+                f"never started its work (last state: {session.state})",
+                session_id=session_id,
+                kind=session.kind,
+                success=False,
+            )
         if self.interrupted:
             self.state, code = "interrupted", ExitStatus.INTERRUPTED
         elif self.abort_reason:
             self.state, code = "aborted", ExitStatus.FAILED
         else:
-            failed = any(c.state == "fail" for c in self.criteria)
+            failed = any(c.state == "fail" for c in self.criteria) or bool(idle)
             self.state, code = "finished", ExitStatus.FAILED if failed else ExitStatus.OK
         snapshot = self.build_snapshot()
         summary = {

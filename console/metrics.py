@@ -12,6 +12,12 @@ Trends are log-linear histograms in the spirit of HdrHistogram: each power of tw
 at most a few thousand integers whatever the run's length. They merge exactly, which is how the
 HTTP worker processes ship latency to the engine (:meth:`Trend.encode`).
 
+While a trend holds few samples (up to :data:`EXACT_SAMPLES`) it also keeps them exactly, and
+percentiles follow k6's definition: linear interpolation between the closest ranks,
+``p(q) = v[floor(i)] + (v[ceil(i)] - v[floor(i)]) * (i - floor(i))`` with ``i = q/100 * (n-1)``
+over the sorted samples ``v``. Ten reconnect times give a p95 between the two largest, not the
+largest. Beyond that bound, the histogram answers (within 1%).
+
 Every sample is recorded twice: under its session and for the run as a whole. A metric that a
 criterion reads over a sliding window also keeps a ring of per-slot aggregates
 (:class:`Windowed`), so a window costs memory in proportion to its number of slots, not to
@@ -65,15 +71,17 @@ class MetricSpec:
 _SUB_BUCKETS = 128
 _frexp = math.frexp
 _MIN_TRACKED = 1e-3  # values below this (in the metric's unit) share bucket 0
+EXACT_SAMPLES = 256  # a trend keeps its samples exactly up to this many (k6's percentiles)
 
 
 class Trend:
     """A mergeable log-linear histogram with exact count, sum, min and max."""
 
-    __slots__ = ("_buckets", "count", "max", "min", "sum")
+    __slots__ = ("_buckets", "_exact", "count", "max", "min", "sum")
 
     def __init__(self) -> None:
         self._buckets: dict[int, int] = {}
+        self._exact: list[float] | None = []  # None once there were more than EXACT_SAMPLES
         self.count = 0
         self.sum = 0.0
         self.min = math.inf
@@ -102,6 +110,11 @@ class Trend:
             return
         index = self._index(value)
         self._buckets[index] = self._buckets.get(index, 0) + count
+        if self._exact is not None:
+            if self.count + count <= EXACT_SAMPLES:
+                self._exact.extend([value] * count)
+            else:
+                self._exact = None
         self.count += count
         self.sum += value * count
         self.min = min(self.min, value)
@@ -124,12 +137,20 @@ class Trend:
         for value in values:
             i = index(value)
             buckets[i] = get(i, 0) + 1
+        if self._exact is not None:  # the same exact-sample rule as record()
+            if self.count + len(values) <= EXACT_SAMPLES:
+                self._exact.extend(values)
+            else:
+                self._exact = None
         self.count += len(values)
         self.sum += sum(values)
         self.min = min(self.min, min(values))
         self.max = max(self.max, max(values))
 
     def merge(self, other: Trend) -> None:
+        if self._exact is not None:
+            both = self.count + other.count <= EXACT_SAMPLES and other._exact is not None
+            self._exact = self._exact + other._exact if both else None  # type: ignore[operator]
         for index, count in other._buckets.items():
             self._buckets[index] = self._buckets.get(index, 0) + count
         self.count += other.count
@@ -143,9 +164,15 @@ class Trend:
         return clone
 
     def percentile(self, pct: float) -> float | None:
-        """The value at percentile ``pct`` (0..100), within 1%; ``None`` when empty."""
+        """The value at percentile ``pct`` (0..100): k6's while the samples are kept exactly,
+        within 1% after that; ``None`` when empty."""
         if self.count == 0:
             return None
+        if self._exact is not None:
+            values = sorted(self._exact)
+            rank = min(max(pct, 0.0), 100.0) / 100.0 * (len(values) - 1)
+            low, high = values[math.floor(rank)], values[math.ceil(rank)]
+            return low + (high - low) * (rank - math.floor(rank))
         if pct <= 0:
             return self.min
         if pct >= 100:
@@ -170,6 +197,7 @@ class Trend:
             "s": self.sum,
             "lo": self.min if self.count else None,
             "hi": self.max if self.count else None,
+            "x": self._exact,
         }
 
     @classmethod
@@ -184,6 +212,8 @@ class Trend:
         lo, hi = data.get("lo"), data.get("hi")
         trend.min = float(lo) if lo is not None else math.inf  # type: ignore[arg-type]
         trend.max = float(hi) if hi is not None else -math.inf  # type: ignore[arg-type]
+        exact = data.get("x")
+        trend._exact = [float(v) for v in exact] if isinstance(exact, list) else None
         return trend
 
     def __len__(self) -> int:

@@ -15,7 +15,12 @@ keys, because ``tomllib`` does not report positions.
 
 from __future__ import annotations
 
+import codecs
+import errno
+import math
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -55,6 +60,8 @@ __all__ = [
     "load_profile_text",
 ]
 
+DAY = 86400.0
+
 CONSOLE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "console_cpu", MetricType.GAUGE, "%", "The console's own CPU use, % of one core.", "max"
@@ -92,17 +99,25 @@ class RunConfig:
     )
     description: str = opt("", doc="One line shown in the header and the report.")
     duration: float = opt(
-        60.0, unit="duration", doc="How long the run lasts (`--duration` overrides)."
+        60.0,
+        unit="duration",
+        gt=0,
+        le=30 * DAY,
+        doc="How long the run lasts (`--duration` overrides).",
     )
     seed: int = opt(0, doc="Seed for random fault targets and jitter, so a run can be replayed.")
     snapshot_interval: float = opt(
         0.25,
         unit="duration",
+        ge=0.05,
+        le=60.0,
         doc="How often the engine publishes a snapshot (the console's refresh).",
     )
-    sample_interval: float = opt(1.0, unit="duration", doc="How often sparklines take a sample.")
+    sample_interval: float = opt(
+        1.0, unit="duration", ge=0.1, le=3600.0, doc="How often sparklines take a sample."
+    )
     progress_interval: float = opt(
-        5.0, unit="duration", doc="How often a headless run prints a progress line."
+        5.0, unit="duration", ge=0.5, le=DAY, doc="How often a headless run prints a progress line."
     )
 
 
@@ -114,6 +129,7 @@ class FaultConfig:
     every: float | None = opt(
         None,
         unit="duration",
+        ge=0.1,  # faster than this is a flood, not a fault schedule
         doc="Repeat at this interval after the first `at` until the run ends.",
     )
     action: str = opt(
@@ -121,7 +137,10 @@ class FaultConfig:
     )
     target: str = opt("all", doc="`all`, a group name, or a session id such as `emit#2`.")
     pick: int | None = opt(
-        None, doc="Apply to this many targets, picked at random (seeded by `run.seed`)."
+        None,
+        ge=1,
+        le=1000,
+        doc="Apply to this many targets, picked at random (seeded by `run.seed`).",
     )
     params: dict[str, Any] = opt({}, doc='Parameters of the action, such as `{ duration = "5s" }`.')
 
@@ -131,15 +150,22 @@ class CriterionConfig:
     name: str = opt("", doc="Shown in the side panel and the report; defaults to the expression.")
     metric: str = opt("", doc="The metric the threshold reads (run and window scope).")
     threshold: str = opt(
-        doc="A k6 expression: `p(95)<2000`, `rate<0.01`, `count==0`; units allowed (`p(95)<2s`, `value<200MB`, `rate>=90%`)."
+        nonempty=True,
+        doc="A k6 expression: `p(95)<2000`, `rate<0.01`, `count==0`; units allowed (`p(95)<2s`, `value<200MB`, `rate>=90%`).",
     )
     window: float | None = opt(
-        None, unit="duration", doc="Evaluate over this sliding window instead of the whole run."
+        None,
+        unit="duration",
+        ge=1.0,
+        le=DAY,
+        doc="Evaluate over this sliding window instead of the whole run.",
     )
     after: str = opt(
         "", doc="Recovery scope: the fault action (`ssh.drop`) after which sessions must come back."
     )
-    within: float | None = opt(None, unit="duration", doc="Recovery scope: how long they have.")
+    within: float | None = opt(
+        None, unit="duration", gt=0, le=DAY, doc="Recovery scope: how long they have."
+    )
     abort_on_fail: bool = opt(False, doc="Stop the run (exit 1) when this fails.")
     abort_grace: float = opt(
         0.0, unit="duration", doc="Do not abort before this much run time has passed."
@@ -280,8 +306,64 @@ def bundled_profiles() -> list[Path]:
     return sorted(bundled_dir().glob("*.toml"))
 
 
+MAX_PROFILE_BYTES = 1024**2  # a profile is a page of TOML; more is a wrong file
+
+
+def _not_a_profile_file(path: Path) -> str | None:
+    """What ``path`` is when it exists but cannot be a profile; None for a regular file or
+    nothing there at all (then the name may be a bundled profile's)."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop, not a profile file"
+        if exc.errno == errno.ENOENT:
+            return f"a dangling symlink (to {os.readlink(path)!r})" if path.is_symlink() else None
+        return f"cannot read: {exc.strerror}"
+    if stat.S_ISDIR(info.st_mode):
+        return "a directory, not a profile file"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, socket or device); a profile is a TOML file"
+    if info.st_size > MAX_PROFILE_BYTES:
+        return f"{units.format_bytes(info.st_size)} is too large for a profile (at most 1MiB)"
+    return None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The text of a profile file, or ProfileError saying what the bytes are instead."""
+    for bom, name in (
+        (codecs.BOM_UTF8, "a UTF-8 byte-order mark (BOM)"),
+        (codecs.BOM_UTF16_LE, "a UTF-16 byte-order mark"),
+        (codecs.BOM_UTF16_BE, "a UTF-16 byte-order mark"),
+    ):
+        if data.startswith(bom):
+            raise ProfileError(
+                [
+                    ProfileIssue(
+                        str(path), 1, "", f"starts with {name}: save it as UTF-8 without one"
+                    )
+                ]
+            )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ProfileError(
+            [
+                ProfileIssue(
+                    str(path),
+                    line,
+                    "",
+                    f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
+                )
+            ]
+        ) from None
+
+
 def resolve_profile(spec: str | Path) -> Path:
     path = Path(spec).expanduser()
+    if (problem := _not_a_profile_file(path)) is not None:
+        raise ProfileError([ProfileIssue(str(spec), None, "", problem)])
     if path.is_file():
         return path
     name = str(spec).removesuffix(".toml")
@@ -307,10 +389,10 @@ def load_profile(spec: str | Path) -> Profile:
     """Read a profile by path or bundled name; raise ProfileError listing every problem."""
     path = resolve_profile(spec)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise ProfileError([ProfileIssue(str(path), None, "", f"cannot read: {exc}")]) from None
-    return load_profile_text(text, path=path)
+    return load_profile_text(_decode(path, data), path=path)
 
 
 def load_profile_text(
@@ -397,8 +479,6 @@ class _Builder:
                     continue
                 name = config.name or (kind_name if len(tables) == 1 else f"{kind_name}{i + 1}")
                 config = replace(config, name=name)
-                if config.count < 1:
-                    self.issue((kind_name, i, "count"), "count must be at least 1")
                 groups.append(GroupSpec(kind_name, config, self.index.line((kind_name, i))))
         seen: set[str] = set()
         for group in groups:
@@ -458,8 +538,6 @@ class _Builder:
                     ("faults", i, "target"),
                     f"{config.target!r} is not 'all', a {kind_name} group name or one of its session ids",
                 )
-            if config.pick is not None and config.pick < 1:
-                self.issue(("faults", i, "pick"), "pick must be at least 1")
             plans.append(
                 FaultPlan(
                     tuple(times),
@@ -493,10 +571,14 @@ class _Builder:
                 elif unit == "int":
                     if not isinstance(value, int) or isinstance(value, bool):
                         raise units.UnitError(f"expected a whole number, got {value!r}")
+                    if not 0 <= value <= 1_000_000:
+                        raise units.UnitError(f"must be 0..1000000, got {value!r}")
                     params[key] = value
                 elif unit == "float":
                     if not isinstance(value, (int, float)) or isinstance(value, bool):
                         raise units.UnitError(f"expected a number, got {value!r}")
+                    if not math.isfinite(value):
+                        raise units.UnitError(f"expected a finite number, got {value!r}")
                     params[key] = float(value)
                 else:
                     params[key] = str(value)

@@ -10,6 +10,7 @@ bytes, per second); a bare number for a percentage is taken as a fraction when <
 
 from __future__ import annotations
 
+import math
 import re
 
 from console.errors import UnitError
@@ -62,6 +63,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError("expected a duration such as '500ms', '5s' or '30m'")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise UnitError(f"a duration must be a finite number, got {value!r}")
         if value < 0:
             raise UnitError("a duration cannot be negative")
         return float(value)
@@ -88,6 +91,8 @@ def parse_size(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError("expected a size such as '512KB' or '200MB'")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise UnitError(f"a size must be a finite number, got {value!r}")
         if value < 0:
             raise UnitError("a size cannot be negative")
         return float(value)
@@ -108,6 +113,8 @@ def parse_rate(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError("expected a rate such as '100/s'")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise UnitError(f"a rate must be a finite number, got {value!r}")
         if value < 0:
             raise UnitError("a rate cannot be negative")
         return float(value)
@@ -124,7 +131,7 @@ def parse_percent(value: object) -> float:
     if isinstance(value, bool):
         raise UnitError("expected a percentage such as '90%'")
     if isinstance(value, (int, float)):
-        if not 0 <= value <= 1:
+        if not 0 <= value <= 1:  # also refuses nan
             raise UnitError(
                 f"bad percentage {value!r}: write it with a % sign ('90%') or as a fraction 0..1"
             )
@@ -138,7 +145,12 @@ def parse_percent(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Short human text for a duration: ``850ms``, ``12.3s``, ``4m05s``, ``1h02m``."""
+    """Short human text for a duration: ``0.25ms``, ``850ms``, ``12.3s``, ``4m05s``, ``1h02m``."""
+    if not math.isfinite(seconds):
+        return str(seconds)
+    if 0 < abs(seconds) < 0.001:
+        # Below a millisecond two significant figures, so 0.1 ms does not read as 0ms.
+        return f"{seconds * 1000:.2g}ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:

@@ -34,6 +34,8 @@ class TickerGroup(GroupConfig):
     secret_token: str = opt("", secret=True, doc="A secret that must never be exported.")
     pin: str = opt("", secret=True, doc="Secret by declaration only: its name says nothing.")
     chatty: bool = opt(False, doc="Log an event for every sample (for event-log tests).")
+    never_starts: bool = opt(False, doc="Wait in `starting` for the whole run, doing nothing.")
+    fail_at_start: bool = opt(False, doc="Turn `failed` at once, then wait for the end of the run.")
 
 
 class Ticker(Session):
@@ -50,6 +52,11 @@ class Ticker(Session):
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
+        if self.config.never_starts or self.config.fail_at_start:
+            # The cases an engine must not miss: no work at all, or a failure while run() goes on.
+            self.state = "failed" if self.config.fail_at_start else "starting"
+            await self._stop.wait()
+            return
         self.state = "running"
         self.ctx.event("connected", success=True)
         while not self._stop.is_set():

@@ -64,7 +64,7 @@ def test_units_follow_the_metric() -> None:
         ("p(95)<2 parsecs", TREND_MS, "unknown unit"),
         ("p(95) 2000", TREND_MS, "bad threshold"),
         ("avg<200MB", TREND_MS, "size does not fit"),
-        ("p(120)<1", TREND_MS, "outside"),
+        ("p(120)<1", TREND_MS, "not a percentile"),
     ],
 )
 def test_bad_thresholds(text: str, spec: MetricSpec, message: str) -> None:

@@ -19,10 +19,9 @@ from console.engine import Run
 from console.errors import ExitStatus
 from console.profile import load_profile_text
 from console.sessions.base import FaultNotApplicable
+from tests.fast_clock import loop_clock, on_loop_time
 
-# Async tests run on looptime's fast-forwarding loop clock, handed to the engine as its clock:
-# a 60 s run takes milliseconds and its times are exact (a sync test is unaffected).
-pytestmark = [pytest.mark.usefixtures("fake_kind"), pytest.mark.looptime]
+pytestmark = pytest.mark.usefixtures("fake_kind")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,14 +30,15 @@ def profile(body: str, duration: str = "1s"):  # type: ignore[no-untyped-def]
 
 
 def new_run(p: Any, tmp_path: Path, **kw: Any) -> Run:
-    """A run on the test loop's clock (fake under looptime)."""
-    return Run(p, runs_dir=tmp_path, clock=asyncio.get_running_loop().time, **kw)
+    """A run on the test loop's clock (fast-forwarding under @on_loop_time)."""
+    return Run(p, runs_dir=tmp_path, clock=loop_clock(), **kw)
 
 
 def events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
+@on_loop_time
 async def test_a_crashing_session_fails_alone_and_the_run_goes_on(tmp_path: Path) -> None:
     p = profile(
         '[[fake]]\nname = "t"\ncount = 3\n'
@@ -59,6 +59,7 @@ async def test_a_crashing_session_fails_alone_and_the_run_goes_on(tmp_path: Path
     assert int(samples["t#0"]) > int(samples["t#1"])  # the others kept working
 
 
+@on_loop_time
 async def test_faults_resolve_targets_pick_and_log_their_source(tmp_path: Path) -> None:
     p = profile('[[fake]]\nname = "a"\ncount = 5\n', duration="3s")
     run = new_run(p, tmp_path)
@@ -81,6 +82,7 @@ async def test_faults_resolve_targets_pick_and_log_their_source(tmp_path: Path) 
     assert {e["session_id"] for e in recovered} == set(record.sessions)
 
 
+@on_loop_time
 async def test_scheduled_faults_fire_on_time_and_repeat(tmp_path: Path) -> None:
     p = profile(
         '[[fake]]\ncount = 1\n[[faults]]\nat = "200ms"\nevery = "400ms"\naction = "fake.slow"\nparams = { latency = 1.0 }\n',
@@ -94,6 +96,7 @@ async def test_scheduled_faults_fire_on_time_and_repeat(tmp_path: Path) -> None:
     assert {f.source for f in result.snapshot.faults} == {"schedule"}
 
 
+@on_loop_time
 async def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
     p = profile(
         '[[fake]]\nlatency = 50.0\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<10"\n'
@@ -108,6 +111,7 @@ async def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
     assert any(e["event"] == "run_aborted" for e in events(result.run_dir))
 
 
+@on_loop_time
 async def test_pause_freezes_the_schedule_and_the_timer(tmp_path: Path) -> None:
     p = profile('[[fake]]\n[[faults]]\nat = "500ms"\naction = "fake.slow"\n', duration="1s")
     run = new_run(p, tmp_path)
@@ -122,6 +126,7 @@ async def test_pause_freezes_the_schedule_and_the_timer(tmp_path: Path) -> None:
     assert run.now() >= 1.7
 
 
+@on_loop_time
 async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
     p = profile(
         '[[fake]]\ncount = 2\nsecret_token = "hunter2"\npin = "8675309"\n'
@@ -333,6 +338,7 @@ def test_the_engine_never_imports_textual(tmp_path: Path) -> None:
     assert "clean 0" in proc.stdout
 
 
+@on_loop_time
 async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path: Path) -> None:
     from console.replay import load_replay, to_toml
 
@@ -362,6 +368,7 @@ async def test_key_faults_replay_at_the_same_times_on_the_same_sessions(tmp_path
     assert again.faults[1].target == "a#3" and again.faults[1].params == {"latency": 1.0}
 
 
+@on_loop_time
 async def test_a_counter_never_incremented_reads_zero(tmp_path: Path) -> None:
     p = profile(
         '[[fake]]\n[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n',
@@ -383,6 +390,7 @@ def test_redaction_reaches_into_tuples_and_declared_secrets() -> None:
     assert out["pin"] == REDACTED and out["passphrase_env"] == "KEY_PASS"
 
 
+@on_loop_time
 async def test_recovery_is_expected_only_from_sessions_a_fault_reached(tmp_path: Path) -> None:
     p = profile(
         '[[fake]]\nname = "t"\ncount = 2\n'
@@ -406,6 +414,7 @@ async def test_recovery_is_expected_only_from_sessions_a_fault_reached(tmp_path:
     assert counted is not None and counted.get("count") == 2  # the crash and one drop
 
 
+@on_loop_time
 async def test_a_fault_whose_kind_raises_is_logged_and_the_schedule_goes_on(tmp_path: Path) -> None:
     from tests import fake_kind
 
@@ -434,6 +443,7 @@ async def test_a_fault_whose_kind_raises_is_logged_and_the_schedule_goes_on(tmp_
     assert all(f.id != calls[0] for f in result.snapshot.faults)
 
 
+@on_loop_time
 async def test_a_fault_too_close_to_the_end_is_not_judged(tmp_path: Path) -> None:
     p = profile(
         '[[fake]]\n[[faults]]\nat = "200ms"\naction = "fake.drop"\nparams = { down = 0.1 }\n'
@@ -446,6 +456,7 @@ async def test_a_fault_too_close_to_the_end_is_not_judged(tmp_path: Path) -> Non
     assert criterion.state == "pass" and "too close to the end" in criterion.evidence
 
 
+@on_loop_time
 async def test_event_log_flushes_within_250ms_whatever_the_snapshot_interval(
     tmp_path: Path,
 ) -> None:
@@ -461,6 +472,7 @@ async def test_event_log_flushes_within_250ms_whatever_the_snapshot_interval(
     assert '"connected"' in text  # logged at start, flushed by the 250 ms beat, not at 5 s
 
 
+@on_loop_time
 async def test_the_fault_record_is_capped_but_the_count_is_true(tmp_path: Path) -> None:
     from console.faults import RECORD_CAP
 
@@ -478,3 +490,44 @@ async def test_the_fault_record_is_capped_but_the_count_is_true(tmp_path: Path) 
     assert result.snapshot.faults[-1].id == RECORD_CAP + 7
     report = (result.run_dir / "report.md").read_text()
     assert f"The newest {RECORD_CAP} of {RECORD_CAP + 7} faults" in report
+
+
+@on_loop_time
+async def test_a_sub_millisecond_target_reads_as_written_everywhere(tmp_path: Path) -> None:
+    p = profile(
+        '[[fake]]\n[[criteria]]\nname = "tiny"\nmetric = "fake_latency"\nthreshold = "p(95)<0.1"\n',
+        duration="300ms",
+    )
+    result = await new_run(p, tmp_path).run()
+    (criterion,) = result.snapshot.criteria
+    assert criterion.target_text == "< 0.1ms"
+    for name in ("report.md", "junit.xml", "snapshot-1.json"):
+        text = (result.run_dir / name).read_text().replace("&lt;", "<")
+        assert "< 0.1ms" in text and "< 0ms" not in text, name
+
+
+@on_loop_time
+async def test_a_session_failing_while_its_run_goes_on_is_an_abnormal_end_at_once(
+    tmp_path: Path,
+) -> None:
+    p = profile(
+        '[[fake]]\nname = "ok"\n[[fake]]\nname = "bad"\nfail_at_start = true\n'
+        '[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n'
+        "abort_on_fail = true\n",
+        duration="60s",
+    )
+    result = await new_run(p, tmp_path).run()
+    assert result.snapshot.state == "aborted" and result.exit_code == ExitStatus.FAILED
+    ends = result.snapshot.metric("session_abnormal_ends")
+    assert ends is not None and ends.get("count") == 1  # counted once, not again at the end
+
+
+@on_loop_time
+async def test_a_session_that_never_did_any_work_fails_the_run(tmp_path: Path) -> None:
+    p = profile('[[fake]]\nname = "ok"\n[[fake]]\nname = "idle"\nnever_starts = true\n')
+    run = new_run(p, tmp_path)
+    result = await run.run()
+    assert result.exit_code == ExitStatus.FAILED  # no criterion failed, yet not a silent exit 0
+    (no_work,) = [e for e in events(result.run_dir) if e["event"] == "session_no_work"]
+    assert no_work["session_id"] == "idle#0"
+    assert run.kind_summaries(result.snapshot)["sessions without work"] == "idle#0"

@@ -75,3 +75,55 @@ def test_gauges_combine_across_sessions() -> None:
     reg.gauge("rss", 7, session="a")
     run = reg.run_value("rss")
     assert run is not None and run.value == 12  # type: ignore[union-attr]
+
+
+# Ten reconnect times (ms), sorted: 100 110 120 130 140 150 160 170 180 900.
+# k6 (TrendSink.P): i = q * (n - 1); v[floor i] + (v[ceil i] - v[floor i]) * (i - floor i).
+#   p(95): i = 0.95 * 9 = 8.55 -> 180 + (900 - 180) * 0.55 = 576
+#   p(90): i = 8.1            -> 180 + 720 * 0.1         = 252
+#   p(50): i = 4.5            -> 140 + 10 * 0.5          = 145
+#   p(0) = 100, p(100) = 900, p(99.9): i = 8.991 -> 180 + 720 * 0.991 = 893.52
+@pytest.mark.parametrize(
+    ("pct", "expected"),
+    [(95, 576.0), (90, 252.0), (50, 145.0), (0, 100.0), (100, 900.0), (99.9, 893.52)],
+)
+def test_few_samples_give_k6_percentiles(pct: float, expected: float) -> None:
+    trend = Trend()
+    for value in (170, 100, 900, 120, 110, 150, 140, 130, 180, 160):
+        trend.record(float(value))
+    assert trend.percentile(pct) == pytest.approx(expected)
+
+
+def test_exact_percentiles_survive_merge_and_encoding() -> None:
+    a, b = Trend(), Trend()
+    for value in (100, 110, 120, 130, 140):
+        a.record(float(value))
+    for value in (150, 160, 170, 180, 900):
+        b.record(float(value))
+    shipped = Trend.decode(b.encode())
+    a.merge(shipped)
+    assert a.percentile(95) == pytest.approx(576.0)
+
+
+def test_many_samples_fall_back_to_the_histogram() -> None:
+    trend = Trend()
+    for i in range(1, 10_001):
+        trend.record(float(i))
+    assert trend._exact is None  # bounded memory on long runs
+    assert trend.percentile(95) == pytest.approx(9500, rel=0.01)
+
+
+def test_a_batch_is_the_same_trend_as_one_sample_at_a_time() -> None:
+    """record_many (the HTTP worker's batches) and record agree on every percentile, whether
+    the trend still holds its samples exactly or has moved on to the histogram."""
+    from console.metrics import EXACT_SAMPLES
+
+    for n in (3, EXACT_SAMPLES, EXACT_SAMPLES + 50):
+        values = [float((i * 37) % 101) + 0.5 for i in range(n)]
+        one, batched = Trend(), Trend()
+        for v in values:
+            one.record(v)
+        batched.record(values[0])
+        batched.record_many(values[1:])
+        for pct in (0, 50, 90, 95, 99, 100):
+            assert batched.percentile(pct) == one.percentile(pct), (n, pct)

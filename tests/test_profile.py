@@ -138,9 +138,9 @@ def test_modal_keys_are_in_the_one_table_and_remappable() -> None:
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
-        ('kill = "q"', "k.toml:3: keys.kill: 'q' is already 'quit''s key; remap 'quit' too"),
-        ('"grid.up" = "K"', "keys.grid.up: 'K' is already 'kill''s key; remap 'kill' too"),
-        ('"quit.no" = "y"', "keys.quit.no: 'y' is already 'quit.yes''s key"),
+        ('kill = "q"', "k.toml:3: keys.kill: 'q' is already the key of 'quit'; remap that"),
+        ('"grid.up" = "K"', "keys.grid.up: 'K' is already the key of 'kill'"),
+        ('"quit.no" = "y"', "keys.quit.no: 'y' is already the key of 'quit.yes'"),
         ('export = "ctrl+p"', "keys.export: 'ctrl+p' is Textual's own key"),
         ('kill = ""', "keys.kill: expected a key name such as \"ctrl+k\", got ''"),
     ],

@@ -98,6 +98,8 @@ class RunServices(Protocol):
 
     def session_disrupted(self, session_id: str, at: float, cause: str) -> None: ...
 
+    def session_failed(self, session_id: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class RunEnv:
@@ -194,6 +196,7 @@ class Session(ABC):
     def __init__(self, ctx: SessionContext, *, target: str) -> None:
         self.ctx = ctx
         self.target = target
+        self.worked = False  # ever "running": a session that never was did none of its work
         self.state = "starting"
         self.badges: tuple[str, ...] = ()
         self.series: dict[str, Series] = {}
@@ -202,6 +205,22 @@ class Session(ABC):
     @property
     def id(self) -> str:
         return self.ctx.session_id
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        """Every state change passes here, so a session that fails (to start, or later, while
+        its ``run`` goes on waiting for a manual reconnect) is an abnormal end at that moment:
+        ``session_abnormal_ends == 0`` turns red live and ``abort_on_fail`` can fire."""
+        previous = getattr(self, "_state", "")
+        self._state = value
+        if value == "running":
+            self.worked = True
+        if value == "failed" and previous != "failed":
+            self.ctx.services.session_failed(self.id)
 
     @abstractmethod
     async def run(self) -> None:

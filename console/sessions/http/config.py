@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from console.config import GroupConfig, opt
 
@@ -46,6 +47,32 @@ def default_workers() -> int:
     return cores if cores <= 3 else cores - 1
 
 
+MAX_VUS = 10_000
+MAX_RATE = 1_000_000.0  # iterations per time unit
+MAX_BODY = 1024**3
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base URL: only 'embedded', http:// and https:// with a host."""
+    if url in ("", "embedded"):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        return f"bad URL {url!r}: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r}: expected 'embedded' or an http:// or https:// URL"
+    if not parts.hostname:
+        return f"{url!r}: the URL has no host"
+    return None
+
+
+def _statuses_problem(statuses: tuple[int, ...]) -> str | None:
+    bad = [s for s in statuses if not 100 <= s <= 599]
+    return f"{bad[0]} is not an HTTP status (100..599)" if bad else None
+
+
 Executor = Literal["constant-vus", "ramping-vus", "constant-arrival-rate", "ramping-arrival-rate"]
 ProbeKind = Literal["circuit_breaker", "etag", "backpressure", "recovery"]
 
@@ -54,9 +81,13 @@ ProbeKind = Literal["circuit_breaker", "etag", "backpressure", "recovery"]
 class StageConfig:
     """One k6 stage: move linearly to ``target`` (VUs, or iterations per time unit) over ``duration``."""
 
-    duration: float = opt(unit="duration", doc="How long this stage lasts, e.g. '2m'.")
+    duration: float = opt(
+        unit="duration", le=30 * 86400.0, doc="How long this stage lasts, e.g. '2m'."
+    )
     target: float = opt(
-        doc="VUs (ramping-vus) or iterations per time_unit (ramping-arrival-rate) at the stage's end."
+        ge=0,
+        le=MAX_RATE,
+        doc="VUs (ramping-vus) or iterations per time_unit (ramping-arrival-rate) at the stage's end.",
     )
 
 
@@ -69,7 +100,10 @@ class FileField:
         "", doc="File to send (relative to the profile); empty to generate `size` bytes."
     )
     size: float = opt(
-        0.0, unit="size", doc="Generated payload size when no path is given, e.g. '200KB'."
+        0.0,
+        unit="size",
+        le=MAX_BODY,
+        doc="Generated payload size when no path is given, e.g. '200KB'.",
     )
     filename: str = opt("upload.bin", doc="File name sent in the part.")
     content_type: str = opt("application/octet-stream", doc="Content type of the part.")
@@ -79,15 +113,18 @@ class FileField:
 class RequestConfig:
     """One HTTP request of a flow. Strings may use ${vu}, ${iter}, ${env.NAME} and captured ${name}."""
 
-    method: str = opt("GET", doc="HTTP method.")
-    url: str = opt(doc="Absolute URL, or a path joined to the group's base_url.")
+    method: str = opt("GET", nonempty=True, doc="HTTP method.")
+    url: str = opt(nonempty=True, doc="Absolute URL, or a path joined to the group's base_url.")
     headers: dict[str, str] = opt({}, doc="Request headers; values are templated.")
     body: str = opt("", secret=True, doc="Raw text body (templated).")
     body_file: str = opt(
         "", doc="Raw body read from this file (relative to the profile), sent as bytes."
     )
     body_size: float = opt(
-        0.0, unit="size", doc="Generated raw body of this many bytes (for binary uploads)."
+        0.0,
+        unit="size",
+        le=MAX_BODY,
+        doc="Generated raw body of this many bytes (for binary uploads).",
     )
     json: dict[str, Any] = opt(
         {}, secret=True, doc="JSON object body; string values are templated."
@@ -96,9 +133,13 @@ class RequestConfig:
         {}, secret=True, doc="Form fields (urlencoded, or multipart when files are given)."
     )
     files: tuple[FileField, ...] = opt((), doc="Multipart file parts.")
-    timeout: float = opt(60.0, unit="duration", doc="Request timeout (k6's default is 60s).")
+    timeout: float = opt(
+        60.0, unit="duration", gt=0, le=3600.0, doc="Request timeout (k6's default is 60s)."
+    )
     expect: tuple[int, ...] = opt(
-        (), doc="Statuses that do not count in http_req_failed; default is any status below 400."
+        (),
+        check=_statuses_problem,
+        doc="Statuses that do not count in http_req_failed; default is any status below 400.",
     )
 
 
@@ -107,7 +148,11 @@ class CheckConfig:
     """A check on the last response; each one adds a sample to the `checks` rate."""
 
     name: str = opt("", doc="Check name shown in details; defaults to a description of the check.")
-    status: int = opt(0, doc="Expected status code (0 = not checked).")
+    status: int = opt(
+        0,
+        check=lambda s: _statuses_problem((s,)) if s else None,
+        doc="Expected status code (0 = not checked).",
+    )
     header: str = opt("", doc="Header that must be present (and equal `equals` when given).")
     body_contains: str = opt("", secret=True, doc="Text the body must contain.")
     json_path: str = opt(
@@ -147,25 +192,42 @@ class ProbeConfig:
     fail_path: str = opt(
         "", doc="circuit_breaker: a path whose requests fail (e.g. an unknown type -> 404)."
     )
-    failures: int = opt(20, doc="circuit_breaker: failing requests to send (the report sent 20).")
+    failures: int = opt(
+        20, ge=1, le=MAX_VUS, doc="circuit_breaker: failing requests to send (the report sent 20)."
+    )
     open_status: tuple[int, ...] = opt(
-        (503,), doc="circuit_breaker: statuses that mean 'rejected by an open breaker'."
+        (503,),
+        check=_statuses_problem,
+        doc="circuit_breaker: statuses that mean 'rejected by an open breaker'.",
     )
     timeout: float = opt(
         30.0,
         unit="duration",
+        gt=0,
+        le=3600.0,
         doc="circuit_breaker: the breaker's open timeout (30s in the report).",
     )
-    repeat: int = opt(20, doc="etag: conditional requests to send (the report sent 20).")
+    repeat: int = opt(
+        20, ge=1, le=MAX_VUS, doc="etag: conditional requests to send (the report sent 20)."
+    )
     concurrency: int = opt(
-        500, doc="backpressure: concurrent requests in the burst (500 in the report)."
+        500,
+        ge=1,
+        le=MAX_VUS,
+        doc="backpressure: concurrent requests in the burst (500 in the report).",
     )
     request_timeout: float = opt(
-        5.0, unit="duration", doc="backpressure/recovery: per-request time bound."
+        5.0, unit="duration", gt=0, le=3600.0, doc="backpressure/recovery: per-request time bound."
     )
-    consecutive: int = opt(10, doc="recovery: consecutive 200s required (the report used 10).")
-    within: float = opt(30.0, unit="duration", doc="recovery: time allowed to reach them.")
-    interval: float = opt(0.2, unit="duration", doc="recovery: pause between health checks.")
+    consecutive: int = opt(
+        10, ge=1, le=MAX_VUS, doc="recovery: consecutive 200s required (the report used 10)."
+    )
+    within: float = opt(
+        30.0, unit="duration", gt=0, le=86400.0, doc="recovery: time allowed to reach them."
+    )
+    interval: float = opt(
+        0.2, unit="duration", ge=0.01, le=3600.0, doc="recovery: pause between health checks."
+    )
     at: float = opt(
         0.0,
         unit="duration",
@@ -183,30 +245,46 @@ class HttpGroupConfig(GroupConfig):
 
     base_url: str = opt(
         "embedded",
+        check=_url_problem,
         doc="Target base URL; 'embedded' starts Stressdeck's own HTTP target on 127.0.0.1.",
     )
-    url: str = opt("", doc="Alias of base_url.")
+    url: str = opt("", check=_url_problem, doc="Alias of base_url.")
     count: int = opt(
         0,
+        ge=0,
+        le=1000,
         doc="Worker processes sharing this group's VUs or rate, one session each; 0 = one per core (all cores up to 3, then all but one), 1 for a probe-only group.",
     )
     executor: Executor = opt(
         "constant-vus",
         doc="k6 executor: constant-vus, ramping-vus, constant-arrival-rate or ramping-arrival-rate.",
     )
-    vus: int = opt(1, doc="constant-vus: VUs (split across count workers).")
-    start_vus: int = opt(0, doc="ramping-vus: VUs at the start.")
+    vus: int = opt(1, ge=0, le=MAX_VUS, doc="constant-vus: VUs (split across count workers).")
+    start_vus: int = opt(0, ge=0, le=MAX_VUS, doc="ramping-vus: VUs at the start.")
     stages: tuple[StageConfig, ...] = opt((), doc="ramping-*: stages of {duration, target}.")
-    rate: float = opt(1.0, doc="constant-arrival-rate: iterations per time_unit.")
-    start_rate: float = opt(0.0, doc="ramping-arrival-rate: iterations per time_unit at the start.")
+    rate: float = opt(
+        1.0, gt=0, le=MAX_RATE, doc="constant-arrival-rate: iterations per time_unit."
+    )
+    start_rate: float = opt(
+        0.0, ge=0, le=MAX_RATE, doc="ramping-arrival-rate: iterations per time_unit at the start."
+    )
     time_unit: float = opt(
-        1.0, unit="duration", doc="Time unit of rate and stage targets (k6 timeUnit)."
+        1.0,
+        unit="duration",
+        ge=0.001,
+        le=86400.0,
+        doc="Time unit of rate and stage targets (k6 timeUnit).",
     )
     pre_allocated_vus: int = opt(
-        10, doc="Arrival-rate executors: VUs created up front (k6 preAllocatedVUs)."
+        10,
+        ge=0,
+        le=MAX_VUS,
+        doc="Arrival-rate executors: VUs created up front (k6 preAllocatedVUs).",
     )
     max_vus: int = opt(
         0,
+        ge=0,
+        le=MAX_VUS,
         doc="Arrival-rate executors: VU ceiling (k6 maxVUs); 0 = pre_allocated_vus. Iterations with no free VU are dropped_iterations.",
     )
     duration: float = opt(
@@ -240,10 +318,15 @@ class HttpGroupConfig(GroupConfig):
         2.0, unit="duration", doc="Embedded target only: its circuit breaker's open timeout."
     )
     capacity: int = opt(
-        20, doc="Embedded target only: concurrent requests /api/v1/test/load serves."
+        20,
+        ge=1,
+        le=MAX_VUS,
+        doc="Embedded target only: concurrent requests /api/v1/test/load serves.",
     )
     queue: int = opt(
         40,
+        ge=0,
+        le=MAX_VUS,
         doc="Embedded target only: requests /api/v1/test/load queues before rejecting with 429/503.",
     )
 

@@ -8,6 +8,7 @@ that dies silently is noticed within ``keepalive_interval * keepalive_count_max`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,11 +26,13 @@ class SshGroupConfig(GroupConfig):
 
     target: str = opt(
         "",
+        check=lambda t: _target_problem((t,) if t else ()),
         doc='One target: "embedded" (the built-in SSH server, started automatically), '
         '"host:port", "host" (port 22 or from ~/.ssh/config) or a ~/.ssh/config Host alias.',
     )
     targets: tuple[str, ...] = opt(
         (),
+        check=lambda t: _target_problem(t),
         doc="Several targets; sessions take them in turn, repeating the list to fill `count` "
         "(as SPIKE-2 did). Host names are resolved through DNS. Default: the embedded server.",
     )
@@ -71,18 +74,30 @@ class SshGroupConfig(GroupConfig):
         "", doc="OpenSSH client config to read Host aliases from; default ~/.ssh/config."
     )
     connect_timeout: float = opt(
-        15.0, unit="duration", doc="Time allowed for the first connection (TCP, keys, auth)."
+        15.0,
+        unit="duration",
+        gt=0,
+        le=3600.0,
+        doc="Time allowed for the first connection (TCP, keys, auth).",
     )
     keepalive_interval: float = opt(
         2.0,
         unit="duration",
+        le=3600.0,
         doc="Send an SSH keepalive after this much silence (0 turns keepalive off).",
     )
     keepalive_count_max: int = opt(
-        3, doc="Unanswered keepalives before the link counts as dead and the session reconnects."
+        3,
+        ge=1,
+        le=100,
+        doc="Unanswered keepalives before the link counts as dead and the session reconnects.",
     )
     poll_interval: float = opt(
-        5.0, unit="duration", doc="How often to run the poll commands (SPIKE-2: 5 s)."
+        5.0,
+        unit="duration",
+        ge=0.1,
+        le=3600.0,
+        doc="How often to run the poll commands (SPIKE-2: 5 s).",
     )
     poll_commands: tuple[str, ...] = opt(
         SPIKE_POLL_COMMANDS,
@@ -90,7 +105,11 @@ class SshGroupConfig(GroupConfig):
         "output become the ssh_remote_cpu, ssh_remote_mem and ssh_remote_disk gauges.",
     )
     exec_timeout: float = opt(
-        10.0, unit="duration", doc="A poll command taking longer than this is a poll failure."
+        10.0,
+        unit="duration",
+        gt=0,
+        le=3600.0,
+        doc="A poll command taking longer than this is a poll failure.",
     )
     intensity: Literal["off", "low", "medium", "high"] = opt(
         "medium",
@@ -98,28 +117,45 @@ class SshGroupConfig(GroupConfig):
         '(SPIKE-2\'s levels); "off" opens no PTY.',
     )
     pty_interval: float = opt(
-        1.0, unit="duration", doc="Time between PTY cycles (SPIKE-2 ran them back to back)."
+        1.0,
+        unit="duration",
+        le=3600.0,
+        doc="Time between PTY cycles (SPIKE-2 ran them back to back).",
     )
     pty_timeout: float = opt(
-        10.0, unit="duration", doc="A PTY cycle whose output has not ended by then is a pty_error."
+        10.0,
+        unit="duration",
+        gt=0,
+        le=3600.0,
+        doc="A PTY cycle whose output has not ended by then is a pty_error.",
     )
     reconnect_attempts: int = opt(
         3,
+        ge=0,
+        le=1000,
         doc="Attempts after each drop (and for the first connection) before the session is "
         "failed (SPIKE-2: 3).",
     )
     reconnect_timeout: float = opt(
-        15.0, unit="duration", doc="Time allowed for each reconnect attempt (SPIKE-2: 15 s)."
+        15.0,
+        unit="duration",
+        gt=0,
+        le=3600.0,
+        doc="Time allowed for each reconnect attempt (SPIKE-2: 15 s).",
     )
     backoff: float = opt(
         1.0,
         unit="duration",
+        le=3600.0,
         doc="Wait before the first reconnect attempt; doubles for each further attempt.",
     )
-    backoff_max: float = opt(10.0, unit="duration", doc="Upper bound of the backoff wait.")
+    backoff_max: float = opt(
+        10.0, unit="duration", le=3600.0, doc="Upper bound of the backoff wait."
+    )
     jitter: float = opt(
         0.5,
         unit="percent",
+        le=1.0,
         doc="Each wait is stretched by a random 0..jitter share, so sessions dropped together "
         "do not reconnect in lockstep.",
     )
@@ -155,14 +191,31 @@ def parse_target(text: str) -> Endpoint:
         raise ValueError("an empty SSH target")
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-        return Endpoint(host, int(port) if port else None)
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"bad SSH target {text!r}: expected [address]:port")
+        return Endpoint(host, _port(text, rest[1:]) if rest else None)
     if text.count(":") == 1:
         host, port = text.split(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"bad port in SSH target {text!r}")
-        return Endpoint(host, int(port))
+        if not host:
+            raise ValueError(f"bad SSH target {text!r}: no host before the port")
+        return Endpoint(host, _port(text, port))
     return Endpoint(text, None)  # a name, an alias, or a bare IPv6 address
+
+
+def _target_problem(targets: Iterable[str]) -> str | None:
+    for text in targets:
+        try:
+            parse_target(text)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def _port(text: str, port: str) -> int:
+    # isascii: str.isdigit() also accepts digits such as '²' that int() refuses.
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ValueError(f"bad port in SSH target {text!r}: expected a number 1..65535")
+    return int(port)
 
 
 def expand_targets(targets: tuple[str, ...], count: int) -> list[Endpoint]:
