@@ -32,6 +32,7 @@ from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
 from console.errors import ExitStatus
 from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
+from console.k6 import JsonOutput, write_summary_export
 from console.metrics import (
     CounterValue,
     GaugeValue,
@@ -41,6 +42,7 @@ from console.metrics import (
     Trend,
 )
 from console.profile import FaultPlan, Profile
+from console.prom import Exposition, MetricsServer
 from console.replay import ReplayFault
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
@@ -59,6 +61,8 @@ from console.snapshot import (
     RunSnapshot,
     SessionSnapshot,
 )
+from console.timeline import RunRecorder
+from console.units import UnitError, parse_duration
 
 __all__ = ["Run", "RunResult"]
 
@@ -127,6 +131,11 @@ class Run:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._aux: list[asyncio.Task[None]] = []
         self._last_sample = -1e9
+        # The run's history for report.html: fetched for exports only, never in a snapshot.
+        self.recorder = RunRecorder(self.registry, self._session_states)
+        self.exposition: Exposition | None = None  # Prometheus, when run.metrics_listen is set
+        self._metrics_server: MetricsServer | None = None
+        self._k6_out: JsonOutput | None = None
 
     # ----- clock ---------------------------------------------------------------------------
 
@@ -271,6 +280,7 @@ class Run:
         )
         try:
             self._build()
+            self._open_outputs()
             for kind_name, runtime in self.runtimes.items():
                 try:
                     await runtime.start()
@@ -379,6 +389,109 @@ class Run:
                     session_id=session.id,
                     kind=session.kind,
                 )
+        self.recorder.sample(now)
+        self._feed_outputs()
+
+    # ----- outputs for other tools: Prometheus, k6 JSON ------------------------------------
+
+    def _open_outputs(self) -> None:
+        """Start what ``[run]`` asks for; a busy port or an unwritable file is logged, and the
+        run goes on without that output rather than not at all."""
+        if self.config.metrics_listen:
+            exposition = Exposition(self.registry, self._session_states)
+            server = MetricsServer(exposition, self.config.metrics_listen)
+            try:
+                server.start()
+            except OSError as exc:
+                self._log("metrics_error", f"{self.config.metrics_listen}: {exc}", success=False)
+            else:
+                self.exposition, self._metrics_server = exposition, server
+                self._log(
+                    "metrics_listening",
+                    f"Prometheus /metrics on http://{server.host}:{server.port}/metrics",
+                    data={"host": server.host, "port": server.port},
+                )
+        if self.config.out_json:
+            thresholds: dict[str, list[str]] = {}
+            for c in self.criteria:
+                snap = c.snapshot()
+                if snap.scope in ("run", "window"):
+                    thresholds.setdefault(snap.metric, []).append(snap.expression)
+            try:
+                self._k6_out = JsonOutput(
+                    Path(self.config.out_json), self.registry, self._session_states, thresholds
+                )
+            except OSError as exc:
+                self._log("output_error", f"{self.config.out_json}: {exc}", success=False)
+        self._feed_outputs()
+
+    def _feed_outputs(self) -> None:
+        if self.exposition is not None:
+            self.exposition.update(
+                [c.snapshot() for c in self.criteria], self.faults, self.active_elapsed()
+            )
+        if self._k6_out is not None:
+            self._k6_out.sample()
+
+    def _close_outputs(self, snapshot: RunSnapshot) -> None:
+        self._feed_outputs()
+        if self._k6_out is not None:
+            self._k6_out.close()
+            self._k6_out = None
+        if self.config.summary_export:
+            try:
+                write_summary_export(Path(self.config.summary_export), snapshot)
+            except OSError as exc:
+                self._log("output_error", f"{self.config.summary_export}: {exc}", success=False)
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+            self._metrics_server = None
+
+    def _session_states(self) -> Iterator[tuple[str, str, str, str]]:
+        for session in self.sessions.values():
+            yield session.id, session.ctx.group, session.kind, session.state
+
+    def history(self) -> dict[str, Any]:
+        """The run's timeline and each fault's span, for report.html (see console.timeline)."""
+        data = self.recorder.export()
+        data["sample_interval"] = self.config.sample_interval
+        data["now"] = round(self.now(), 3)
+        data["fault_spans"] = self.fault_spans()
+        return data
+
+    def fault_spans(self) -> list[dict[str, Any]]:
+        """When each fault began and ended: its own duration if it has one (a hang, a pause of
+        the target), else until the last session it disrupted came back; open while waiting."""
+        back = {r.fault_id: r for r in self.recoveries.faults}
+        spans = []
+        now = self.now()
+        for fault in self.faults:
+            end: float | None = None
+            for key in ("duration", "down"):
+                value = fault.params.get(key)
+                if value not in (None, "", 0):
+                    try:
+                        end = fault.t + parse_duration(value)
+                    except UnitError:
+                        pass
+            recovery = back.get(fault.id)
+            if end is None and recovery is not None:
+                if len(recovery.back) >= len(recovery.sessions):
+                    end = fault.t + max(recovery.back.values(), default=0.0)
+                else:
+                    end = now  # still waiting for a session: the band runs to the present
+            spans.append(
+                {
+                    "id": fault.id,
+                    "start": fault.t,
+                    "end": round(min(end, now), 3) if end is not None else None,
+                    "action": fault.action,
+                    "source": fault.source,
+                    "target": fault.target,
+                    "sessions": len(fault.sessions),
+                }
+            )
+        return spans
 
     def _evaluate(self, now: float, *, final: bool) -> None:
         run_values = dict(self.registry.items())
@@ -611,7 +724,12 @@ class Run:
         self._export_n += 1
         snapshot = self.build_snapshot()
         paths = export.write_all(
-            self.run_dir, self._export_n, snapshot, self.profile, self.kind_summaries(snapshot)
+            self.run_dir,
+            self._export_n,
+            snapshot,
+            self.profile,
+            self.kind_summaries(snapshot),
+            history=self.history(),
         )
         self.exports.extend(paths)
         self._log("snapshot_exported", str(paths[0]), data={"files": [str(p) for p in paths]})
@@ -737,6 +855,7 @@ class Run:
             failed = any(c.state == "fail" for c in self.criteria)
             self.state, code = "finished", ExitStatus.FAILED if failed else ExitStatus.OK
         snapshot = self.build_snapshot()
+        self._close_outputs(snapshot)
         summary = {
             "exit_code": code,
             "state": self.state,

@@ -1,11 +1,12 @@
-"""Run snapshots on disk: ``snapshot-N.json``, ``report.md`` and ``junit.xml``.
+"""Run snapshots on disk: ``snapshot-N.json``, ``report.md``, ``junit.xml`` and ``report.html``.
 
 ``snapshot-N.json`` keeps everything (metrics with percentiles, sessions, criteria with their
 flips, faults, the profile with secrets redacted); N counts exports within the run.
 ``report.md`` is laid out like the seed reports: document information, configuration, a
 criteria checklist (Target, Actual, Status), faults, per-session tables. ``junit.xml`` has one
-test case per criterion, so CI systems show criteria as tests. The report and JUnit files are
-rewritten at each export and always describe the latest one.
+test case per criterion, so CI systems show criteria as tests. ``report.html`` is the charted
+report (:mod:`console.report_html`). The reports and JUnit file are rewritten at each export and
+always describe the latest one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from console import report_html
 from console.profile import Profile
 from console.snapshot import RunSnapshot
 from console.units import format_duration
@@ -107,17 +109,21 @@ def write_all(
     snapshot: RunSnapshot,
     profile: Profile,
     summary: Mapping[str, Any],
+    *,
+    history: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     json_path = run_dir / f"snapshot-{n}.json"
-    _atomic_write(
-        json_path, json.dumps(snapshot_dict(snapshot, profile, summary), indent=2, default=str)
-    )
+    data = snapshot_dict(snapshot, profile, summary)
+    _atomic_write(json_path, json.dumps(data, indent=2, default=str))
     report_path = run_dir / "report.md"
     _atomic_write(report_path, render_report(snapshot, profile, summary))
     junit_path = run_dir / "junit.xml"
     _atomic_write(junit_path, render_junit(snapshot))
-    return [json_path, report_path, junit_path]
+    html_path = run_dir / "report.html"
+    # report.html reads the same redacted dict as snapshot-N.json, so one redaction serves both.
+    _atomic_write(html_path, report_html.render(data, history or {}))
+    return [json_path, report_path, junit_path, html_path]
 
 
 def _atomic_write(path: Path, text: str) -> None:
