@@ -104,6 +104,12 @@ class Exposition(Collector):
                 spec = self.registry.specs[name]
                 family = families[name] = _Family.make(name, spec.unit, spec.description, value)
             family.add(labels, value)
+        # A run-wide counter nobody incremented yet still answers 0 (alerts on `== 0` work).
+        for name, value in self.registry.items():
+            if isinstance(value, CounterValue) and name not in families:
+                spec = self.registry.specs[name]
+                family = families[name] = _Family.make(name, spec.unit, spec.description, value)
+                family.add(["run", "", "run"], value)
         for fault in faults:
             if fault.id > self._last_fault:
                 self._faults[(fault.action, fault.source)] += 1

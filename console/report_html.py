@@ -365,7 +365,8 @@ def render(data: Mapping[str, Any], history: Mapping[str, Any]) -> str:
         f"One point covers {_e(payload['timeline']['stride'])} sample(s) of "
         f"{_e(payload['sample_interval'])}s; merged points average their samples "
         "(percentiles so merged are approximate).</p>",
-        '<div id="fault-hover" class="hover">&nbsp;</div>',
+        '<div id="fault-hover" class="hover">Hover over a chart: the faults and criterion flips at that '
+        "moment show here.</div>",
         '<div id="timeline-charts"></div>',
         "</section>",
         '<section id="faults"><h2>Faults</h2>',

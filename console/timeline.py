@@ -52,7 +52,7 @@ class Timeline:
     def __init__(self, capacity: int = 600) -> None:
         if capacity < 4:
             raise ValueError("capacity must be at least 4")
-        self.capacity = capacity
+        self.capacity = capacity - capacity % 2  # even, so every point has a partner
         self.stride = 1  # samples per committed point
         self.t: list[float] = []
         self.columns: dict[str, list[float | None]] = {}
@@ -78,8 +78,6 @@ class Timeline:
 
     def _commit(self) -> None:
         assert self._pending_t is not None
-        if len(self.t) >= self.capacity:
-            self._halve()
         row = len(self.t)
         self.t.append(self._pending_t)
         for name, (total, n) in self._pending.items():
@@ -92,6 +90,9 @@ class Timeline:
         self._pending.clear()
         self._pending_t = None
         self._pending_n = 0
+        if len(self.t) >= self.capacity:
+            # Halve now, while every point covers `stride` samples, so merged pairs weigh alike.
+            self._halve()
 
     def _halve(self) -> None:
         """Merge neighbouring points: the time of the first, the mean of the values present."""

@@ -20,6 +20,9 @@
                  "#5c940d", "#495057", "#862e9c"];
   var SOURCE_COLOR = { schedule: "208,49,45", key: "156,54,181", api: "45,91,215",
                        replay: "12,133,153", observed: "232,89,12" };
+  // Tick steps for the time axis, in seconds: round clock values at every zoom level.
+  var TIME_INCRS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
+                    3600, 7200, 10800, 21600, 43200, 86400];
   var charts = [];
   var timelineCharts = [];
 
@@ -188,7 +191,10 @@
       });
       data.push(COLS[n.name].map(function (v) { return v == null ? null : v * d.scale; }));
     });
-    var axes = [{ values: function (u, vals) { return vals.map(clock); }, size: opts.small ? 24 : 40,
+    var axes = [{ values: function (u, vals, i, space, incr) {
+                    return vals.map(function (v) { return incr < 1 ? v.toFixed(incr < 0.5 ? 2 : 1) + "s" : clock(v); });
+                  },
+                  incrs: TIME_INCRS, size: opts.small ? 24 : 40,
                   font: opts.small ? "10px system-ui" : "11px system-ui" }];
     units.slice(0, 2).forEach(function (unit, side) {
       axes.push({
