@@ -460,20 +460,36 @@ class Run:
         return data
 
     def fault_spans(self) -> list[dict[str, Any]]:
-        """When each fault began and ended: its own duration if it has one (a hang, a pause of
-        the target), else until the last session it disrupted came back; open while waiting."""
+        """When each fault began and ended: its own ``duration`` (or ``down``) if it has one;
+        else until an action that ends it reached the same sessions (``http.latency`` until
+        ``http.clear``, see ``FaultSpec.until``); else until the last session it disrupted came
+        back. A condition still holding runs to the present; a one-off has no end."""
         back = {r.fault_id: r for r in self.recoveries.faults}
-        spans = []
         now = self.now()
-        for fault in self.faults:
+        spans = []
+        for i, fault in enumerate(self.faults):
             end: float | None = None
             for key in ("duration", "down"):
-                value = fault.params.get(key)
-                if value not in (None, "", 0):
-                    try:
-                        end = fault.t + parse_duration(value)
-                    except UnitError:
-                        pass
+                try:
+                    seconds = parse_duration(fault.params.get(key))
+                except UnitError:
+                    continue
+                if seconds > 0:
+                    end = fault.t + seconds
+            kind_name, _, name = fault.action.partition(".")
+            kind = self.kinds.get(kind_name)
+            spec = kind.faults.get(name) if kind is not None else None
+            if end is None and spec is not None and spec.until:
+                enders = {f"{kind_name}.{u}" for u in spec.until}
+                later = self.faults[i + 1 :]
+                end = next(
+                    (
+                        f.t
+                        for f in later
+                        if f.action in enders and set(f.sessions) & set(fault.sessions)
+                    ),
+                    now,
+                )
             recovery = back.get(fault.id)
             if end is None and recovery is not None:
                 if len(recovery.back) >= len(recovery.sessions):

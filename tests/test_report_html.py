@@ -10,6 +10,7 @@ copy to look at).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from console import report_html
+from console.engine import Run
 from console.metrics import MetricSpec, MetricsRegistry, MetricType
-from console.profile import load_profile
+from console.profile import load_profile, load_profile_text
 from console.timeline import RunRecorder, Timeline, column
 from tests.conftest import ROOT
 
@@ -94,6 +96,34 @@ def test_recorder_records_interval_figures_for_run_and_groups() -> None:
     assert cols[column("run", "fake_sessions_up", "share")] == [0.5, 0.5, 0.5]
     hist = recorder.histograms()
     assert sum(hist["run"]["lat"]["counts"]) == 15 and sum(hist["b"]["lat"]["counts"]) == 1
+
+
+@pytest.mark.usefixtures("fake_kind")
+async def test_fault_spans_end_by_duration_by_the_action_that_ends_them_or_by_recovery(
+    tmp_path: Path,
+) -> None:
+    p = load_profile_text(
+        '[run]\nname = "spans"\nduration = "2s"\n[[fake]]\nname = "a"\ncount = 2\n',
+        path="t.toml",
+    )
+    run = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(run.run())
+    await asyncio.sleep(0.2)
+    slow = await run.inject("fake.slow", target="a#0", source="key")
+    drop = await run.inject("fake.drop", target="a#1", params={"down": 0.3}, source="api")
+    await asyncio.sleep(0.3)
+    fast = await run.inject("fake.fast", target="a", source="key")
+    crash = await run.inject("fake.crash", target="a#1", source="key")
+    await asyncio.sleep(0.2)  # so an open band (ending "now") could not pass for a closed one
+    spans = {s["id"]: s for s in run.fault_spans()}
+    assert spans[slow.id]["end"] == fast.t  # a condition lasts until the action that ends it
+    assert spans[drop.id]["end"] == pytest.approx(drop.t + 0.3)  # its own duration
+    assert spans[crash.id]["end"] is None  # a one-off: no band, a line
+    assert spans[fast.id]["end"] is None
+    history = run.history()
+    assert [s["id"] for s in history["fault_spans"]] == list(spans) and history["columns"]
+    run.request_stop()
+    await task
 
 
 def test_report_of_a_30_minute_pty_stability_run_stays_small() -> None:
