@@ -19,6 +19,7 @@ file on disk.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -33,6 +34,7 @@ __all__ = ["dump_toml", "render"]
 STATUS = {"pass": ("PASS", "pass"), "fail": ("FAIL", "fail"), "pending": ("PENDING", "pending")}
 
 
+@functools.cache
 def _asset(name: str) -> str:
     return (resources.files("console") / "assets" / name).read_text(encoding="utf-8")
 
@@ -251,6 +253,21 @@ def _metrics(metrics: Sequence[Mapping[str, Any]]) -> str:
     return _table(["Metric", "Type", "Unit", "Values"], rows, "metrics")
 
 
+def _group_criteria(
+    criteria: Sequence[Mapping[str, Any]], group: str, kind: str, history: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The criteria about a group: on a metric its sessions record, or recovery after one of
+    its kind's faults."""
+    metrics = {
+        name.split("|")[1] for name in history.get("columns", {}) if name.startswith(group + "|")
+    }
+    return [
+        c
+        for c in criteria
+        if c["metric"] in metrics or c["metric"].startswith(f"recovery after {kind}.")
+    ]
+
+
 def _flips(criterion: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The changes worth a line on the timeline: every turn to fail, and every turn back to
     pass after a fail (a first verdict of pass is not news)."""
@@ -286,6 +303,11 @@ def render(data: Mapping[str, Any], history: Mapping[str, Any]) -> str:
     sessions = data.get("sessions", [])
     verdict, verdict_cls = _verdict(criteria)
     groups = list(dict.fromkeys((s["group"], s["kind"]) for s in sessions))
+    group_of = {s["id"]: s["group"] for s in sessions}
+    reached = {
+        f["id"]: sorted({group_of[sid] for sid in f.get("sessions", []) if sid in group_of})
+        for f in data.get("faults", [])
+    }
     payload = {
         "timeline": {
             "t": history.get("t", []),
@@ -305,6 +327,7 @@ def render(data: Mapping[str, Any], history: Mapping[str, Any]) -> str:
             ],
         ),
         "flips": [flip for c in criteria for flip in _flips(c)],
+        "fault_groups": reached,
         "groups": [{"name": g, "kind": k} for g, k in groups],
     }
     profile = data.get("profile", {})
@@ -383,6 +406,15 @@ def render(data: Mapping[str, Any], history: Mapping[str, Any]) -> str:
             '<div class="multiples"></div>',
             "<h4>Latency histograms</h4>",
             '<div class="histograms"></div>',
+            "<h4>Criteria on this group</h4>",
+            _criteria(_group_criteria(criteria, group, kind, history))
+            if _group_criteria(criteria, group, kind, history)
+            else "<p>No criterion reads this group's metrics.</p>",
+            "<h4>Faults that reached this group</h4>",
+            _faults(
+                payload["fault_spans"],
+                [f for f in data.get("faults", []) if set(f.get("sessions", [])) & set(ids)],
+            ),
             "<h4>Sessions</h4>",
             _sessions(members),
             _details(members),

@@ -15,6 +15,7 @@
   var TYPES = D.types || {};
   var SPANS = D.fault_spans || [];
   var FLIPS = D.flips || [];
+  var FAULT_GROUPS = D.fault_groups || {};  // fault id -> the groups it reached
   var STEP = (D.sample_interval || 1) * (D.timeline.stride || 1);
   var PALETTE = ["#2d5bd7", "#e8590c", "#1f9d55", "#9c36b5", "#d6336c", "#0c8599", "#f08c00",
                  "#5c940d", "#495057", "#862e9c"];
@@ -81,7 +82,11 @@
   }
 
   /* Fault bands behind the series, criterion flips over them; labels on the first chart only. */
-  function overlay(showLabels) {
+  function overlay(showLabels, group) {
+    // A group's small multiples show only the faults that reached that group.
+    var spans = group == null ? SPANS : SPANS.filter(function (f) {
+      return (FAULT_GROUPS[f.id] || []).indexOf(group) >= 0;
+    });
     return {
       hooks: {
         drawClear: [function (u) {
@@ -90,7 +95,7 @@
           ctx.beginPath();
           ctx.rect(b.left, b.top, b.width, b.height);
           ctx.clip();
-          SPANS.forEach(function (f) {
+          spans.forEach(function (f) {
             var x0 = u.valToPos(f.start, "x", true);
             var end = f.end == null ? f.start : f.end;
             var x1 = Math.max(u.valToPos(end, "x", true), x0 + 2 * devicePixelRatio);
@@ -117,11 +122,11 @@
             ctx.lineTo(x, b.top + b.height);
             ctx.stroke();
           });
-          if (showLabels && SPANS.length <= 40) {
+          if (showLabels && spans.length <= 40) {
             ctx.setLineDash([]);
             ctx.font = 10 * devicePixelRatio + "px system-ui, sans-serif";
             var lastX = -1e9, row = 0;
-            SPANS.forEach(function (f) {
+            spans.forEach(function (f) {
               var x = u.valToPos(f.start, "x", true) + 3 * devicePixelRatio;
               row = x - lastX < 90 * devicePixelRatio ? (row + 1) % 4 : 0;
               lastX = x;
@@ -135,7 +140,7 @@
         setCursor: [function (u) {
           if (u.cursor.left == null || u.cursor.left < 0) return;
           var x = u.posToVal(u.cursor.left, "x");
-          var hits = SPANS.filter(function (f) {
+          var hits = spans.filter(function (f) {
             var end = f.end == null ? f.start + STEP : Math.max(f.end, f.start + STEP);
             return x >= f.start - STEP / 2 && x <= end;
           });
@@ -220,7 +225,7 @@
       axes: axes,
       legend: { show: !opts.small, live: true },
       cursor: { sync: { key: "sd", setSeries: false }, drag: { x: true, y: false } },
-      plugins: [overlay(!!opts.labels)],
+      plugins: [overlay(!!opts.labels, opts.group)],
       hooks: { setScale: [syncZoom] },
     }, data, wrap);
     u.__title = title;
@@ -282,7 +287,7 @@
       var names = byMetric[m];
       var d = display(names[0]);
       makeChart(multiples, m + (d.unit ? " (" + d.unit + ")" : ""), names,
-                { small: true, width: 260, height: 120 });
+                { small: true, width: 260, height: 120, group: g.name });
     });
     if (!metrics.length) multiples.innerHTML = '<p class="empty">No samples for this group yet.</p>';
     var hists = (D.histograms || {})[g.name] || {};
