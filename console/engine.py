@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
@@ -42,7 +42,6 @@ from console.metrics import (
     Trend,
 )
 from console.profile import FaultPlan, Profile
-from console.prom import Exposition, MetricsServer
 from console.replay import ReplayFault
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
@@ -63,6 +62,9 @@ from console.snapshot import (
 )
 from console.timeline import RunRecorder
 from console.units import UnitError, parse_duration
+
+if TYPE_CHECKING:  # the client library loads only when a run serves /metrics
+    from console.prom import Exposition, MetricsServer
 
 __all__ = ["Run", "RunResult"]
 
@@ -398,6 +400,8 @@ class Run:
         """Start what ``[run]`` asks for; a busy port or an unwritable file is logged, and the
         run goes on without that output rather than not at all."""
         if self.config.metrics_listen:
+            from console.prom import Exposition, MetricsServer
+
             exposition = Exposition(self.registry, self._session_states)
             server = MetricsServer(exposition, self.config.metrics_listen)
             try:

@@ -146,6 +146,16 @@ def test_report_of_a_30_minute_pty_stability_run_stays_small() -> None:
         if second % 60 == 30:
             registry.observe("pty_crash_detect_time", 4.0 + second % 11, session="long#3")
             registry.observe("pty_recovery_time", 300.0 + second % 97, session="long#3")
+        for spec in registry.specs.values():  # every metric has a column in both groups
+            for sid in ("long#0", "burst#0"):
+                if spec.type is MetricType.COUNTER:
+                    registry.add(spec.name, 1.0, session=sid)
+                elif spec.type is MetricType.GAUGE:
+                    registry.gauge(spec.name, float(second % 13), session=sid)
+                elif spec.type is MetricType.RATE:
+                    registry.rate(spec.name, second % 5 == 0, session=sid)
+                else:
+                    registry.observe(spec.name, float(second % 17) + 1, session=sid)
         registry.gauge("console_cpu", 3.0, session="run")
         registry.gauge("console_rss", 7e7, session="run")
         recorder.sample(float(second))
