@@ -262,6 +262,10 @@ threshold = "rate<1%"
     return run_dir
 
 
+def console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
 def _chromium(page: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
     profile_dir = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-*')))}"
@@ -287,8 +291,10 @@ def test_report_from_a_real_run_draws_in_chromium(tmp_path: Path) -> None:
     snapshot = json.loads(max(run_dir.glob("snapshot-*.json")).read_text())
     assert [f["action"] for f in snapshot["faults"]][:3] == ["pty.kill", "fake.drop", "fake.slow"]
 
-    dom = _chromium(page, tmp_path, "--dump-dom")
+    dom = _chromium(page, tmp_path, "--dump-dom", "--enable-logging=stderr", "--v=0")
     assert dom.returncode == 0, dom.stderr[-2000:]
+    # Chromium logs every console message and uncaught error as INFO:CONSOLE; the page is silent.
+    assert console_messages(dom.stderr) == []
     body = re.search(r"<body([^>]*)>", dom.stdout)
     assert body is not None, dom.stdout[:2000]
     attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
