@@ -1,18 +1,24 @@
-"""HTTP benchmark: Stressdeck's worker against Locust and wrk on the same loopback nginx.
+"""HTTP benchmark: Stressdeck's workers against Locust and wrk on the same loopback nginx.
 
-Run: ``python bench/http_bench.py [--duration 5] [--vus 50]``. Everything is bounded: each
-stage runs ``--duration`` seconds against 127.0.0.1 only. The last line printed is one JSON
-object with every figure; missing tools are named in it (``"missing": [...]``), never guessed.
+Run: ``python bench/http_bench.py [--duration 5] [--vus 50] [--rounds 3]``. Everything is
+bounded: each stage runs ``--duration`` seconds against 127.0.0.1 only. The last line printed
+is one JSON object with every figure; missing tools are named in it (``"missing": [...]``),
+never guessed.
 
 Stages:
-1. Highest steady rate, closed model (``--vus`` connections, no think time), GET a small static
-   file from nginx: Stressdeck's worker with each of its clients (aiohttp, httpx, and httpx over
-   an aiohttp transport; one client per VU in all three), the aiohttp client in two worker
-   processes (``count = 2``), Locust ``FastHttpUser`` and ``HttpUser`` (one process each, as the
-   worker), and wrk (``-t2``, C, the ceiling).
-2. Open-model accuracy: ``constant-arrival-rate`` at 1,000 iterations/s against nginx; the
+1. Per core, closed model (``--vus`` connections, no think time, GET a small static file from
+   nginx), ``--rounds`` times: one Stressdeck worker process with the default client (raw
+   HTTP/1.1 on uvloop), the same with each change undone (aiohttp instead of the raw client,
+   asyncio's loop instead of uvloop), and Locust ``FastHttpUser`` in one process. Each round's
+   ratio to Locust is taken within the round; the medians are reported. Worker CPU per request
+   (user + system, from the worker's rusage) is reported too: it is far less noisy than req/s
+   on a shared machine.
+2. All cores, in the same rounds: a group that does not set ``count`` (one worker per core,
+   :func:`default_workers`) sharing the same ``--vus``, against wrk (``-t2``, C, the ceiling).
+3. Once: the httpx and httpx-over-aiohttp clients and Locust ``HttpUser``, for the README.
+4. Open-model accuracy: ``constant-arrival-rate`` at 1,000 iterations/s against nginx; the
    achieved rate must be within 1% and dropped iterations are reported.
-3. Latency fidelity: the embedded target adds a known delay (100 ms) to every response, at
+5. Latency fidelity: the embedded target adds a known delay (100 ms) to every response, at
    50 req/s; the reported p50/p95/p99 must be within 5% of it.
 
 The machine this runs on matters: on 2 cores the generator, nginx and the console share them,
@@ -29,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from bench.nginx_loopback import Nginx, nginx_path  # noqa: E402
 from console.config import read_table  # noqa: E402
 from console.metrics import Trend  # noqa: E402
-from console.sessions.http.config import HttpGroupConfig  # noqa: E402
+from console.sessions.http.config import HttpGroupConfig, default_workers  # noqa: E402
 from console.targets.http_server import EmbeddedTarget  # noqa: E402
 
 LOCUSTFILE = """
@@ -58,18 +65,37 @@ class Bench({base}):
 """
 
 
+def _reap(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> float:
+    """Wait (bounded) for a worker to exit; the CPU seconds it used, user plus system."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return float(usage.ru_utime + usage.ru_stime)
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(5)
+    return 0.0
+
+
 def run_worker(
-    raw: dict[str, Any], base_url: str, timeout: float, index: int = 0, workers: int = 1
+    raw: dict[str, Any],
+    base_url: str,
+    timeout: float,
+    index: int = 0,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run one Stressdeck worker process to the end of its scenario; totals and latency."""
+    """Run one Stressdeck worker process to the end of its scenario; totals, latency, CPU."""
     config, issues = read_table(HttpGroupConfig, {"name": "bench", **raw}, ("http",))
     assert config is not None, issues
     spec = {"config": dataclasses.asdict(config), "base_url": base_url, "index": index,
             "workers": workers, "run_probes": False, "report_interval": 0.25}  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "console.sessions.http.worker"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write((json.dumps(spec) + "\n").encode())
@@ -95,19 +121,29 @@ def run_worker(
         if time.perf_counter() - started > timeout:
             break
     proc.stdin.close()
-    proc.wait(15)
-    return {"totals": totals, "trend": trend, "active_s": last - (first or started)}
+    cpu = _reap(proc)
+    return {"totals": totals, "trend": trend, "active_s": last - (first or started), "cpu_s": cpu}
 
 
-def stressdeck_rate(url: str, client: str, vus: int, duration: float, workers: int = 1) -> float:
-    """Requests per second of ``workers`` processes sharing ``vus`` (a group with count=N)."""
+def stressdeck_rate(
+    url: str,
+    client: str,
+    vus: int,
+    duration: float,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """Requests per second of ``workers`` processes sharing ``vus`` (a group with count=N),
+    and the workers' CPU time per request in microseconds."""
     raw = {"executor": "constant-vus", "vus": vus, "duration": duration, "client": client,
            "steps": [{"request": {"url": "/index.html"}}]}  # fmt: skip
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(
-            lambda i: run_worker(raw, url, duration + 30, i, workers), range(workers)
+            lambda i: run_worker(raw, url, duration + 30, i, workers, env), range(workers)
         ))  # fmt: skip
-    return sum(r["totals"].get("http_reqs", 0.0) for r in results) / duration
+    reqs = sum(r["totals"].get("http_reqs", 0.0) for r in results)
+    cpu = sum(r["cpu_s"] for r in results)
+    return {"rps": reqs / duration, "cpu_us_per_req": 1e6 * cpu / reqs if reqs else 0.0}
 
 
 def locust_rate(url: str, base: str, vus: int, duration: float) -> float | None:
@@ -209,14 +245,91 @@ def latency_fidelity(delay: float, duration: float) -> dict[str, Any]:
     return figures
 
 
+# What each change of issue 12 bought: (label, client, environment of the worker).
+VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("aiohttp_asyncio", "aiohttp", {"STRESSDECK_UVLOOP": "0"}),  # before issue 12
+    ("aiohttp_uvloop", "aiohttp", {}),
+    ("raw_asyncio", "raw", {"STRESSDECK_UVLOOP": "0"}),
+    ("raw_uvloop", "raw", {}),  # the default
+)
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 2) if present else None
+
+
+def throughput(url: str, args: argparse.Namespace, have_locust: bool) -> dict[str, Any]:
+    """Stages 1-3: per-core rounds against Locust, all cores against wrk, the other clients."""
+    workers = default_workers()
+    rounds: list[dict[str, Any]] = []
+    for n in range(args.rounds):
+        row: dict[str, Any] = {}
+        for label, client, env in VARIANTS:
+            row[label] = stressdeck_rate(url, client, args.vus, args.duration, env=env)
+        fast = locust_rate(url, "FastHttpUser", args.vus, args.duration) if have_locust else None
+        row["locust_FastHttpUser"] = fast
+        row["all_cores"] = stressdeck_rate(url, "raw", args.vus, args.duration, workers=workers)
+        row["wrk"] = wrk_rate(url, args.vus, args.duration)
+        rounds.append(row)
+        shown = {k: round(v["rps"]) if isinstance(v, dict) else v for k, v in row.items()}
+        print(f"round {n + 1}: req/s {shown}", flush=True)
+
+    def ratio(row: dict[str, Any], label: str, base: str) -> float | None:
+        value, ref = row[label], row[base]
+        value = value["rps"] if isinstance(value, dict) else value
+        ref = ref["rps"] if isinstance(ref, dict) else ref
+        return value / ref if value and ref else None
+
+    variants = {
+        label: {
+            "rps": _median([r[label]["rps"] for r in rounds]),
+            "x_locust_fast": _median([ratio(r, label, "locust_FastHttpUser") for r in rounds]),
+            "cpu_us_per_req": _median([r[label]["cpu_us_per_req"] for r in rounds]),
+        }
+        for label, _client, _env in VARIANTS
+    }
+    per_core = {
+        "stressdeck_rps": variants["raw_uvloop"]["rps"],
+        "locust_FastHttpUser_rps": _median([r["locust_FastHttpUser"] for r in rounds]),
+        "x_locust_fast": variants["raw_uvloop"]["x_locust_fast"],
+        "x_locust_fast_by_round": [
+            round(x, 2) if x else None for x in (ratio(r, "raw_uvloop", "locust_FastHttpUser")
+                                                 for r in rounds)
+        ],
+    }  # fmt: skip
+    all_cores = {
+        "workers": workers,
+        "stressdeck_rps": _median([r["all_cores"]["rps"] for r in rounds]),
+        "wrk_rps": _median([r["wrk"] for r in rounds]),
+        "pct_of_wrk": _median(
+            [100 * x if (x := ratio(r, "all_cores", "wrk")) else None for r in rounds]
+        ),
+    }
+    others: dict[str, float | None] = {}
+    for client in ("httpx", "httpx-aiohttp"):
+        others[f"stressdeck_{client}"] = round(
+            stressdeck_rate(url, client, args.vus, args.duration)["rps"], 1
+        )
+    if have_locust:
+        value = locust_rate(url, "HttpUser", args.vus, args.duration)
+        others["locust_HttpUser"] = round(value, 1) if value is not None else None
+    print(f"per core: {per_core}", flush=True)
+    print(f"what each change bought (medians): {variants}", flush=True)
+    print(f"all cores: {all_cores}", flush=True)
+    print(f"other clients, once: {others}", flush=True)
+    return {"per_core": per_core, "variants": variants, "all_cores": all_cores, "others": others}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per stage")
     parser.add_argument("--vus", type=int, default=50, help="connections in the closed-model stage")
     parser.add_argument("--rate", type=float, default=1000.0, help="open-model target rate")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the throughput stages")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"bench": "http", "cpus": os.cpu_count(), "duration_s": args.duration,
-                               "vus": args.vus, "missing": []}  # fmt: skip
+                               "vus": args.vus, "rounds": args.rounds, "missing": []}  # fmt: skip
     have_locust = (
         subprocess.run([sys.executable, "-c", "import locust"], capture_output=True).returncode == 0
     )
@@ -230,29 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         with Nginx(conn_limit=60_000) as nginx:
-            rates: dict[str, float | None] = {}
-            for client in ("aiohttp", "httpx", "httpx-aiohttp"):
-                rates[f"stressdeck_{client}"] = round(
-                    stressdeck_rate(nginx.url, client, args.vus, args.duration), 1
-                )
-                print(
-                    f"stressdeck ({client} client): {rates[f'stressdeck_{client}']} req/s",
-                    flush=True,
-                )
-            two = round(
-                stressdeck_rate(nginx.url, "aiohttp", args.vus, args.duration, workers=2), 1
-            )
-            rates["stressdeck_aiohttp_2_workers"] = two
-            print(f"stressdeck (aiohttp, count = 2 workers): {two} req/s", flush=True)
-            if have_locust:
-                for base in ("FastHttpUser", "HttpUser"):
-                    value = locust_rate(nginx.url, base, args.vus, args.duration)
-                    rates[f"locust_{base}"] = round(value, 1) if value is not None else None
-                    print(f"locust {base}: {rates[f'locust_{base}']} req/s", flush=True)
-            wrk = wrk_rate(nginx.url, args.vus, args.duration)
-            rates["wrk"] = round(wrk, 1) if wrk is not None else None
-            print(f"wrk: {rates['wrk']} req/s", flush=True)
-            results["max_rate_rps"] = rates
+            results.update(throughput(nginx.url, args, have_locust))
             results["open_model"] = open_model(nginx.url, args.rate, args.duration)
             print(f"open model: {results['open_model']}", flush=True)
     results["latency_fidelity"] = latency_fidelity(0.1, args.duration)

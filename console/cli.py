@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console import __version__, units
-from console.errors import ExitStatus
+from console.errors import ExitStatus, RunDirError
 from console.profile import ProfileError, bundled_profiles, load_profile
 from console.replay import ReplayError, load_replay, to_toml
 
@@ -186,13 +186,17 @@ def _run(
     if not headless and not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("stressdeck: no terminal; running headless", file=sys.stderr)
         headless = True
-    if headless:
-        from console.headless import run_headless
+    try:
+        if headless:
+            from console.headless import run_headless
 
-        return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
-    from console.ui.app import run_console
+            return run_headless(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
+        from console.ui.app import run_console
 
-    return run_console(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
+        return run_console(profile, runs_dir=Path(runs_dir), duration=seconds, replay=faults)
+    except RunDirError as exc:  # raised before any session starts
+        print(f"stressdeck: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
 
 
 def _list_profiles() -> int:

@@ -22,16 +22,18 @@ import asyncio
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
-from console.errors import ExitStatus
-from console.events import FLUSH_INTERVAL, Event, EventLog, iso_now
+from console.errors import ExitStatus, RunDirError
+from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_now
+from console.faults import FaultInjector
+from console.files import new_private_dir
 from console.k6 import JsonOutput, write_summary_export
 from console.metrics import (
     CounterValue,
@@ -41,8 +43,10 @@ from console.metrics import (
     RateValue,
     Trend,
 )
-from console.profile import FaultPlan, Profile
+from console.profile import Profile
 from console.replay import ReplayFault
+from console.sanitize import clean, clean_data
+from console.secrets import Secrets
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
 from console.sessions.base import (
@@ -99,25 +103,47 @@ class Run:
         self.replay = tuple(replay)
         self.config = self.profile.run
         base = Path(runs_dir) / f"{_run_stamp()}-{self.profile.name}"
-        run_dir, n = base, 1
-        while run_dir.exists():
-            n += 1
-            run_dir = base.with_name(f"{base.name}-{n}")
+        try:
+            run_dir = new_private_dir(base)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write the run directory {base}: {exc.strerror or exc}"
+            ) from exc
         self.run_dir = run_dir
         self.run_name = run_dir.name
-        self.event_log = EventLog(run_dir / "events.jsonl", self.run_name)
+        # Read once: what to redact from every file and to withhold from every child.
+        self.secrets = Secrets.from_profile(self.profile)
+        try:
+            self.event_log = EventLog(
+                run_dir / "events.jsonl", self.run_name, redact=self.secrets.event
+            )
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot write the run directory {run_dir}: {exc.strerror or exc}"
+            ) from exc
         self.registry = MetricsRegistry(self.profile.metric_specs().values(), self.now)
         self.recoveries = RecoveryTracker()
         self.rng = random.Random(self.config.seed)
         self.state = "starting"
-        self.faults: list[FaultRecord] = []
         self.exports: list[Path] = []
+        # What could not be written, by file: shown live, in the summary and the final snapshot.
+        self.data_loss: dict[str, str] = {}
+        self._log_failing_since: float | None = None
         self.abort_reason = ""
         self.interrupted = False
         self.kinds: dict[str, SessionKind] = {}
         self.runtimes: dict[str, KindRuntime] = {}
         self.sessions: dict[str, Session] = {}
         self.criteria = [self._criterion(plan) for plan in self.profile.criteria]
+        self.injector = FaultInjector(
+            kinds=self.kinds,
+            runtimes=self.runtimes,
+            recoveries=self.recoveries,
+            now=self.now,
+            log=self._log,
+            on_fault=lambda: self.registry.add("faults_injected", 1, session=RUN_SESSION),
+            rng=self.rng,
+        )
         self.latest: RunSnapshot | None = None
         self._subscribers: list[Callable[[RunSnapshot], None]] = []
         self._t0 = time.monotonic()
@@ -126,7 +152,6 @@ class Run:
         self._resumed = asyncio.Event()
         self._stop = asyncio.Event()
         self._seq = 0
-        self._fault_id = 0
         self._export_n = 0
         self._selfmon = SelfMonitor()
         self._lag = LoopLagProbe()
@@ -169,12 +194,14 @@ class Run:
         source: str | None = None,
         fault_id: int | None = None,
     ) -> Event:
+        # Every event passes here: details and data carry remote text (SSH reasons, stderr,
+        # HTTP errors, program output), so this is where it loses its control characters.
         return Event(
             ts=iso_now(),
             session_id=session_id,
             host=host,
             event=name,
-            detail=detail,
+            detail=clean(detail),
             elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
             attempt=attempt,
             success=success,
@@ -182,11 +209,13 @@ class Run:
             run=self.run_name,
             source=source,
             fault_id=fault_id,
-            data=dict(data or {}),
+            data=clean_data(data) if data else {},
             t=self.now(),
         )
 
     def log_event(self, event: Event) -> Event:
+        if event.event == WRITE_FAILED and event.data.get("file"):
+            self.data_loss[str(event.data["file"])] = event.detail
         return self.event_log.log(event)
 
     def _log(self, name: str, detail: str = "", **kw: Any) -> Event:
@@ -211,13 +240,8 @@ class Run:
         self.registry.merge_trend(name, Trend.decode(encoded), session=session)
 
     def session_disrupted(self, session_id: str, at: float, cause: str) -> None:
-        """An unsolicited crash or drop counts as a fault too, with source ``observed``."""
-        if self.recoveries.is_open(session_id):
-            return
         session = self.sessions.get(session_id)
-        kind = session.kind if session else "run"
-        self._record_fault(f"{kind}.{cause}", session_id, (session_id,), "observed", {}, True)
-        self.registry.add("faults_injected", 1, session=RUN_SESSION)
+        self.injector.observed(session.kind if session else "run", cause, session_id)
 
     def session_recovered(self, session_id: str, at: float) -> None:
         seconds = self.recoveries.recovered(session_id, at)
@@ -250,7 +274,9 @@ class Run:
         )
 
     def _context(self, session_id: str, kind: str, group: str, host: str) -> SessionContext:
-        return SessionContext(self, session_id, kind, group, host, self.config.seed)
+        return SessionContext(
+            self, session_id, kind, group, host, self.config.seed, secrets=self.secrets
+        )
 
     def _build(self) -> None:
         env = RunEnv(
@@ -259,6 +285,7 @@ class Run:
             services=self,
             seed=self.config.seed,
             context=self._context,
+            secrets=self.secrets,
         )
         for kind_name in self.profile.kinds:
             kind = get_kind(kind_name)
@@ -306,14 +333,20 @@ class Run:
                 asyncio.create_task(self._tick(), name="tick"),
                 *(
                     asyncio.create_task(
-                        self._inject_at(self._scheduled(plan), "schedule"),
+                        self.injector.play(
+                            FaultInjector.scheduled(plan, self.config.duration),
+                            "schedule",
+                            self._wait_until,
+                        ),
                         name=f"fault:{plan.action}",
                     )
                     for plan in self.profile.faults
                 ),
             ]
             if self.replay:
-                replay = self._inject_at(self._replayed(), "replay")
+                replay = self.injector.play(
+                    FaultInjector.replayed(self.replay), "replay", self._wait_until
+                )
                 self._aux.append(asyncio.create_task(replay, name="replay"))
             self.state = "running"
             await self._stop.wait()
@@ -357,9 +390,7 @@ class Run:
                 if self.state == "running" and self.active_elapsed() >= self.config.duration:
                     self._stop.set()
                 self.event_log.flush()
-                if self.event_log.write_error and self.event_log.write_error != last_error:
-                    last_error = self.event_log.write_error
-                    self._log("event_log_error", f"events.jsonl: {last_error}", success=False)
+                self._check_event_log(now)
                 if now - last_publish >= self.config.snapshot_interval - 1e-3:
                     last_publish = now
                     self._evaluate(now, final=False)
@@ -370,6 +401,24 @@ class Run:
                     last_error = text
                     self._log("tick_error", text, success=False)
             await asyncio.sleep(interval)
+
+    def _check_event_log(self, now: float) -> None:
+        """Note write failures of events.jsonl; once writes work again, log what was lost."""
+        log = self.event_log
+        if log.write_error:
+            if self._log_failing_since is None:
+                self._log_failing_since = now
+            self.data_loss["events.jsonl"] = _log_loss_text(log)
+        elif self._log_failing_since is not None:
+            since, self._log_failing_since = self._log_failing_since, None
+            self._log(
+                WRITE_FAILED,
+                f"events.jsonl: writes failed for {now - since:.1f}s; {log.dropped} event(s) lost",
+                success=False,
+                data={"file": "events.jsonl", "dropped": log.dropped, "since_s": round(since, 3)},
+            )
+            if not log.dropped:  # everything held back was written after all
+                self.data_loss.pop("events.jsonl", None)
 
     def _sample(self, now: float) -> None:
         mon = self._selfmon
@@ -432,7 +481,9 @@ class Run:
     def _feed_outputs(self) -> None:
         if self.exposition is not None:
             self.exposition.update(
-                [c.snapshot() for c in self.criteria], self.faults, self.active_elapsed()
+                [c.snapshot() for c in self.criteria],
+                self.injector.records,
+                self.active_elapsed(),
             )
         if self._k6_out is not None:
             self._k6_out.sample()
@@ -471,7 +522,8 @@ class Run:
         back = {r.fault_id: r for r in self.recoveries.faults}
         now = self.now()
         spans = []
-        for i, fault in enumerate(self.faults):
+        records = self.injector.records
+        for i, fault in enumerate(records):
             end: float | None = None
             for key in ("duration", "down"):
                 try:
@@ -485,7 +537,7 @@ class Run:
             spec = kind.faults.get(name) if kind is not None else None
             if end is None and spec is not None and spec.until:
                 enders = {f"{kind_name}.{u}" for u in spec.until}
-                later = self.faults[i + 1 :]
+                later = records[i + 1 :]
                 end = next(
                     (
                         f.t
@@ -545,44 +597,10 @@ class Run:
                 return
             await asyncio.sleep(min(remaining, 0.5))
 
-    async def _inject_at(self, timed: Iterable[tuple[float, dict[str, Any]]], source: str) -> None:
-        """Inject each ``(run seconds, inject arguments)`` at its time; times come in order."""
-        for at, arguments in timed:
-            await self._wait_until(at)
-            try:
-                await self.inject(**arguments, source=source)
-            except FaultNotApplicable:
-                pass  # already logged as fault_not_applicable; the schedule goes on
-
-    def _replayed(self) -> Iterator[tuple[float, dict[str, Any]]]:
-        for fault in sorted(self.replay, key=lambda f: f.t):
-            arguments = {"target": fault.target, "params": fault.params, "sessions": fault.sessions}
-            yield fault.t, {"action": fault.action, **arguments}
-
-    def _scheduled(self, plan: FaultPlan) -> Iterator[tuple[float, dict[str, Any]]]:
-        arguments = {"target": plan.target, "pick": plan.pick, "params": plan.params}
-        for at in self._fault_times(plan):
-            yield at, {"action": plan.action, **arguments}
-
-    def _fault_times(self, plan: FaultPlan) -> Iterator[float]:
-        times = sorted(plan.times)
-        yield from times
-        if plan.every:
-            t = (times[-1] if times else 0.0) + plan.every
-            while t < self.config.duration:
-                yield t
-                t += plan.every
-
     # ----- commands ------------------------------------------------------------------------
 
     def resolve_targets(self, kind: str, target: str) -> list[Session]:
-        runtime = self.runtimes.get(kind)
-        if runtime is None:
-            return []
-        if target == "all":
-            return list(runtime.sessions)
-        chosen = [s for s in runtime.sessions if s.ctx.group == target or s.id == target]
-        return chosen
+        return self.injector.resolve_targets(kind, target)
 
     async def inject(
         self,
@@ -594,123 +612,14 @@ class Run:
         source: str = "api",
         sessions: Sequence[str] = (),
     ) -> FaultRecord:
-        """Apply a fault or control; raise FaultNotApplicable with a reason when it cannot.
+        """Apply a fault or control (see :meth:`FaultInjector.inject`)."""
+        return await self.injector.inject(
+            action, target=target, params=params, pick=pick, source=source, sessions=sessions
+        )
 
-        ``sessions`` names exact session ids (a replay); otherwise ``target`` and ``pick`` choose.
-        """
-        kind_name, _, name = action.partition(".")
-        kind = self.kinds.get(kind_name)
-        if kind is None or name not in kind.faults:
-            reason = (
-                f"{action}: no {kind_name} sessions in this run"
-                if kind is None
-                else f"unknown action {action}"
-            )
-            self._log(
-                "fault_not_applicable",
-                reason,
-                kind=kind_name or "run",
-                source=source,
-                success=False,
-            )
-            raise FaultNotApplicable(reason)
-        targets = self.resolve_targets(kind_name, target)
-        if sessions:
-            targets = [s for s in targets if s.id in sessions]
-        elif pick is not None and pick < len(targets):
-            targets = self.rng.sample(targets, pick)
-        if not targets:
-            reason = f"{action}: no session matches {target!r}"
-            self._log("fault_not_applicable", reason, kind=kind_name, source=source, success=False)
-            raise FaultNotApplicable(reason)
-        spec = kind.faults[name]
-        ids = tuple(s.id for s in targets)
-        record = self._record_fault(action, target, ids, source, dict(params or {}), spec.recovers)
-        try:
-            refused = await self.runtimes[kind_name].inject(name, targets, record.params, record)
-        except FaultNotApplicable as exc:  # the kind refused as a whole (a shared target)
-            refused = dict.fromkeys(ids, str(exc))
-        except Exception as exc:  # a kind's bug or a dead target must not end the schedule
-            refused = dict.fromkeys(ids, f"{action} failed: {type(exc).__name__}: {exc}")
-            self._log(
-                "fault_error",
-                refused[ids[0]],
-                kind=kind_name,
-                source=source,
-                fault_id=record.id,
-                success=False,
-                data={"traceback": "".join(traceback.format_exception(exc))[-2000:]},
-            )
-        if refused:
-            record = self._withdraw(record, refused, source)
-            if not record.sessions:
-                raise FaultNotApplicable(next(iter(refused.values())))
-        self.registry.add("faults_injected", 1, session=RUN_SESSION)
-        return record
-
-    def _withdraw(
-        self, record: FaultRecord, refused: Mapping[str, str], source: str
-    ) -> FaultRecord:
-        """Take the sessions a fault did not reach out of its record and its recovery; a fault
-        that reached none is dropped from the record altogether (it did not happen)."""
-        self.recoveries.withdraw(record.id, tuple(refused))
-        note = "; ".join(dict.fromkeys(refused.values()))
-        reached = tuple(s for s in record.sessions if s not in refused)
-        updated = replace(record, sessions=reached, note=note)
-        index = next(i for i, f in enumerate(self.faults) if f.id == record.id)
-        if reached:
-            self.faults[index] = updated
-        else:
-            del self.faults[index]
-        self._log(
-            "fault_not_applicable",
-            note,
-            kind=record.action.partition(".")[0],
-            source=source,
-            fault_id=record.id,
-            success=False,
-            data={"refused": dict(refused)},
-        )
-        return updated
-
-    def _record_fault(
-        self,
-        action: str,
-        target: str,
-        sessions: tuple[str, ...],
-        source: str,
-        params: dict[str, Any],
-        recovers: bool,
-    ) -> FaultRecord:
-        self._fault_id += 1
-        record = FaultRecord(
-            id=self._fault_id,
-            t=round(self.now(), 3),
-            ts=iso_now(),
-            action=action,
-            target=target,
-            sessions=sessions,
-            source=source,
-            params=params,
-        )
-        self.faults.append(record)
-        del self.faults[:-500]
-        kind = action.partition(".")[0]
-        shown = ", ".join(sessions[:6]) + (
-            f" and {len(sessions) - 6} more" if len(sessions) > 6 else ""
-        )
-        self._log(
-            "fault_observed" if source == "observed" else "fault_injected",
-            f"{action} on {shown}",
-            session_id=sessions[0] if len(sessions) == 1 else None,
-            kind=kind,
-            source=source,
-            fault_id=record.id,
-            data={"action": action, "target": target, "sessions": list(sessions), "params": params},
-        )
-        if recovers:
-            self.recoveries.opened(record.id, action, record.t, sessions)
-        return record
+    @property
+    def faults(self) -> list[FaultRecord]:
+        return self.injector.records
 
     async def pause(self, source: str = "api") -> None:
         if self._paused_at is not None or self.state != "running":
@@ -743,14 +652,28 @@ class Run:
         """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
         self._export_n += 1
         snapshot = self.build_snapshot()
-        paths = export.write_all(
-            self.run_dir,
-            self._export_n,
-            snapshot,
-            self.profile,
-            self.kind_summaries(snapshot),
-            history=self.history(),
-        )
+        try:
+            paths = export.write_all(
+                self.run_dir,
+                self._export_n,
+                snapshot,
+                self.profile,
+                self.kind_summaries(snapshot),
+                self.secrets,
+                history=self.history(),
+            )
+        except export.ExportError as exc:
+            paths = list(exc.written)
+            self.exports.extend(paths)
+            for path, error in exc.failures:
+                self._log(
+                    WRITE_FAILED,
+                    f"{path.name}: not written: {error.strerror or error}",
+                    success=False,
+                    data={"file": path.name},
+                )
+            self.publish()
+            raise
         self.exports.extend(paths)
         self._log("snapshot_exported", str(paths[0]), data={"files": [str(p) for p in paths]})
         self.publish()
@@ -799,11 +722,13 @@ class Run:
                 loop_lag_ms=lag.latest_ms,
                 loop_lag_p99_ms=lag.trend.percentile(99) or 0.0,
             ),
-            faults=tuple(self.faults[-200:]),
+            faults=tuple(self.injector.records),
+            fault_count=self.injector.total,
             recent_events=self.event_log.tail(200),
             events_logged=self.event_log.count,
             exports=tuple(str(p) for p in self.exports),
             abort_reason=self.abort_reason,
+            data_loss=tuple(self.data_loss.values()),
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -887,10 +812,22 @@ class Run:
         self._log(
             "summary", f"{self.state}: exit {code}", data=summary, success=code == ExitStatus.OK
         )
-        paths = await self.export()
+        try:
+            paths = await self.export()
+        except export.ExportError as exc:  # already logged; the exit status stays the criteria's
+            paths = list(exc.written)
         self.event_log.close()
+        if self.event_log.dropped or self.event_log.write_error:
+            self.data_loss["events.jsonl"] = _log_loss_text(self.event_log)
         final = self.publish()
         return RunResult(code, final, self.run_dir, tuple(paths))
+
+
+def _log_loss_text(log: EventLog) -> str:
+    text = f"events.jsonl: {log.dropped} event(s) not written"
+    if log.pending_lines:
+        text += f", {log.pending_lines} held back to retry"
+    return text + (f" ({log.write_error})" if log.write_error else "")
 
 
 def summarize(value: Any, elapsed: float) -> dict[str, float | None]:

@@ -4,6 +4,7 @@
 
     StressdeckError
     ├── ProfileError          a profile that cannot run: every issue with file:line: key (exit 2)
+    ├── RunDirError           the run directory cannot be created or written (exit 2)
     ├── UsageError            a bad value before anything starts (ValueError too)
     │   ├── UnitError           "5 parsecs": a value whose unit is missing or unknown
     │   ├── CriterionError      a threshold that does not parse or does not fit its metric
@@ -14,6 +15,7 @@
     └── SessionError          one session's work failed; its pane shows it, the run goes on
         ├── ConnectError        an SSH connection attempt failed (``final``: do not retry)
         │   ├── HostKeyRejected   unknown or changed host key
+        │   ├── SshConfigError    the OpenSSH client config cannot be used (file and line)
         │   └── KeyUnusable       the client key cannot be loaded
         ├── ChannelError        an SSH PTY cycle failed
         ├── RequestError        an HTTP request got no response (``cls``: timeout, refused, ...)
@@ -42,7 +44,9 @@ __all__ = [
     "ProfileError",
     "ReplayError",
     "RequestError",
+    "RunDirError",
     "SessionError",
+    "SshConfigError",
     "StressdeckError",
     "TargetError",
     "TargetUnavailable",
@@ -82,6 +86,11 @@ class ProfileError(StressdeckError):
     def __init__(self, issues: Sequence[_Issue]) -> None:
         self.issues = sorted(issues, key=lambda i: (i.line or 0, i.key))
         super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class RunDirError(StressdeckError):
+    """The run directory cannot be created or written: raised by ``Run`` before anything
+    starts, so the CLI can exit 2 with this message instead of a traceback."""
 
 
 class UsageError(StressdeckError, ValueError):
@@ -130,6 +139,12 @@ class ConnectError(SessionError):
 
 class HostKeyRejected(ConnectError):
     """The server's host key is unknown or changed: retrying would hide a possible attack."""
+
+    final = True
+
+
+class SshConfigError(ConnectError):
+    """The OpenSSH client config cannot be used; the message names the file and the line."""
 
     final = True
 

@@ -13,13 +13,15 @@ Fault events also carry ``source`` (``schedule``, ``key``, ``api`` or ``replay``
 Durability: lines are buffered in memory and written with one ``os.write`` per flush, at least
 every :data:`FLUSH_INTERVAL` seconds. ``os.write`` hands the bytes to the kernel, so a console
 killed with SIGKILL loses at most the last flush interval of events and never leaves a torn line
-(a flush only ever writes whole lines). An ``fsync`` is not needed for that guarantee: it guards
+(a flush only ever writes whole lines). On a full disk or EIO a short write can land part of a
+line: the file is then truncated back to its last whole line (see :meth:`EventLog.flush`). An ``fsync`` is not needed for that guarantee: it guards
 against a machine crash, which is not what a soak test's operator usually fears, and it would
 put disk latency on the event loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,11 +32,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FLUSH_INTERVAL", "Event", "EventLog"]
+from console.files import open_private, private_dir
+
+__all__ = ["FLUSH_INTERVAL", "WRITE_FAILED", "Event", "EventLog"]
 
 FLUSH_INTERVAL = 0.25
 _FLUSH_BYTES = 256 * 1024
 _MAX_PENDING = 16 * 1024 * 1024  # what a failing disk may hold back in memory
+# The event that says a run file lost data; ``data.file`` names it, ``detail`` says how much.
+WRITE_FAILED = "log_write_failed"
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,12 @@ def iso_now() -> str:
 
 
 class EventLog:
-    """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI."""
+    """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI.
+
+    The file is 0600 in a 0700 directory from its creation, and every event is passed through
+    the run's redactor first (``redact``, :meth:`console.secrets.Secrets.event`), so no secret
+    value reaches the log or the screen.
+    """
 
     def __init__(
         self,
@@ -90,28 +101,36 @@ class EventLog:
         *,
         keep: int = 2000,
         monotonic: Callable[[], float] = time.monotonic,
+        redact: Callable[[Event], Event] = lambda event: event,
     ) -> None:
         self.path = path
+        self._redact = redact
         self.run_name = run_name
         self.recent: deque[Event] = deque(maxlen=keep)
         self.count = 0
         self.dropped = 0  # lines lost to write errors
         self.write_error = ""  # the latest write error, "" once writes succeed again
+        self.failed_writes = 0  # flushes that failed (and were retried)
+        self.written = 0  # lines that reached the file
         self._pending: list[str] = []
         self._pending_bytes = 0
         self._fd: int | None = None
+        self._good = 0
+        self._torn = False  # a failed write may have left part of a line after _good
         self._monotonic = monotonic
         self._last_flush = monotonic()
         self._listeners: list[Callable[[Event], None]] = []
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = open_private(private_dir(path.parent) / path.name)
+            self._good = os.fstat(self._fd).st_size  # end of the last whole line written
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` with every event as it is logged (used by criteria and faults)."""
         self._listeners.append(listener)
 
     def log(self, event: Event) -> Event:
+        # Redacted before anything keeps it: the log, the panes and the snapshots all read it.
+        event = self._redact(event)
         self.recent.append(event)
         self.count += 1
         if self._fd is not None:
@@ -127,38 +146,60 @@ class EventLog:
             listener(event)
         return event
 
+    @property
+    def pending_lines(self) -> int:
+        return len(self._pending)
+
     def flush(self) -> None:
         """Write every pending line with one system call; whole lines only.
 
-        Never raises: on a write error (a full disk) the unwritten bytes stay pending and are
-        tried again at the next flush, up to :data:`_MAX_PENDING` bytes; beyond that the oldest
-        are dropped and counted in ``dropped``. The run must not die of its own log.
+        Never raises: the run must not die of its own log. On a write error (a full disk, EIO)
+        a short write may have landed part of a line, so the file is cut back to the end of
+        the last whole line before anything else is written, and the lines stay pending to be
+        tried again at the next flush, up to :data:`_MAX_PENDING` bytes; beyond that the
+        oldest are dropped and counted in ``dropped``.
         """
         self._last_flush = self._monotonic()
         if self._fd is None or not self._pending:
             return
         data = "".join(self._pending).encode()
-        view = memoryview(data)
         try:
+            self._cut_torn_tail()
+            view = memoryview(data)
             while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+                view = view[os.write(self._fd, view) :]
         except OSError as exc:
             self.write_error = f"{type(exc).__name__}: {exc}"
-            rest = bytes(view)
-            if len(rest) > _MAX_PENDING:
-                cut = rest.index(b"\n", len(rest) - _MAX_PENDING) + 1
-                self.dropped += rest[:cut].count(b"\n")
-                rest = rest[cut:]
-            self._pending = [rest.decode("utf-8", "replace")]
-            self._pending_bytes = len(rest)
+            self.failed_writes += 1
+            self._torn = True
+            with contextlib.suppress(OSError):
+                self._cut_torn_tail()
+            self._bound_pending()
             return
+        self._good += len(data)
+        self.written += len(self._pending)
         self.write_error = ""
         self._pending.clear()
         self._pending_bytes = 0
 
+    def _cut_torn_tail(self) -> None:
+        """After a failed write, truncate back to the last whole line (raises if it cannot:
+        then nothing more is appended, so no line is ever glued to a torn one)."""
+        if self._torn and self._fd is not None:
+            os.ftruncate(self._fd, self._good)
+            self._torn = False
+
+    def _bound_pending(self) -> None:
+        while self._pending_bytes > _MAX_PENDING and self._pending:
+            self._pending_bytes -= len(self._pending.pop(0))
+            self.dropped += 1
+
     def close(self) -> None:
+        """Flush and close; lines that still cannot be written are counted as dropped."""
         self.flush()
+        self.dropped += len(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

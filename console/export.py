@@ -7,69 +7,28 @@ criteria checklist (Target, Actual, Status), faults, per-session tables. ``junit
 test case per criterion, so CI systems show criteria as tests. ``report.html`` is the charted
 report (:mod:`console.report_html`). The reports and JUnit file are rewritten at each export and
 always describe the latest one.
+
+All four are created 0600 (:mod:`console.files`) and everything in them passes through the
+run's redactor (:class:`console.secrets.Secrets`): secrets by name and by value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from console import report_html
+from console.files import private_dir, write_private
 from console.profile import Profile
+from console.secrets import REDACTED, Secrets, redact
 from console.snapshot import RunSnapshot
 from console.units import format_duration
 
-__all__ = ["redact", "write_all"]
-
-SECRET_KEY = re.compile(
-    r"pass(word|phrase)?|secret|token|api[_-]?key|private[_-]?key|authorization|cookie|credential",
-    re.IGNORECASE,
-)
-REDACTED = "***redacted***"
-
-
-def secret_keys(kinds: Iterable[str]) -> frozenset[str]:
-    """Keys declared ``opt(secret=True)`` in these kinds' configs, at any depth."""
-    from console.config import nested_tables
-    from console.sessions import get_kind
-
-    found: set[str] = set()
-    pending = [get_kind(name).config_type for name in kinds]
-    seen: set[type] = set()
-    while pending:
-        cls = pending.pop()
-        if cls in seen:
-            continue
-        seen.add(cls)
-        found |= {f.name for f in dataclasses.fields(cls) if f.metadata.get("secret")}
-        pending += [table for _, table in nested_tables(cls)]
-    return frozenset(found)
-
-
-def redact(value: Any, secrets: frozenset[str] = frozenset()) -> Any:
-    """A copy of a TOML value with every secret key's value replaced: keys declared secret in
-    a config class, and keys whose names say secret (``password``, ``token``, ``Authorization``).
-
-    Keys that only *name* where a secret lives (``passphrase_env``, ``key_file``) are kept:
-    they hold no secret and the report is more useful with them.
-    """
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            names_only = key.endswith(("_env", "_file", "_path"))
-            secret = key in secrets or (SECRET_KEY.search(key) and not names_only)
-            out[key] = (
-                REDACTED if secret and not isinstance(item, Mapping) else redact(item, secrets)
-            )
-        return out
-    if isinstance(value, (list, tuple)):
-        return [redact(v, secrets) for v in value]
-    return value
+__all__ = ["REDACTED", "ExportError", "redact", "write_all"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -89,8 +48,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def snapshot_dict(
-    snapshot: RunSnapshot, profile: Profile, summary: Mapping[str, Any]
+    snapshot: RunSnapshot,
+    profile: Profile,
+    summary: Mapping[str, Any],
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
+    """The snapshot as JSON data, every string in it passed through the run's redactor."""
+    secrets = Secrets.from_profile(profile) if secrets is None else secrets
     data = _jsonable(snapshot)
     for session in data["sessions"]:
         session.pop("screen", None)  # raw terminal bytes are for the live view only
@@ -98,9 +62,27 @@ def snapshot_dict(
     data["summary"] = dict(summary)
     data["profile"] = {
         "path": str(profile.path),
-        "content": redact(dict(profile.data), secret_keys(profile.kinds)),
+        "content": secrets.profile_content(profile.data),
     }
-    return data
+    redacted: dict[str, Any] = secrets.redact(data)
+    return redacted
+
+
+class ExportError(OSError):
+    """Some export files could not be written (a full disk, EIO); ``written`` holds the rest.
+
+    The message names every file that failed and why, so the operator is told which one
+    instead of seeing a traceback.
+    """
+
+    def __init__(self, failures: Sequence[tuple[Path, OSError]], written: Sequence[Path]) -> None:
+        self.failures = tuple(failures)
+        self.written = tuple(written)
+        super().__init__("; ".join(f"{path.name}: {_reason(exc)}" for path, exc in self.failures))
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def write_all(
@@ -109,28 +91,55 @@ def write_all(
     snapshot: RunSnapshot,
     profile: Profile,
     summary: Mapping[str, Any],
+    secrets: Secrets | None = None,
     *,
     history: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    json_path = run_dir / f"snapshot-{n}.json"
-    data = snapshot_dict(snapshot, profile, summary)
-    _atomic_write(json_path, json.dumps(data, indent=2, default=str))
-    report_path = run_dir / "report.md"
-    _atomic_write(report_path, render_report(snapshot, profile, summary))
-    junit_path = run_dir / "junit.xml"
-    _atomic_write(junit_path, render_junit(snapshot))
-    html_path = run_dir / "report.html"
-    # report.html reads the same redacted dict as snapshot-N.json, so one redaction serves both.
-    _atomic_write(html_path, report_html.render(data, history or {}))
-    return [json_path, report_path, junit_path, html_path]
+    """Write the four files, private (0600) and redacted by ``secrets`` (the run's), each
+    independently; raise :class:`ExportError` naming the files that failed once the others are
+    written. A failed write leaves no temporary file (:func:`console.files.write_private`).
+    ``history`` is the run's timeline for report.html (:meth:`console.engine.Run.history`)."""
+    secrets = Secrets.from_profile(profile) if secrets is None else secrets
+    redacted: dict[str, Any] = {}
 
+    def data() -> dict[str, Any]:
+        if not redacted:  # built once: snapshot-N.json and report.html show the same copy
+            redacted.update(snapshot_dict(snapshot, profile, summary, secrets))
+        return redacted
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    files = [
+        (
+            run_dir / f"snapshot-{n}.json",
+            lambda: json.dumps(data(), indent=2, default=str),
+        ),
+        (
+            run_dir / "report.md",
+            lambda: secrets.text(render_report(snapshot, profile, summary, secrets)),
+        ),
+        (run_dir / "junit.xml", lambda: secrets.text(render_junit(snapshot))),
+        # Its inputs are redacted rather than the page: a regex over the inlined chart library
+        # could change code, and every string on the page comes from these two.
+        (
+            run_dir / "report.html",
+            lambda: report_html.render(data(), secrets.redact(dict(history or {}))),
+        ),
+    ]
+    try:
+        private_dir(run_dir)
+    except OSError as exc:
+        raise ExportError([(run_dir, exc)], []) from exc
+    written: list[Path] = []
+    failures: list[tuple[Path, OSError]] = []
+    for path, render in files:
+        try:
+            write_private(path, render())
+        except OSError as exc:
+            failures.append((path, exc))
+        else:
+            written.append(path)
+    if failures:
+        raise ExportError(failures, written)
+    return written
 
 
 def _cell(text: object) -> str:
@@ -146,7 +155,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str
 STATUS = {"pass": "✅ PASS", "fail": "❌ FAIL", "pending": "⏳ PENDING"}
 
 
-def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str, Any]) -> str:
+def render_report(
+    snapshot: RunSnapshot,
+    profile: Profile,
+    summary: Mapping[str, Any],
+    secrets: Secrets | None = None,
+) -> str:
+    secrets = Secrets.from_profile(profile) if secrets is None else secrets
     passed = sum(c.state == "pass" for c in snapshot.criteria)
     verdict = "PASS" if snapshot.criteria and passed == len(snapshot.criteria) else "FAIL"
     if not snapshot.criteria:
@@ -178,7 +193,8 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
         fields = dataclasses.asdict(group.config)
         shown = ", ".join(
             f"{k}={v!r}"
-            for k, v in redact(fields, secret_keys(profile.kinds)).items()
+            # Redacted before the cut, or a secret cut in half would slip past the value check.
+            for k, v in secrets.redact(redact(fields, secrets.keys)).items()
             if k not in ("name", "count") and v not in (None, "", (), [], {})
         )
         rows.append([group.kind, group.config.name, group.config.count, shown[:160]])
@@ -209,6 +225,12 @@ def render_report(snapshot: RunSnapshot, profile: Profile, summary: Mapping[str,
         )
     out += ["", "## Faults", ""]
     if snapshot.faults:
+        if snapshot.fault_count > len(snapshot.faults):
+            out += [
+                f"The newest {len(snapshot.faults)} of {snapshot.fault_count} faults; "
+                "events.jsonl has every one.",
+                "",
+            ]
         out += _table(
             ["#", "At", "Action", "Target", "Sessions", "Source", "Note"],
             [

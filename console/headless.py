@@ -35,7 +35,7 @@ def progress_line(snap: RunSnapshot) -> str:
         f"{snap.state} | sessions "
         + " ".join(f"{k}={v}" for k, v in sorted(states.items()))
         + f" | criteria ✓{crit['pass']} ✗{crit['fail']} …{crit['pending']}"
-        + f" | faults {len(snap.faults)} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
+        + f" | faults {snap.fault_count} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
     )
 
 
@@ -63,6 +63,10 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         for key, value in summary.items():
             if not isinstance(value, dict):
                 lines.append(f"    {key + ' ':.<{width}} {value}")
+        lines.append("")
+    if snap.data_loss:
+        lines.append("  data not written")
+        lines += [f"  ! {text}" for text in snap.data_loss]
         lines.append("")
     lines.append("  metrics")
     for m in snap.metrics:

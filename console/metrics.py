@@ -63,6 +63,7 @@ class MetricSpec:
 
 
 _SUB_BUCKETS = 128
+_frexp = math.frexp
 _MIN_TRACKED = 1e-3  # values below this (in the metric's unit) share bucket 0
 
 
@@ -82,11 +83,11 @@ class Trend:
     def _index(value: float) -> int:
         if value < _MIN_TRACKED:
             return 0
-        scaled = value / _MIN_TRACKED
-        exponent = math.floor(math.log2(scaled))
-        base = 2.0**exponent
-        sub = int((scaled - base) / base * _SUB_BUCKETS)
-        return 1 + exponent * _SUB_BUCKETS + min(sub, _SUB_BUCKETS - 1)
+        # scaled = m * 2**e with 0.5 <= m < 1: power-of-two bucket e - 1, and the linear
+        # sub-bucket int((2m - 1) * 128) = int(256m) - 128. frexp is exact and, in the HTTP
+        # worker's hot path, cheaper than log2, floor and a power.
+        m, e = _frexp(value / _MIN_TRACKED)
+        return (e - 1) * _SUB_BUCKETS + int(m * (2 * _SUB_BUCKETS)) - (_SUB_BUCKETS - 1)
 
     @staticmethod
     def _midpoint(index: int) -> float:
@@ -105,6 +106,28 @@ class Trend:
         self.sum += value * count
         self.min = min(self.min, value)
         self.max = max(self.max, value)
+
+    def record_many(self, values: list[float]) -> None:
+        """Record a batch of samples; the same histogram as one :meth:`record` per value.
+
+        Count, sum, min and max are taken once per batch, in C, rather than per sample.
+        """
+        if not values:
+            return
+        if any(v != v for v in values):  # NaN never enters a histogram
+            values = [v for v in values if v == v]
+            if not values:
+                return
+        buckets = self._buckets
+        get = buckets.get
+        index = self._index
+        for value in values:
+            i = index(value)
+            buckets[i] = get(i, 0) + 1
+        self.count += len(values)
+        self.sum += sum(values)
+        self.min = min(self.min, min(values))
+        self.max = max(self.max, max(values))
 
     def merge(self, other: Trend) -> None:
         for index, count in other._buckets.items():

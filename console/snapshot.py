@@ -15,6 +15,7 @@ from typing import Any
 from console.events import Event
 
 __all__ = [
+    "FAULT_SOURCES",
     "ConsoleStats",
     "CriterionSnapshot",
     "FaultRecord",
@@ -68,6 +69,12 @@ class CriterionSnapshot:
     evidence: str = ""  # probes and recovery criteria explain their verdict
 
 
+# Where a fault came from (``FaultRecord.source``, the event's ``source``): the profile's
+# schedule, a key, a typed command, the API, a replay of an earlier run, or observed (a crash
+# or drop nobody injected).
+FAULT_SOURCES = ("schedule", "key", "command", "api", "replay", "observed")
+
+
 @dataclass(frozen=True)
 class FaultRecord:
     id: int
@@ -113,11 +120,13 @@ class RunSnapshot:
     criteria: tuple[CriterionSnapshot, ...]
     metrics: tuple[MetricSummary, ...]
     console: ConsoleStats
-    faults: tuple[FaultRecord, ...]
+    faults: tuple[FaultRecord, ...]  # the newest console.faults.RECORD_CAP of them
     recent_events: tuple[Event, ...]
     events_logged: int = 0
+    fault_count: int = 0  # every fault of the run, however many ``faults`` still holds
     exports: tuple[str, ...] = ()  # paths of snapshot files written so far
     abort_reason: str = ""
+    data_loss: tuple[str, ...] = ()  # one line per file that could not be (fully) written
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)

@@ -171,6 +171,7 @@ def synthetic_snapshot(ssh: int = 3, pty: int = 5, http: int = 2) -> RunSnapshot
             cpu_pct=3.2, rss_bytes=84_000_000, loop_lag_ms=0.8, loop_lag_p99_ms=4.1
         ),
         faults=faults,
+        fault_count=len(faults),
         recent_events=events,
         events_logged=len(events),
     )

@@ -452,3 +452,22 @@ async def test_event_log_flushes_within_250ms_whatever_the_snapshot_interval(
     run.request_stop()
     await task
     assert '"connected"' in text  # logged at start, flushed by the 250 ms beat, not at 5 s
+
+
+async def test_the_fault_record_is_capped_but_the_count_is_true(tmp_path: Path) -> None:
+    from console.faults import RECORD_CAP
+
+    p = profile('[[fake]]\nname = "a"\ncount = 1\n', duration="30s")
+    run = Run(p, runs_dir=tmp_path)
+    task = asyncio.create_task(run.run())
+    while run.state != "running":
+        await asyncio.sleep(0.01)
+    for _ in range(RECORD_CAP + 7):
+        await run.inject("fake.slow", source="key")
+    run.request_stop()
+    result = await task
+    assert result.snapshot.fault_count == RECORD_CAP + 7
+    assert len(result.snapshot.faults) == RECORD_CAP
+    assert result.snapshot.faults[-1].id == RECORD_CAP + 7
+    report = (result.run_dir / "report.md").read_text()
+    assert f"The newest {RECORD_CAP} of {RECORD_CAP + 7} faults" in report

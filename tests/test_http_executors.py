@@ -151,7 +151,7 @@ async def test_ramping_vus_follows_stages_and_controls(target: EmbeddedTarget) -
     assert stats.counters["iterations"] > before + 20
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "httpx", "httpx-aiohttp"])
+@pytest.mark.parametrize("client", ["raw", "aiohttp", "httpx", "httpx-aiohttp"])
 async def test_vu_keeps_cookies_and_captures(target: EmbeddedTarget, client: str) -> None:
     config = group(steps=[
         {"once": True, "request": {"method": "POST", "url": "/api/auth/login",
@@ -201,7 +201,7 @@ async def test_multipart_and_raw_bodies(target: EmbeddedTarget) -> None:
     assert stats.counters["data_sent"] > 102_000
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "httpx", "httpx-aiohttp"])
+@pytest.mark.parametrize("client", ["raw", "aiohttp", "httpx", "httpx-aiohttp"])
 async def test_error_classes(client: str, target: EmbeddedTarget) -> None:
     """refused, reset, tls and timeout, each provoked for real on loopback."""
     import socket

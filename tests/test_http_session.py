@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import cast
 
 from console.engine import Run
 from console.profile import load_profile, load_profile_text
-from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.config import HttpGroupConfig, default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,6 +139,35 @@ def test_signalcraft_profile_loads_with_three_scenarios() -> None:
     assert {c.threshold.text for c in profile.criteria} >= {"p(95)<2000", "rate<0.01"}
 
 
+def test_a_group_without_count_gets_a_worker_per_core() -> None:
+    text = (
+        LOAD
+        + """
+[[http]]
+name = "one"
+count = 1
+  [[http.steps]]
+  request = { url = "/health" }
+[[http]]
+name = "probes"
+  [[http.probes]]
+  kind = "etag"
+"""
+    )
+    counts = {g.config.name: g.config.count for g in load_profile_text(text, name="t").groups}
+    # probe-only: probes run in a group's first worker, more would idle
+    assert counts == {"api": default_workers(), "one": 1, "probes": 1}
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers() == (cores if cores <= 3 else cores - 1)  # the console keeps one of 4+
+    # the cores this process may use, not the machine's: one core allowed, one worker
+    pinned = subprocess.run(
+        [sys.executable, "-c", "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+         "from console.sessions.http.config import default_workers; print(default_workers())"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert pinned.stdout.strip() == "1", pinned.stderr
+
+
 async def test_count_splits_the_rate_between_worker_processes(tmp_path: Path) -> None:
     text = """
 [run]
@@ -170,8 +202,16 @@ name = "up"
   [[http.steps]]
   request = { method = "POST", url = "/api/esp32/audio/upload", body_file = "no-such.raw" }
 """
-    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=2.0)
-    result = await run.run()
+    # Wait for the failure rather than racing a short run: starting a worker process can take
+    # seconds on a loaded machine, and a group without count starts one per core.
+    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=60.0)
+    task = asyncio.ensure_future(run.run())
+    for _ in range(300):
+        await asyncio.sleep(0.1)
+        if all(s.state == "failed" for s in run.sessions.values()) and run.sessions:
+            break
+    run.request_stop()
+    result = await asyncio.wait_for(task, 30.0)
     pane = result.snapshot.session("up#0")
     assert pane is not None and pane.state == "failed"
     errors = [e.detail for e in run.event_log.recent if e.event == "session_error"]

@@ -209,7 +209,7 @@ async def test_reconnect_gives_up_then_a_manual_reconnect_brings_it_back(
     tmp_path: Path,
 ) -> None:
     state = tmp_path / "host"
-    server = EmbeddedSshTarget(state)
+    server = EmbeddedSshTarget(state, keep_keys=True)  # the replacement reuses them
     info = await server.start()
     replacement: list[EmbeddedSshTarget] = []
 
@@ -217,7 +217,7 @@ async def test_reconnect_gives_up_then_a_manual_reconnect_brings_it_back(
         await wait_all_running(run)
         await server.stop()  # the host goes away for good
         await wait_for_state(run, "h#0", "failed", timeout=20)
-        back = EmbeddedSshTarget(state, port=info.port)  # same keys, same port
+        back = EmbeddedSshTarget(state, port=info.port, keep_keys=True)  # same keys and port
         replacement.append(back)
         await back.start()
         await run.inject("ssh.reconnect", target="h#0", source="api")

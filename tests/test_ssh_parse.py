@@ -131,7 +131,7 @@ def test_summary_has_the_spikes_figures() -> None:
 
 def test_escape_codes_are_stripped_from_output_tail() -> None:
     assert strip_escapes(b"\x1b[01;32mroot\x1b[0m:~# ls\r") == "root:~# ls"
-    assert strip_escapes(b"\x1b]0;title\x07$ ") == "$ "
+    assert strip_escapes(b"\x1b]0;title\x07$ ") == "␛]0;title␇$ "  # shown, not obeyed
 
 
 def test_spike2_profile_has_the_spikes_configuration_and_criteria() -> None:

@@ -154,10 +154,10 @@ async def test_restart_drops_everyone_and_comes_back_on_the_same_port(
 
 
 async def test_keys_are_reused_from_the_state_dir(tmp_path: Path) -> None:
-    first = EmbeddedSshTarget(tmp_path / "s")
+    first = EmbeddedSshTarget(tmp_path / "s", keep_keys=True)
     info1 = await first.start()
     await first.stop()
-    second = EmbeddedSshTarget(tmp_path / "s")
+    second = EmbeddedSshTarget(tmp_path / "s", keep_keys=True)
     info2 = await second.start()
     await second.stop()
     assert info1.host_key_fingerprint == info2.host_key_fingerprint
@@ -193,26 +193,28 @@ async def test_openssh_client_accepts_the_known_hosts_file(target: EmbeddedSshTa
 
 
 def test_cli_main_prints_one_json_line_and_exits_on_quit(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "console.targets.ssh_server", "--state-dir", str(tmp_path)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        record = json.loads(proc.stdout.readline())
-        assert record["event"] == "listening" and record["port"] > 0
-        assert Path(record["known_hosts"]).read_text().startswith(f"[127.0.0.1]:{record['port']}")
-        proc.stdin.write('{"cmd": "nonsense"}\n{"cmd": "quit"}\n')
-        proc.stdin.flush()
-        assert json.loads(proc.stdout.readline())["ok"] is False
-        assert json.loads(proc.stdout.readline()) == {"ok": True, "cmd": "quit"}
-        assert proc.wait(10) == 0
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stdin is not None
+            record = json.loads(proc.stdout.readline())
+            assert record["event"] == "listening" and record["port"] > 0
+            assert (
+                Path(record["known_hosts"]).read_text().startswith(f"[127.0.0.1]:{record['port']}")
+            )
+            proc.stdin.write('{"cmd": "nonsense"}\n{"cmd": "quit"}\n')
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["ok"] is False
+            assert json.loads(proc.stdout.readline()) == {"ok": True, "cmd": "quit"}
+            assert proc.wait(10) == 0
+        finally:
+            proc.kill()
+            proc.wait()
 
 
 def test_cli_refuses_non_loopback_addresses() -> None:

@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from console.events import Event
+from console.sanitize import clean
 from console.snapshot import RunSnapshot, SeriesView, SessionSnapshot
 from console.ui.keys import DETAIL_BINDINGS
 from widgets.event_log import event_line
@@ -78,12 +79,16 @@ def chart_text(series: SeriesView, width: int, height: int, end: float = 0.0) ->
 
 
 def terminal_lines(raw: bytes, columns: int, rows: int) -> list[str]:
-    """Replay raw output through a pyte screen; return its visible lines, right-stripped."""
+    """Replay raw output through a pyte screen; return its visible lines, right-stripped.
+
+    pyte acts on the escape sequences, but draws what it does not know (C1 controls in UTF-8,
+    bidi overrides) into its cells, so each line is cleaned before it is drawn.
+    """
     screen = pyte.Screen(max(columns, 10), max(rows, 2))
     stream = pyte.ByteStream(screen)
     with contextlib.suppress(Exception):  # a bounded tail may start mid-sequence
         stream.feed(raw)
-    lines = [line.rstrip() for line in screen.display]
+    lines = [clean(line.rstrip()) for line in screen.display]
     while lines and not lines[-1]:
         lines.pop()
     return lines

@@ -12,12 +12,20 @@ from widgets.lines import TextLines
 
 __all__ = ["FaultsPanel", "fault_line"]
 
-SOURCE_MARKS = {"key": "⌨", "schedule": "⏱", "api": "⚙", "replay": "↺"}
+# One mark per console.snapshot.FAULT_SOURCES (tests/test_app_screens.py checks it).
+SOURCE_MARKS = {
+    "schedule": "⏱",
+    "key": "⌨",
+    "command": ":",
+    "api": "⚙",
+    "replay": "↺",
+    "observed": "!",
+}
 
 
 def fault_line(fault: FaultRecord) -> Text:
     line = Text(f"{clock_text(fault.t)} ", style="dim")
-    line.append(SOURCE_MARKS.get(fault.source, "?") + " ")
+    line.append(SOURCE_MARKS.get(fault.source, "·") + " ")
     line.append(fault.action, style="bold")
     reached = len(fault.sessions)
     where = (

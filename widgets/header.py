@@ -55,7 +55,7 @@ class RunHeader(TextLines):
             line.append("▕" + "█" * filled + "░" * (cells - filled) + "▏", style="cyan")
             line.append(f" {done * 100:3.0f}%")
         failing = sum(1 for c in snapshot.criteria if c.state == "fail")
-        line.append(f"  {len(snapshot.sessions)} sessions  {len(snapshot.faults)} faults")
+        line.append(f"  {len(snapshot.sessions)} sessions  {snapshot.fault_count} faults")
         if failing:
             line.append(f"  {failing} failing", style="bold red")
         if snapshot.abort_reason:

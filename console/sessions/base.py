@@ -30,6 +30,8 @@ from typing import Any, Protocol
 from console.errors import FaultNotApplicable
 from console.events import Event
 from console.metrics import MetricSpec, Series
+from console.sanitize import clean
+from console.secrets import NO_SECRETS, Secrets
 from console.snapshot import FaultRecord, SeriesView, SessionSnapshot
 
 __all__ = [
@@ -109,15 +111,25 @@ class RunEnv:
     services: RunServices
     seed: int
     context: Callable[[str, str, str, str], SessionContext]  # (session_id, kind, group, host)
+    secrets: Secrets = NO_SECRETS  # children start from secrets.child_env()
 
 
 class SessionContext:
     """A session's handle on the run: events, metrics and recovery, bound to its id."""
 
     def __init__(
-        self, services: RunServices, session_id: str, kind: str, group: str, host: str, seed: int
+        self,
+        services: RunServices,
+        session_id: str,
+        kind: str,
+        group: str,
+        host: str,
+        seed: int,
+        *,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
         self.services = services
+        self.secrets = secrets  # the run's: a child's environment is secrets.child_env()
         self.session_id = session_id
         self.kind = kind
         self.group = group
@@ -236,7 +248,12 @@ class Session(ABC):
         """An immutable snapshot of this session for the console and exports."""
 
     def snapshot(self, **fields: Any) -> SessionSnapshot:
-        """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest."""
+        """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest.
+
+        Every text in it is made safe to draw here (:func:`console.sanitize.clean`): output
+        tails, errors and evidence come from remote hosts and programs. ``screen`` stays raw
+        for the detail view's terminal emulator, which cleans what it draws.
+        """
         last = self.ctx.last_event
         shared: dict[str, Any] = {
             "id": self.id,
@@ -247,7 +264,16 @@ class Session(ABC):
             "badges": self.badges,
             "last_event": last.summary() if last is not None else "",
         }
-        return SessionSnapshot(**{**shared, **fields})
+        merged = {**shared, **fields}
+        for name in ("target", "last_event"):
+            merged[name] = clean(merged[name])
+        for name in ("badges", "output_tail", "faults"):
+            if name in merged:
+                merged[name] = tuple(clean(text) for text in merged[name])
+        for name in ("counters", "details"):
+            if name in merged:
+                merged[name] = tuple((clean(k), clean(v)) for k, v in merged[name])
+        return SessionSnapshot(**merged)
 
 
 class KindRuntime:

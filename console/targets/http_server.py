@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from console.errors import TargetError
+from console.lifetime import die_with_parent
 from console.targets.process import terminate
 
 __all__ = ["CircuitBreaker", "EmbeddedTarget", "TargetState", "build_app", "main"]
@@ -443,7 +444,9 @@ class EmbeddedTarget:
         queue: int = 40,
         latency: float = 0.0,
         host: str = "127.0.0.1",
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        self.env = env  # the child's environment; default the console's (a run passes it scrubbed)
         self.args = [
             "--host", host, "--port", "0",
             "--breaker-timeout", f"{breaker_timeout}s",
@@ -455,18 +458,28 @@ class EmbeddedTarget:
         self.admin_token = ""
 
     def start_sync(self, timeout: float = 15.0) -> str:
+        self._spawn()
+        return self._await_ready(timeout)
+
+    def _spawn(self) -> None:
+        """Start the server process; it dies with the thread that calls this (see
+        :mod:`console.lifetime`), so call it from one that lives as long as the target."""
         code = (
             "import sys; from console.targets.http_server import main; sys.exit(main(sys.argv[1:]))"
         )
         root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
+        env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code, *self.args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            preexec_fn=die_with_parent(),
         )
+
+    def _await_ready(self, timeout: float) -> str:
+        assert self.proc is not None
         stdout = self.proc.stdout
         assert stdout is not None
         result: list[bytes] = []
@@ -481,8 +494,9 @@ class EmbeddedTarget:
         self.admin_token = info["admin_token"]
         return self.url
 
-    async def start(self) -> str:
-        return await asyncio.to_thread(self.start_sync)
+    async def start(self, timeout: float = 15.0) -> str:
+        self._spawn()  # from the loop's own thread, not a pool thread: see console.lifetime
+        return await asyncio.to_thread(self._await_ready, timeout)
 
     def stop_sync(self) -> None:
         proc, self.proc = self.proc, None

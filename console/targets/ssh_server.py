@@ -1,8 +1,9 @@
 """The embedded SSH server: a real SSH target on 127.0.0.1 that needs no sshd and no root.
 
-``stressdeck target ssh [--host 127.0.0.1] [--port 0] [--state-dir DIR]`` generates (or reuses)
-an ed25519 host key and an ed25519 client key in the state directory, authorizes the client key,
-listens, prints ONE JSON line describing itself and serves until stopped::
+``stressdeck target ssh [--host 127.0.0.1] [--port 0] [--state-dir DIR] [--keep-keys]``
+generates (or reuses) an ed25519 host key and an ed25519 client key in the state directory,
+authorizes the client key, listens, prints ONE JSON line describing itself and serves until
+stopped::
 
     {"event": "listening", "host": "127.0.0.1", "port": 40211, "pid": 1234,
      "host_key": ".../ssh_host_ed25519_key", "host_key_fingerprint": "SHA256:...",
@@ -26,6 +27,13 @@ tells a late answer (to a command it gave up on) from the one it is waiting for.
 
 It runs in its own process because a target that shares the console's event loop would make the
 console's CPU and latency figures meaningless. :class:`EmbeddedSshTarget` starts it that way.
+
+The client key logs in as the operator, so it is guarded like any private key: the state
+directory is 0700 and every file in it 0600 from its creation (:mod:`console.files`; never
+written readable and chmodded afterwards), and the keys it generated are deleted when it exits
+unless ``--keep-keys`` is given (keys it found and reused are left alone). Without
+``--state-dir`` the keys go to a fresh private temporary directory, removed at exit with the
+same exception, so the command leaves nothing behind in the temporary folder.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import getpass
 import json
 import os
 import pty
+import shutil
 import signal
 import struct
 import sys
@@ -51,6 +60,8 @@ from typing import Any
 import asyncssh
 
 from console.errors import TargetError, TargetUnavailable
+from console.files import open_private, private_dir, write_private
+from console.lifetime import die_with_parent
 from console.targets.process import terminate_async
 from console.units import parse_duration
 
@@ -61,6 +72,7 @@ __all__ = [
     "TargetUnavailable",
     "ensure_keys",
     "main",
+    "remove_keys",
 ]
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
@@ -74,24 +86,37 @@ def _emit(record: Mapping[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def ensure_keys(state_dir: Path) -> tuple[asyncssh.SSHKey, asyncssh.SSHKey]:
+KEY_FILES = (HOST_KEY_NAME, f"{HOST_KEY_NAME}.pub", CLIENT_KEY_NAME, f"{CLIENT_KEY_NAME}.pub")
+
+
+def ensure_keys(state_dir: Path) -> tuple[asyncssh.SSHKey, asyncssh.SSHKey, bool]:
     """Load the host and client keys from ``state_dir``, generating any that are missing.
 
     Reusing keys across restarts is what lets a client pin the host key once per state dir.
+    Returns the keys and whether any was generated. A key is written 0600 with ``O_EXCL``
+    (never through a file another user could have opened or planted first).
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir, tighten=True)
     keys = []
+    generated = False
     for name in (HOST_KEY_NAME, CLIENT_KEY_NAME):
         path = state_dir / name
         if path.exists():
             key = asyncssh.read_private_key(str(path))
         else:
             key = asyncssh.generate_private_key("ssh-ed25519", comment=f"stressdeck-{name}")
-            key.write_private_key(str(path))
-            os.chmod(path, 0o600)
-            key.write_public_key(str(path) + ".pub")
+            write_private(path, key.export_private_key(), exclusive=True)
+            write_private(Path(f"{path}.pub"), key.export_public_key())
+            generated = True
         keys.append(key)
-    return keys[0], keys[1]
+    return keys[0], keys[1], generated
+
+
+def remove_keys(state_dir: Path) -> None:
+    """Delete the key files from ``state_dir`` (the rest, such as the log, stays)."""
+    for name in KEY_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir / name).unlink()
 
 
 class _Connection(asyncssh.SSHServer):
@@ -147,7 +172,7 @@ class SshTargetServer:
         self.state_dir = state_dir
         self.host = host
         self.port = port
-        self.host_key, self.client_key = ensure_keys(state_dir)
+        self.host_key, self.client_key, self.generated_keys = ensure_keys(state_dir)
         self.client_public = self.client_key.convert_to_public()
         self.acceptor: asyncssh.SSHAcceptor | None = None
         self.connections: set[asyncssh.SSHServerConnection] = set()
@@ -186,7 +211,7 @@ class SshTargetServer:
     def _write_known_hosts(self) -> None:
         public = self.host_key.export_public_key().decode().strip()
         names = f"[{self.host}]:{self.port},[localhost]:{self.port}"
-        self.known_hosts_path.write_text(f"{names} {public}\n")
+        write_private(self.known_hosts_path, f"{names} {public}\n")
 
     def info(self) -> dict[str, Any]:
         return {
@@ -264,6 +289,7 @@ class SshTargetServer:
         self, process: asyncssh.SSHServerProcess[bytes], argv: list[str], **kwargs: Any
     ) -> asyncio.subprocess.Process:
         env = dict(os.environ, TERM=kwargs.pop("term", "dumb"), PS1="$ ")
+        kwargs.setdefault("preexec_fn", die_with_parent())
         child = await asyncio.create_subprocess_exec(
             *argv, env=env, cwd=os.path.expanduser("~"), **kwargs
         )
@@ -319,7 +345,7 @@ class SshTargetServer:
                 stdout=slave,
                 stderr=slave,
                 start_new_session=True,
-                preexec_fn=_make_controlling_tty,
+                preexec_fn=die_with_parent(then=_make_controlling_tty),
                 term=process.get_terminal_type() or "xterm",
             )
         finally:
@@ -478,18 +504,28 @@ async def _answer(server: SshTargetServer, request: Mapping[str, Any]) -> dict[s
 
 
 async def serve(args: argparse.Namespace) -> int:
-    state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="sd-ssh-"))
-    server = SshTargetServer(state_dir, args.host, args.port)
-    await server.listen()
-    _emit(server.info())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    control = asyncio.create_task(_control(server, stop, args.exit_on_eof))
-    await stop.wait()
-    control.cancel()
-    await server.close()
+    temporary = not args.state_dir
+    # mkdtemp: a fresh, unguessable, 0700 directory, so nobody can plant files in it first.
+    state_dir = Path(tempfile.mkdtemp(prefix="sd-ssh-")) if temporary else Path(args.state_dir)
+    server: SshTargetServer | None = None
+    try:
+        server = SshTargetServer(state_dir, args.host, args.port)
+        await server.listen()
+        _emit(server.info())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(signum, stop.set)
+        control = asyncio.create_task(_control(server, stop, args.exit_on_eof))
+        await stop.wait()
+        control.cancel()
+        await server.close()
+    finally:
+        if not args.keep_keys:
+            if temporary:
+                shutil.rmtree(state_dir, ignore_errors=True)
+            elif server is not None and server.generated_keys:
+                remove_keys(state_dir)
     # Exit now rather than through asyncio.run's teardown, which waits for every cancelled
     # handler: a stuck channel must never keep a target alive after it was told to stop.
     sys.stdout.flush()
@@ -502,7 +538,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
-    parser.add_argument("--state-dir", default="", help="where keys live (reused if present)")
+    parser.add_argument(
+        "--state-dir",
+        default="",
+        help="where keys live, made 0700 (reused if present); default a private temporary "
+        "directory removed at exit",
+    )
+    parser.add_argument(
+        "--keep-keys",
+        action="store_true",
+        help="keep the keys generated for this run (default: deleted at exit)",
+    )
     parser.add_argument(
         "--exit-on-eof", action="store_true", help="exit when stdin closes (the parent is gone)"
     )
@@ -549,24 +595,40 @@ class SshTargetInfo:
 class EmbeddedSshTarget:
     """Starts the embedded SSH server in its own process and sends it control commands."""
 
-    def __init__(self, state_dir: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keep_keys: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.host = host
         self.port = port
+        self.keep_keys = keep_keys  # False: the keys it generated are deleted when it stops
+        self.env = env  # the server's (and its shells') environment; default the console's
         self.info: SshTargetInfo | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._last_id = 0
         self._gone = ""  # why the control channel closed, once it has
         self._reader: asyncio.Task[None] | None = None
+        self._generated = False  # whether this start found no keys, so the server made them
 
     async def start(self, timeout: float = 20.0) -> SshTargetInfo:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
+        private_dir(self.state_dir, tighten=True)
+        self._generated = not all(
+            (self.state_dir / name).exists() for name in (HOST_KEY_NAME, CLIENT_KEY_NAME)
+        )
+        log = open_private(self.state_dir / "server.log")  # handed to the child as its stderr
         # The child imports this package: make sure it can, whatever the working directory.
         root = str(Path(__file__).resolve().parents[2])
-        path = os.environ.get("PYTHONPATH", "")
-        env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{path}" if path else root)
+        env = dict(os.environ if self.env is None else self.env)
+        path = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = f"{root}{os.pathsep}{path}" if path else root
+        keep = ["--keep-keys"] if self.keep_keys else []
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -579,13 +641,15 @@ class EmbeddedSshTarget:
                 "--state-dir",
                 str(self.state_dir),
                 "--exit-on-eof",
+                *keep,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 env=env,
+                preexec_fn=die_with_parent(),
             )
         finally:
-            log.close()
+            os.close(log)
         assert self._proc.stdout is not None
         try:
             line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
@@ -677,6 +741,10 @@ class EmbeddedSshTarget:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self._proc = None
+        # The server deletes the keys it generated as it exits; this covers one that was
+        # SIGKILLed at its grace period's end. Keys found here at start were not ours.
+        if self._generated and not self.keep_keys:
+            remove_keys(self.state_dir)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TextIO, TypeVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.drivers.linux_driver import LinuxDriver
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
@@ -43,8 +44,9 @@ from console.metrics import Trend
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
+from console.ui.driver import HangupSafeDriver, detach_from_terminal
 from console.ui.keys import APP_BINDINGS
-from console.ui.messages import FaultApplied, SessionFocused, SnapshotReady
+from console.ui.messages import SessionFocused, SnapshotReady
 from widgets import (
     ConsoleStatsPanel,
     CriteriaPanel,
@@ -132,6 +134,8 @@ class StressdeckApp(App[int]):
         self._ui_lag = Trend()
         self._lag_samples: deque[tuple[float, float]] = deque(maxlen=6000)  # (unix time, ms)
         self._freeze_gc = freeze_gc  # the CLI does; tests share one process, so they don't
+        self._loss_shown: set[str] = set()  # files whose data loss was already notified
+        self.terminal_lost = False
         self._lag_expected = 0.0
         self._accepting = True
 
@@ -210,6 +214,11 @@ class StressdeckApp(App[int]):
         self.query_one(SessionGrid).update_sessions(snapshot.sessions)
         self.query_one(CriteriaPanel).show(snapshot.criteria)
         self.query_one(ConsoleStatsPanel).show(snapshot.console, self.ui_lag_p99())
+        for text in snapshot.data_loss:  # a file lost data: say so once per file
+            name = text.partition(":")[0]
+            if name not in self._loss_shown:
+                self._loss_shown.add(name)
+                self.notify(text, title="data not written", severity="error", timeout=15)
         self.query_one(FaultsPanel).show(snapshot.faults)
         log = self.query_one(EventLogPanel)
         if log.display:
@@ -417,6 +426,11 @@ class StressdeckApp(App[int]):
             self.controller.stop(interrupted=True), self._stopped, on_error=self._stop_failed
         )
 
+    def terminal_gone(self) -> None:
+        """The terminal hung up (the driver saw EIO): stop as on SIGHUP, exit 130."""
+        self.terminal_lost = True
+        self._interrupt()
+
     def _stopped(self, result: Any) -> None:
         self.run_result = result
         self.exit(int(getattr(result, "exit_code", 0)))
@@ -439,7 +453,6 @@ class StressdeckApp(App[int]):
         self._track(future, self._fault_done)
 
     def _fault_done(self, record: FaultRecord) -> None:
-        self.post_message(FaultApplied(record))
         if record.note:
             self.notify(record.note, severity="warning", timeout=3)
         else:
@@ -508,19 +521,28 @@ def make_app(
     snapshot: RunSnapshot | None = None,
     runs_dir: Path | None = None,
     duration: float | None = None,
+    replay: Sequence[ReplayFault] = (),
     show_log: bool | None = None,
     clock: Callable[[], float] = time.monotonic,
+    freeze_gc: bool = False,
 ) -> StressdeckApp:
-    """Build the console. With a profile and ``runs_dir`` (and no controller) it makes the
+    """Build the console, the one way both the CLI and the tests do it (posting's factory).
+
+    With a profile and ``runs_dir`` (and no controller) it makes the
     :class:`~console.controller.RunController`; with only ``snapshot`` it shows that snapshot.
     """
     if controller is None and profile is not None and runs_dir is not None:
         from console.controller import RunController
 
-        controller = RunController(profile, runs_dir=runs_dir, duration=duration)
+        controller = RunController(profile, runs_dir=runs_dir, duration=duration, replay=replay)
     keymap = dict(profile.keys) if profile is not None else {}
     return StressdeckApp(
-        controller=controller, snapshot=snapshot, keymap=keymap, show_log=show_log, clock=clock
+        controller=controller,
+        snapshot=snapshot,
+        keymap=keymap,
+        show_log=show_log,
+        clock=clock,
+        freeze_gc=freeze_gc,
     )
 
 
@@ -536,6 +558,7 @@ def summary_text(result: Any) -> str:
     ]
     if snapshot.abort_reason:
         lines.append(f"  aborted: {snapshot.abort_reason}")
+    lines += [f"  NOT WRITTEN {text}" for text in snapshot.data_loss]
     marks = {"pass": "PASS", "fail": "FAIL", "pending": "WAIT"}
     for c in snapshot.criteria:
         mark = marks.get(c.state, c.state)
@@ -544,7 +567,7 @@ def summary_text(result: Any) -> str:
     for fault in snapshot.faults:
         by_source[fault.source] = by_source.get(fault.source, 0) + 1
     sources = ", ".join(f"{n} {s}" for s, n in sorted(by_source.items())) or "none"
-    lines.append(f"  faults: {len(snapshot.faults)} ({sources}); events: {snapshot.events_logged}")
+    lines.append(f"  faults: {snapshot.fault_count} ({sources}); events: {snapshot.events_logged}")
     lines.append(f"  run directory: {getattr(result, 'run_dir', snapshot.run_dir)}")
     return "\n".join(lines)
 
@@ -562,18 +585,27 @@ def run_console(
     The summary is printed after the terminal is restored. If the app ends without a graceful
     quit (a crash), the run is still stopped and its final snapshot written.
     """
-    from console.controller import RunController
-
-    controller = RunController(profile, runs_dir=runs_dir, duration=duration, replay=replay)
-    keymap = dict(profile.keys)
-    app = StressdeckApp(controller=controller, keymap=keymap, freeze_gc=True)
+    app = make_app(profile, runs_dir=runs_dir, duration=duration, replay=replay, freeze_gc=True)
+    controller = app.controller
+    assert controller is not None
+    if app.driver_class is LinuxDriver:
+        app.driver_class = HangupSafeDriver
     app.run()
     result = app.run_result
+    if app.terminal_lost:
+        detach_from_terminal()
     if result is None:  # the app ended without a graceful quit: still stop and finish the run
         try:
-            result = controller.stop().result(timeout=60)
+            result = controller.stop(interrupted=app.terminal_lost).result(timeout=60)
         except Exception as exc:
-            print(f"stressdeck: the run failed: {exc!r}", file=sys.stderr, flush=True)
+            _print(f"stressdeck: the run failed: {exc!r}", sys.stderr)
             return ExitStatus.FAILED
-    print(summary_text(result), file=sys.stdout, flush=True)
+    _print(summary_text(result), sys.stdout)
     return int(getattr(result, "exit_code", ExitStatus.FAILED))
+
+
+def _print(text: str, file: TextIO) -> None:
+    try:
+        print(text, file=file, flush=True)
+    except OSError:  # the terminal is gone (EIO): the run's files say it all
+        detach_from_terminal()

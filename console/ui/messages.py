@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from console.snapshot import FaultRecord, RunSnapshot
+from console.snapshot import RunSnapshot
 
-__all__ = ["FaultApplied", "SessionFocused", "SnapshotReady"]
+__all__ = ["SessionFocused", "SnapshotReady"]
 
 
 class SnapshotReady(Message):
@@ -23,14 +23,6 @@ class SnapshotReady(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReady)
-
-
-class FaultApplied(Message):
-    """A fault asked for from a key has been applied (or refused, with a note)."""
-
-    def __init__(self, record: FaultRecord) -> None:
-        super().__init__()
-        self.record = record
 
 
 class SessionFocused(Message):

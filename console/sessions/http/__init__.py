@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from console.secrets import NO_SECRETS, Secrets
 from console.sessions.base import (
     FaultNotApplicable,
     FaultSpec,
@@ -36,8 +37,12 @@ class HttpRuntime(KindRuntime):
     """The HTTP sessions of a run and the embedded target they may share."""
 
     def __init__(
-        self, sessions: Sequence[HttpSession], embedded_config: HttpGroupConfig | None
+        self,
+        sessions: Sequence[HttpSession],
+        embedded_config: HttpGroupConfig | None,
+        secrets: Secrets = NO_SECRETS,
     ) -> None:
+        self.secrets = secrets
         super().__init__(sessions)
         self.http_sessions = list(sessions)
         self.embedded_config = embedded_config
@@ -50,7 +55,10 @@ class HttpRuntime(KindRuntime):
         from console.targets.http_server import EmbeddedTarget
 
         self.target = EmbeddedTarget(
-            breaker_timeout=config.breaker_timeout, capacity=config.capacity, queue=config.queue
+            breaker_timeout=config.breaker_timeout,
+            capacity=config.capacity,
+            queue=config.queue,
+            env=self.secrets.child_env(),
         )
         url = await self.target.start()
         for session in self.http_sessions:
@@ -131,7 +139,7 @@ def create(groups: Sequence[HttpGroupConfig], env: RunEnv) -> HttpRuntime:
                     embedded=is_embedded,
                 )
             )
-    return HttpRuntime(sessions, embedded)
+    return HttpRuntime(sessions, embedded, env.secrets)
 
 
 def summary(snapshot: Any) -> Mapping[str, Any]:

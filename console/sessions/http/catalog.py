@@ -68,6 +68,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "bytes",
         "Bytes received (status line, headers, body; approximate headers).",
     ),
+    MetricSpec(
+        "http_body_truncated",
+        C,
+        "count",
+        "Responses longer than max_body: counted in full, only their first max_body bytes kept.",
+    ),
     MetricSpec("checks", R, "", "Fraction of flow checks that passed."),
     *(
         MetricSpec(name, C, "count", f"Requests that got HTTP {label} responses.")

@@ -3,14 +3,19 @@
 A group is one k6 *scenario*. ``count`` is the number of worker processes that share its load
 (each is one session and one pane); VUs and arrival rates are split evenly between them, so
 ``count`` scales the generator out over cores without changing what the profile asks for.
+A group that does not say gets :func:`default_workers`: one per core.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from console.config import GroupConfig, opt
+
+DEFAULT_MAX_BODY = 1 << 20  # bytes of a response body kept for checks and captures
+MAX_BODY_LIMIT = 64 << 20  # the most a profile may ask to keep (console.sessions.http.client)
 
 __all__ = [
     "CaptureConfig",
@@ -21,7 +26,25 @@ __all__ = [
     "RequestConfig",
     "StageConfig",
     "StepConfig",
+    "default_workers",
 ]
+
+
+def default_workers() -> int:
+    """Worker processes for a group that does not set ``count``: one per usable core.
+
+    The console's own share: its engine merges a few small deltas per worker a second and
+    draws at 4 Hz, a few percent of one core, so up to 3 cores every core gets a worker
+    (holding one back would idle most of it); from 4 cores on, one core is left to the
+    console and to the rest of the machine. "Usable" is this process's CPU affinity, so a
+    ``taskset`` or a container's cpuset is respected.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores if cores <= 3 else cores - 1
+
 
 Executor = Literal["constant-vus", "ramping-vus", "constant-arrival-rate", "ramping-arrival-rate"]
 ProbeKind = Literal["circuit_breaker", "etag", "backpressure", "recovery"]
@@ -59,16 +82,18 @@ class RequestConfig:
     method: str = opt("GET", doc="HTTP method.")
     url: str = opt(doc="Absolute URL, or a path joined to the group's base_url.")
     headers: dict[str, str] = opt({}, doc="Request headers; values are templated.")
-    body: str = opt("", doc="Raw text body (templated).")
+    body: str = opt("", secret=True, doc="Raw text body (templated).")
     body_file: str = opt(
         "", doc="Raw body read from this file (relative to the profile), sent as bytes."
     )
     body_size: float = opt(
         0.0, unit="size", doc="Generated raw body of this many bytes (for binary uploads)."
     )
-    json: dict[str, Any] = opt({}, doc="JSON object body; string values are templated.")
+    json: dict[str, Any] = opt(
+        {}, secret=True, doc="JSON object body; string values are templated."
+    )
     form: dict[str, str] = opt(
-        {}, doc="Form fields (urlencoded, or multipart when files are given)."
+        {}, secret=True, doc="Form fields (urlencoded, or multipart when files are given)."
     )
     files: tuple[FileField, ...] = opt((), doc="Multipart file parts.")
     timeout: float = opt(60.0, unit="duration", doc="Request timeout (k6's default is 60s).")
@@ -84,11 +109,13 @@ class CheckConfig:
     name: str = opt("", doc="Check name shown in details; defaults to a description of the check.")
     status: int = opt(0, doc="Expected status code (0 = not checked).")
     header: str = opt("", doc="Header that must be present (and equal `equals` when given).")
-    body_contains: str = opt("", doc="Text the body must contain.")
+    body_contains: str = opt("", secret=True, doc="Text the body must contain.")
     json_path: str = opt(
         "", doc="Dotted path of a JSON field that must exist (and equal `equals` when given)."
     )
-    equals: str = opt("", doc="Expected value of the header or JSON field, compared as text.")
+    equals: str = opt(
+        "", secret=True, doc="Expected value of the header or JSON field, compared as text."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +186,10 @@ class HttpGroupConfig(GroupConfig):
         doc="Target base URL; 'embedded' starts Stressdeck's own HTTP target on 127.0.0.1.",
     )
     url: str = opt("", doc="Alias of base_url.")
+    count: int = opt(
+        0,
+        doc="Worker processes sharing this group's VUs or rate, one session each; 0 = one per core (all cores up to 3, then all but one), 1 for a probe-only group.",
+    )
     executor: Executor = opt(
         "constant-vus",
         doc="k6 executor: constant-vus, ramping-vus, constant-arrival-rate or ramping-arrival-rate.",
@@ -191,13 +222,20 @@ class HttpGroupConfig(GroupConfig):
         (), doc="Resilience probes run by this group's first worker."
     )
     env: dict[str, str] = opt(
-        {}, doc="Values for ${env.NAME}; the process environment fills names not given here."
+        {},
+        secret=True,
+        doc="Values for ${env.NAME}; the process environment fills names not given here.",
     )
-    client: Literal["aiohttp", "httpx", "httpx-aiohttp"] = opt(
-        "aiohttp",
-        doc="HTTP client in the worker, one per VU: aiohttp (fastest), httpx, or httpx over an aiohttp transport.",
+    client: Literal["raw", "aiohttp", "httpx", "httpx-aiohttp"] = opt(
+        "raw",
+        doc="HTTP client in the worker, one per VU: raw (fastest: HTTP/1.1 over asyncio, aiohttp for https, cookies and redirects), aiohttp, httpx, or httpx over an aiohttp transport.",
     )
     insecure: bool = opt(False, doc="Skip TLS certificate checks (self-signed staging servers).")
+    max_body: float = opt(
+        float(DEFAULT_MAX_BODY),
+        unit="size",
+        doc="Response body bytes kept per request for checks and captures (at most 64MB); the rest is counted in data_received and http_body_truncated, read and dropped.",
+    )
     breaker_timeout: float = opt(
         2.0, unit="duration", doc="Embedded target only: its circuit breaker's open timeout."
     )
@@ -208,6 +246,11 @@ class HttpGroupConfig(GroupConfig):
         40,
         doc="Embedded target only: requests /api/v1/test/load queues before rejecting with 429/503.",
     )
+
+    def __post_init__(self) -> None:
+        if self.count == 0:  # not set: resolved once, here, so every reader sees the same
+            workers = default_workers() if self.steps else 1  # probes run in worker 0 only
+            object.__setattr__(self, "count", workers)
 
     @property
     def target_url(self) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.secrets import MIN_SECRET, Secrets
 from console.sessions.http.catalog import ERROR_METRICS, STATUS_METRICS
 from console.sessions.http.client import Client, Reply, RequestError
 from console.sessions.http.config import CheckConfig, HttpGroupConfig, RequestConfig, StepConfig
@@ -28,6 +29,7 @@ __all__ = ["VU", "Flow", "check_reply", "render", "safe_url", "scrub"]
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 _BOUNDARY = "stressdeck-boundary-7f3a9c"
+_STATUS_CLASS = {int(k[0]): v for k, v in STATUS_METRICS.items()}  # 2 -> "http_status_2xx"
 
 
 def render(text: str, variables: Mapping[str, str], env: Mapping[str, str]) -> str:
@@ -120,9 +122,8 @@ def safe_url(url: str) -> str:
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value (rendered variables, env) replaced by ``***``."""
-    for value in sorted({v for v in secrets if len(v) >= 3}, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
+    values = sorted({v for v in secrets if len(v) >= MIN_SECRET}, key=len, reverse=True)
+    return Secrets(values=tuple(values)).text(text)
 
 
 class Flow:
@@ -145,10 +146,16 @@ class Flow:
         self.check_counts: dict[str, list[int]] = {}  # name -> [passes, total]
         self.inflight = 0  # requests awaiting a response, for stall detection
         self._files: dict[tuple[str, float], bytes] = {}
-        # ${env.X} taken from the process environment: as secret as the group's env table.
         found = {m.group(1) for m in _VAR.finditer(repr(config.steps))}
-        names = {name[4:] for name in found if name.startswith("env.")}
-        self._env_secrets = [os.environ[n] for n in names if n in os.environ]
+        # Requests without a ${...} are the same every time: built once, then reused
+        # (keyed by identity: the config, hence every request, lives as long as the flow).
+        self._templated = bool(found)
+        self._built: dict[int, tuple[str, dict[str, str], bytes | None, int]] = {}
+        self._static = {
+            id(step.request)
+            for step in config.steps
+            if step.request is not None and "${" not in repr(step.request)
+        }
 
     def _payload(self, path: str, size: float) -> bytes:
         key = (path, size)
@@ -175,8 +182,12 @@ class Flow:
                 self._payload(part.path, part.size)
 
     def _secrets(self, vu: VU) -> list[str]:
-        """Values that must not reach an event: the flow's env and the VU's captures."""
-        return [*self.env.values(), *vu.captured.values(), *self._env_secrets]
+        """Values that must not reach an event: the flow's env and the VU's captures.
+
+        The session fills the env table with every ${env.X} the flow uses (the worker's own
+        environment holds none of them); the console redacts events again on arrival.
+        """
+        return [*self.env.values(), *vu.captured.values()]
 
     def url(self, raw: str) -> str:
         if raw.startswith(("http://", "https://")):
@@ -230,15 +241,21 @@ class Flow:
         self, vu: VU, request: RequestConfig, variables: Mapping[str, str], intended: float | None
     ) -> Reply | None:
         """Send one request and record k6's request metrics; ``None`` when no response came."""
-        url, headers, body = self.build(request, variables)
+        built = self._built.get(id(request))
+        if built is None:
+            url, headers, body = self.build(request, variables)
+            sent = (
+                len(request.method)
+                + len(url)
+                + 12
+                + sum(len(k) + len(v) + 4 for k, v in headers.items())
+                + (len(body) if body else 0)
+            )
+            built = (url, headers, body, sent)
+            if id(request) in self._static:
+                self._built[id(request)] = built
+        url, headers, body, sent = built
         stats = self.stats
-        sent = (
-            len(request.method)
-            + len(url)
-            + 12
-            + sum(len(k) + len(v) + 4 for k, v in headers.items())
-        )
-        sent += len(body) if body else 0
         start = time.perf_counter()
         began = intended if intended is not None and intended < start else start
         reply: Reply | None = None
@@ -263,8 +280,10 @@ class Flow:
             stats.rate("http_req_failed", True)
             return None
         stats.add("data_received", reply.received)
+        if reply.truncated:
+            stats.add("http_body_truncated")
         stats.status(reply.status)
-        status_metric = STATUS_METRICS.get(f"{reply.status // 100}xx")
+        status_metric = _STATUS_CLASS.get(reply.status // 100)
         if status_metric:
             stats.add(status_metric)
         failed = reply.status not in request.expect if request.expect else reply.status >= 400
@@ -273,7 +292,10 @@ class Flow:
 
     async def iterate(self, vu: VU, intended: float | None = None) -> None:
         """Run every step once; ``intended`` is the scheduled start (arrival-rate executors)."""
-        variables = {"vu": str(vu.id), "iter": str(vu.iteration), **vu.captured}
+        # a flow without ${...} never reads them: skip the strings and the copy
+        variables = (
+            {"vu": str(vu.id), "iter": str(vu.iteration), **vu.captured} if self._templated else {}
+        )
         began = intended if intended is not None else time.perf_counter()
         first = True
         for step in self.config.steps:

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import TargetError, WorkerError
+from console.lifetime import die_with_parent
 from console.metrics import Series, Trend
+from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.http.catalog import CONTROL_ACTIONS, PROBE_METRICS, TARGET_ACTIONS
 from console.sessions.http.config import HttpGroupConfig
@@ -112,8 +114,15 @@ class HttpSession(Session):
     # --- worker process ----------------------------------------------------------------------
 
     def spec(self) -> dict[str, Any]:
+        """What the worker runs, sent on its stdin (never in its argv or environment)."""
+        config = dataclasses.asdict(self.config)
+        # The worker's environment holds no secret (child_env), so the ${env.X} values its
+        # flow needs travel here, as if the group's env table had given them.
+        wanted = set(ENV_REF.findall(json.dumps(config["steps"])))
+        found = {n: os.environ[n] for n in wanted - set(config["env"]) if n in os.environ}
+        config["env"] = {**found, **config["env"]}
         return {
-            "config": dataclasses.asdict(self.config),
+            "config": config,
             "base_url": self.base_url,
             "index": self.index,
             "workers": self.workers,
@@ -127,7 +136,7 @@ class HttpSession(Session):
         if not self.base_url:
             raise TargetError("embedded HTTP target is not running")
         self.target = safe_url(self.base_url)
-        env = dict(os.environ)
+        env = self.ctx.secrets.child_env()
         env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "console.sessions.http.worker",
@@ -136,6 +145,7 @@ class HttpSession(Session):
             stderr=asyncio.subprocess.PIPE,
             env=env,
             limit=32 << 20,
+            preexec_fn=die_with_parent(),  # from the loop thread, which outlives the worker
         )  # fmt: skip
         await self._send(self.spec())
         proc = self.proc

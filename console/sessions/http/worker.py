@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,9 @@ class Worker:
         self.executor = Executor(
             config,
             self.flow,
-            lambda: make_client(config.client, insecure=config.insecure),
+            lambda: make_client(
+                config.client, insecure=config.insecure, max_body=int(config.max_body)
+            ),
             index=int(spec.get("index", 0)),
             workers=int(spec.get("workers", 1)),
             run_duration=float(spec.get("run_duration", 0.0)),
@@ -144,9 +148,27 @@ async def run_worker() -> int:
     return 0
 
 
+def _runner() -> Callable[[Coroutine[Any, Any, int]], int]:
+    """uvloop's loop when it is installed and not turned off, else asyncio's own.
+
+    uvloop runs the loop, the transports and their socket writes in C; with the raw client
+    that is most of what is left of a worker's time (see README, "HTTP"). It is a soft
+    dependency: a platform without it (Windows) falls back to asyncio. ``STRESSDECK_UVLOOP=0``
+    turns it off, which is how the benchmark measures what it buys.
+    """
+    if os.environ.get("STRESSDECK_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run
+    return asyncio.run
+
+
 def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(run_worker())
+        return _runner()(run_worker())
     return 130
 
 

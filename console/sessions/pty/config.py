@@ -20,10 +20,13 @@ class PtyConfig(GroupConfig):
     env: dict[str, str] = opt(
         {},
         doc="Extra environment variables; `{name}` and `{index}` in values become the "
-        "session's group and index.",
+        "session's group and index, `${env.NAME}` the console's variable NAME (the way to pass "
+        "the program a variable the profile uses as a secret).",
     )
     inherit_env: bool = opt(
-        True, doc="Start from the console's own environment (false: only `env`, TERM and PATH)."
+        True,
+        doc="Start from the console's own environment, minus the variables the profile uses as "
+        "secrets (false: only `env`, TERM and PATH).",
     )
     cwd: str = opt(
         "", doc="Working directory; relative to the profile's directory. Empty: the console's."

@@ -7,30 +7,37 @@ chunk), and, when the profile asks, to ``<run_dir>/output/<session>.log``.
 The file is written from a memory buffer, flushed once a second by the session's sampler or when
 it reaches 1 MB, with plain ``os.write``: writes to a regular file land in the page cache and do
 not wait for the disk, so they cost the loop a memory copy. Nothing is dropped if the disk is
-slow; the buffer only grows until the next write returns.
+slow; the buffer only grows until the next write returns. If a write *fails* (a full disk, EIO)
+the buffered bytes are dropped and counted in ``dropped_bytes``; the session reports them. The file is
+0600 from its creation (:mod:`console.files`): a program's output is the operator's business only.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from console.emit import LineVerifier
+from console.files import open_private, private_dir
+from console.sanitize import clean
 
 __all__ = ["SessionOutput", "text_lines"]
 
-_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 FLUSH_BYTES = 1 << 20
+LINE_LIMIT = 512  # characters of one output line worth showing in a pane or a crash event
 
 
 def text_lines(raw: bytes, keep: int) -> tuple[str, ...]:
-    """The last ``keep`` lines of raw terminal output, escape codes and overwrites removed."""
-    text = _ANSI.sub(b"", raw).decode("utf-8", "replace")
+    """The last ``keep`` lines of raw terminal output, safe to draw.
+
+    Colours are removed and every other escape sequence shown as text (see
+    :mod:`console.sanitize`); a bare CR redraws the line, so only its last part is kept.
+    """
+    text = raw.decode("utf-8", "replace")
     lines = []
     for line in text.split("\n")[-keep - 1 :]:
-        line = line.rstrip("\r")
-        lines.append(line.rsplit("\r", 1)[-1])  # a bare CR redraws the line: keep the last
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        lines.append(clean(line, drop_style=True, limit=LINE_LIMIT))
     if lines and not lines[-1]:
         lines.pop()
     return tuple(lines[-keep:])
@@ -46,11 +53,12 @@ class SessionOutput:
         self._display = bytearray()
         self._pending = bytearray()
         self._fd: int | None = None
+        self.dropped_bytes = 0  # output that could not be written to the file
+        self.write_error = ""  # the latest write error, "" once a write succeeds
 
     def open(self) -> None:
         if self.path is not None and self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = open_private(private_dir(self.path.parent) / self.path.name)
 
     def feed(self, data: bytes) -> int:
         """Account for one chunk; return the number of newlines in it."""
@@ -68,12 +76,20 @@ class SessionOutput:
         return newlines
 
     def flush(self) -> None:
+        """Write what is buffered; on a write error (full disk, EIO) drop it and count it.
+
+        Never raises: the program's output keeps being read and counted either way.
+        """
         if self._fd is None or not self._pending:
             return
         view = memoryview(self._pending)
         try:
             while view:
                 view = view[os.write(self._fd, view) :]
+            self.write_error = ""
+        except OSError as exc:
+            self.dropped_bytes += len(view)
+            self.write_error = exc.strerror or str(exc)
         finally:
             view.release()
             self._pending.clear()

@@ -18,17 +18,27 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Decision", "RestartPolicy"]
+__all__ = ["Decision", "Next", "RestartPolicy"]
 
 PolicyName = Literal["always", "on-crash", "never"]
+# What follows an exit: start again, or stop because of a crash loop, the restart limit or the
+# policy itself.
+Next = Literal["restart", "crash_loop", "max_restarts", "policy"]
 
 
 @dataclass(frozen=True)
 class Decision:
-    restart: bool
-    delay: float = 0.0
-    reason: str = ""  # why not: "policy never", "max restarts (5) reached", "crash loop: ..."
-    crash_loop: bool = False
+    next: Next
+    delay: float = 0.0  # before a restart
+    reason: str = ""  # for people: "restart policy never", "max restarts (5) reached", ...
+
+    @property
+    def restart(self) -> bool:
+        return self.next == "restart"
+
+    @property
+    def crash_loop(self) -> bool:
+        return self.next == "crash_loop"
 
 
 class RestartPolicy:
@@ -62,19 +72,18 @@ class RestartPolicy:
                 and now - self._crashes[0] <= self.crash_loop_window
             ):
                 return Decision(
-                    False,
+                    "crash_loop",
                     reason=(
                         f"crash loop: {len(self._crashes)} crashes in {now - self._crashes[0]:.1f}s"
                     ),
-                    crash_loop=True,
                 )
         if self.policy == "never" or (self.policy == "on-crash" and not crashed):
-            return Decision(False, reason=f"restart policy {self.policy}")
+            return Decision("policy", reason=f"restart policy {self.policy}")
         if self.max_restarts and self.restarts >= self.max_restarts:
-            return Decision(False, reason=f"max restarts ({self.max_restarts}) reached")
+            return Decision("max_restarts", reason=f"max restarts ({self.max_restarts}) reached")
         if lifetime > self.backoff_max:
             self._delay = self.backoff
         delay = self._delay
         self._delay = min(self._delay * 2, self.backoff_max) if self._delay else 0.0
         self.restarts += 1
-        return Decision(True, delay=delay)
+        return Decision("restart", delay=delay)

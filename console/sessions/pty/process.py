@@ -5,7 +5,8 @@ which can deadlock) once the process has threads, and an engine has threads (the
 psutil sampling). Here the terminal is opened with :func:`os.openpty` and the program started by
 :class:`subprocess.Popen`, made a session leader with the terminal as its controlling terminal,
 so job control, ``/dev/tty`` and SIGHUP on close behave as in a real terminal. The only Python
-that runs between fork and exec is one ``ioctl(TIOCSCTTY)`` in ``preexec_fn``: CPython resets its
+that runs between fork and exec is one ``ioctl(TIOCSCTTY)`` and the parent-death signal
+(:mod:`console.lifetime`) in ``preexec_fn``: CPython resets its
 own locks in the child, so that narrow window is far smaller than ``pty.fork()`` followed by a
 Python-level exec. A missing command raises :class:`FileNotFoundError` from the start call itself.
 
@@ -36,6 +37,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import psutil
+
+from console.lifetime import die_with_parent
 
 __all__ = ["ExitStatus", "PtyProcess"]
 
@@ -125,7 +128,7 @@ class PtyProcess:
                 env=dict(env),
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_set_controlling_tty,
+                preexec_fn=die_with_parent(then=_set_controlling_tty),
                 close_fds=True,
             )
         except BaseException:

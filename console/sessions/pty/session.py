@@ -15,23 +15,47 @@ import os
 import shlex
 import signal
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.events import WRITE_FAILED
 from console.metrics import Series
+from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.pty.output import SessionOutput
-from console.sessions.pty.policy import RestartPolicy
+from console.sessions.pty.policy import Decision, RestartPolicy
 from console.sessions.pty.process import ExitStatus, PtyProcess
 from console.sessions.pty.stats import MemoryGrowth, TreeStats
 from console.sessions.pty.view import session_view
 from console.snapshot import FaultRecord, SessionSnapshot
-from console.units import format_duration, parse_duration
+from console.units import format_bytes, format_duration, parse_duration
 
 if TYPE_CHECKING:
     from console.sessions.pty.config import PtyConfig
 
 __all__ = ["PtySession"]
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a program ended, as far as what comes next is concerned."""
+
+    status: ExitStatus
+    seen: float  # loop time the exit was seen
+    at: float  # loop time it was handled
+    lifetime: float
+    data: dict[str, Any]  # the exited/crashed event's data
+    signal_sent: tuple[str, float] | None  # (signal, when) of the fault that ended it, if any
+    operator_restart: bool  # pty.restart: not a crash, start again now
+
+    @property
+    def solicited(self) -> bool:
+        return self.signal_sent is not None or self.operator_restart
+
+    @property
+    def crashed(self) -> bool:
+        return not self.status.clean and not self.operator_restart
 
 
 class PtySession(Session):
@@ -93,6 +117,7 @@ class PtySession(Session):
         self._done = asyncio.Event()
         self._cpu_prev: tuple[float, float] | None = None
         self._loss_counted = False
+        self._output_dropped_reported = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _now(self) -> float:
@@ -127,6 +152,7 @@ class PtySession(Session):
             self.proc.close()
         self.pid = None
         self.output.close()
+        self._report_output_loss()
         self._done.set()
 
     def _cancel_timers(self) -> None:
@@ -143,11 +169,17 @@ class PtySession(Session):
         self._timers.append(loop.call_later(delay, callback))
 
     def _environment(self) -> dict[str, str]:
-        env: dict[str, str] = dict(os.environ) if self.config.inherit_env else {}
+        """The console's environment minus the run's secrets, then the profile's ``env``.
+
+        A secret reaches the program only when the profile passes it by name
+        (``TOKEN = "${env.TOKEN}"``).
+        """
+        env = self.ctx.secrets.child_env() if self.config.inherit_env else {}
         env.setdefault("PATH", os.environ.get("PATH", "/usr/bin:/bin"))
         env["TERM"] = self.config.term
         env["COLUMNS"], env["LINES"] = str(self.config.cols), str(self.config.rows)
         for key, value in self.config.env.items():
+            value = ENV_REF.sub(lambda m: os.environ.get(m.group(1), ""), value)
             env[key] = value.replace("{index}", str(self.index)).replace("{name}", self.ctx.group)
         return env
 
@@ -260,7 +292,37 @@ class PtySession(Session):
         self.ctx.recovered()
 
     # ---- exit and restart ------------------------------------------------------------------
+    #
+    # When the program ends: close the books on it, classify the end (_Ending), report it, then
+    # follow one transition:
+    #   the run is stopping        -> (stays stopped; "stopped" event only)
+    #   the operator restarted it  -> starting, now
+    #   the policy restarts it     -> restarting, after the backoff
+    #   a crash loop               -> failed   (outcome not ok)
+    #   the restart limit          -> failed   (not ok unless the crash was a fault's)
+    #   a crash, policy stops      -> crashed  (not ok unless the crash was a fault's)
+    #   a clean exit, policy stops -> exited   (ok unless it crashed unasked before)
     def _on_exit(self, status: ExitStatus) -> None:
+        ending = self._close_program(status)
+        if self._stopping:
+            self.ctx.event("stopped", status.describe(), data=ending.data)
+            return
+        self._report_exit(ending)
+        if self._recovery_from is None:
+            self._recovery_from = ending.signal_sent[1] if ending.signal_sent else ending.seen
+        if ending.operator_restart:
+            self._restart_now()
+            return
+        decision = self.policy.decide(
+            now=ending.at,
+            crashed=ending.crashed,
+            solicited=ending.solicited,
+            lifetime=ending.lifetime,
+        )
+        self._follow(decision, ending)
+
+    def _close_program(self, status: ExitStatus) -> _Ending:
+        """Bookkeeping for the program that ended: gauges, verifier, output, input script."""
         proc = self.proc
         now = self._now()
         seen = proc.exit_seen_at if proc is not None and proc.exit_seen_at else now
@@ -284,13 +346,13 @@ class PtySession(Session):
             "last_lines": list(self.output.tail(self.config.crash_lines)),
             "pid": proc.pid if proc is not None else None,
         }
-        if self._stopping:
-            self.ctx.event("stopped", status.describe(), data=data)
-            return
         sent, self._signal_sent = self._signal_sent, None
         operator_restart, self._operator_restart = self._operator_restart, False
-        solicited = sent is not None or operator_restart
-        crashed = not status.clean and not operator_restart
+        return _Ending(status, seen, now, lifetime, data, sent, operator_restart)
+
+    def _report_exit(self, ending: _Ending) -> None:
+        """Events and metrics for the end: a failed restart, detection time, crash or exit."""
+        status, data, sent = ending.status, ending.data, ending.signal_sent
         if self._recovery_from is not None and self._recovery_is_restart:
             # The restarted program died before printing anything: that restart failed.
             self.ctx.rate("pty_restart_success", False)
@@ -303,32 +365,27 @@ class PtySession(Session):
             )
         detect_ms: float | None = None
         if sent is not None:
-            detect_ms = max(seen - sent[1], 0.0) * 1000
+            detect_ms = max(ending.seen - sent[1], 0.0) * 1000
             self.ctx.observe("pty_crash_detect_time", detect_ms)
-        if crashed:
-            self.crashes += 1
-            self.ctx.add("pty_crashes")
-            if not solicited:
-                self.unsolicited_crashes += 1
-                self.ctx.disrupted("crash")
-            self.ctx.event(
-                "crashed",
-                status.describe() + (f" ({sent[0]} from a fault)" if sent else ""),
-                elapsed_ms=round(detect_ms, 2) if detect_ms is not None else None,
-                success=False,
-                data=data,
-            )
-        else:
+        if not ending.crashed:
             self.ctx.event("exited", status.describe(), success=True, data=data)
-        if self._recovery_from is None:
-            self._recovery_from = sent[1] if sent is not None else seen
-        if operator_restart:
-            self._restart_now()
             return
-        decision = self.policy.decide(
-            now=now, crashed=crashed, solicited=solicited, lifetime=lifetime
+        self.crashes += 1
+        self.ctx.add("pty_crashes")
+        if not ending.solicited:
+            self.unsolicited_crashes += 1
+            self.ctx.disrupted("crash")
+        self.ctx.event(
+            "crashed",
+            status.describe() + (f" ({sent[0]} from a fault)" if sent else ""),
+            elapsed_ms=round(detect_ms, 2) if detect_ms is not None else None,
+            success=False,
+            data=data,
         )
-        if decision.restart:
+
+    def _follow(self, decision: Decision, ending: _Ending) -> None:
+        """Move to the state the policy's decision leads to (the table above)."""
+        if decision.next == "restart":
             self.state = "restarting"
             self.ctx.event(
                 "restarting",
@@ -340,13 +397,13 @@ class PtySession(Session):
             return
         self._recovery_from = None
         self._recovery_is_restart = False
-        if decision.crash_loop:
+        if decision.next == "crash_loop":
             self.state = "failed"
             self.ctx.event("crash_loop", decision.reason, success=False)
             self._settle(False, decision.reason)
-        elif crashed:
-            self.state = "failed" if decision.reason.startswith("max restarts") else "crashed"
-            if not solicited:
+        elif ending.crashed:
+            self.state = "failed" if decision.next == "max_restarts" else "crashed"
+            if not ending.solicited:
                 self._settle(False, decision.reason)
         else:
             self.state = "exited"
@@ -444,6 +501,7 @@ class PtySession(Session):
         self.series["output"].push(float(self.output.bytes - self._bytes_at_sample))
         self._bytes_at_sample = self.output.bytes
         self.output.flush()
+        self._report_output_loss()
         if self.pid is None or self._stopping:
             self.series["rss"].push(0.0)
             return
@@ -458,6 +516,20 @@ class PtySession(Session):
             self.state = "idle"
             self.ctx.event(
                 "output_idle", f"no output for {format_duration(self.config.idle_after)}"
+            )
+
+    def _report_output_loss(self) -> None:
+        """Kept output that the disk refused: one event each time the count grows."""
+        output = self.output
+        if output.dropped_bytes > self._output_dropped_reported and output.path is not None:
+            self._output_dropped_reported = output.dropped_bytes
+            name = f"{output.path.parent.name}/{output.path.name}"
+            self.ctx.event(
+                WRITE_FAILED,
+                f"{name}: {format_bytes(output.dropped_bytes)} of output not written "
+                f"({output.write_error})",
+                success=False,
+                data={"file": name, "dropped_bytes": output.dropped_bytes},
             )
 
     def view(self) -> SessionSnapshot:

@@ -48,6 +48,7 @@ def session_view(session: PtySession) -> SessionSnapshot:
         ("memory growth", f"{growth:.1f} MB/h" if growth is not None else "-"),
         ("restart policy", session.config.restart),
         ("output file", str(output.path) if output.path else "-"),
+        ("output not written", format_bytes(output.dropped_bytes)),
     ]
     return session.snapshot(
         series=session.series_views({"output": "B/s", "rss": "MB"}),

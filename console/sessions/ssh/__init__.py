@@ -5,7 +5,8 @@ CPU, memory and disk, and an interactive PTY driven in cycles; it reconnects aft
 with capped, jittered attempts. Events use the spike's names (``connected``, ``connect_failed``,
 ``disconnect_injected``, ``reconnected``, ``reconnect_failed``, ``exec_poll``,
 ``exec_poll_error``, ``pty_cycle``, ``pty_error``) so the runbook's extraction commands work on
-Stressdeck's ``events.jsonl``; ``connection_lost`` marks a drop the console did not cause.
+Stressdeck's ``events.jsonl``; ``connection_lost`` marks a drop the console did not cause, and
+``ssh_config_error`` (once per config, before sessions start) an OpenSSH config that cannot be read.
 
 Modules: :mod:`~console.sessions.ssh.config` (the group's keys and targets),
 :mod:`~console.sessions.ssh.connect` (keys, agent, host keys), :mod:`~console.sessions.ssh.session`
@@ -25,6 +26,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
+from console.events import Event
 from console.metrics import MetricSpec, MetricType
 from console.sessions.base import (
     FaultNotApplicable,
@@ -35,7 +37,7 @@ from console.sessions.base import (
     SessionKind,
 )
 from console.sessions.ssh.config import SshGroupConfig, expand_targets
-from console.sessions.ssh.connect import KeyStore
+from console.sessions.ssh.connect import KeyStore, SshConfigError, config_paths, read_ssh_config
 from console.sessions.ssh.session import SshSession
 from console.snapshot import FaultRecord
 from console.targets.ssh_server import EmbeddedSshTarget, TargetUnavailable
@@ -111,12 +113,49 @@ class SshRuntime(KindRuntime):
         self.target: EmbeddedSshTarget | None = None
 
     async def start(self) -> None:
+        await self._check_configs()
         if any(s.endpoint.embedded for s in self.ssh_sessions):
-            self.target = EmbeddedSshTarget(self.env.run_dir / "ssh-target")
+            embedded = [s for s in self.ssh_sessions if s.endpoint.embedded]
+            self.target = EmbeddedSshTarget(
+                self.env.run_dir / "ssh-target",
+                keep_keys=any(s.cfg.keep_target_keys for s in embedded),
+                env=self.env.secrets.child_env(),
+            )
             info = await self.target.start()
             for session in self.ssh_sessions:
                 if session.endpoint.embedded:
                     session.attach_embedded(info)
+
+    async def _check_configs(self) -> None:
+        """Read each group's OpenSSH config once before any session starts.
+
+        One that cannot be read is one ``ssh_config_error`` event naming the file and line;
+        the sessions it governs start ``failed`` with that message in their pane, instead of
+        each failing every connection attempt with a message of asyncssh's.
+        """
+        checked: dict[str, tuple[str, Event] | None] = {}
+        services = self.env.services
+        for session in self.ssh_sessions:
+            host = "127.0.0.1" if session.endpoint.embedded else session.endpoint.host
+            key = "\0".join((*config_paths(session.cfg), host, str(session.endpoint.port)))
+            if key not in checked:
+                checked[key] = None
+                try:
+                    await asyncio.to_thread(
+                        read_ssh_config, session.cfg, host, session.endpoint.port
+                    )
+                except SshConfigError as exc:
+                    event = services.make_event(
+                        "ssh_config_error",
+                        session_id=None,
+                        host=None,
+                        kind="ssh",
+                        detail=str(exc),
+                        success=False,
+                    )
+                    checked[key] = (str(exc), services.log_event(event))
+            if (error := checked[key]) is not None:
+                session.refuse(*error)
 
     async def stop(self) -> None:
         if self.target is not None:

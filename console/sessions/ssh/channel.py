@@ -19,6 +19,7 @@ from collections.abc import Callable
 import asyncssh
 
 from console.errors import ChannelError
+from console.sanitize import clean
 
 __all__ = ["INTENSITY_COMMANDS", "ChannelError", "PtyChannel", "strip_escapes"]
 
@@ -28,12 +29,13 @@ INTENSITY_COMMANDS = {
     "high": 'yes "stressdeck pty burst line" | head -n 200',
 }
 _SCREEN_BYTES = 8192
-_ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+_LINE_LIMIT = 512
 
 
 def strip_escapes(data: bytes) -> str:
-    text = _ESCAPES.sub(b"", data).replace(b"\r", b"")
-    return text.decode("utf-8", "replace")
+    """One line of remote PTY output, safe to draw: colours removed, other escapes shown."""
+    text = data.replace(b"\r", b"").decode("utf-8", "replace")
+    return clean(text, drop_style=True, limit=_LINE_LIMIT)
 
 
 class PtyChannel:

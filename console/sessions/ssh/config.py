@@ -51,8 +51,16 @@ class SshGroupConfig(GroupConfig):
     )
     known_hosts: str = opt(
         "",
-        doc="known_hosts file to verify host keys with; default ~/.ssh/known_hosts. "
+        doc="known_hosts file to verify host keys with; default the files ssh_config names, else "
+        "OpenSSH's (~/.ssh/known_hosts, known_hosts2, /etc/ssh/ssh_known_hosts, "
+        "ssh_known_hosts2). `UserKnownHostsFile none` never turns checks off. "
         "The embedded server's key is pinned automatically.",
+    )
+    keep_target_keys: bool = opt(
+        False,
+        doc="Embedded server only: keep the keys it generates in the run directory's "
+        "ssh-target/ (0600) after the run. By default they are deleted when the run ends, since "
+        "the client key logs in as you.",
     )
     verify_host_key: bool = opt(
         True,

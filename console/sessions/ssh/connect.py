@@ -10,27 +10,56 @@ Secrets: a key's passphrase comes only from the environment variable named by
 thread (decrypting a bcrypt-protected key takes long enough to stall the event loop), and only
 their paths ever appear in messages.
 
-Host keys: verified against known_hosts unless ``verify_host_key = false``. A key that does not
-match is :class:`HostKeyRejected`, which the session treats as final: retrying cannot fix a
-changed key, and a retry loop would hide a possible attack.
+Host keys: verified unless the profile says ``verify_host_key = false``, and nothing in an
+OpenSSH config can turn that off. asyncssh alone would take ``UserKnownHostsFile none`` for "verify
+nothing" (and it ignores ``StrictHostKeyChecking``), so Stressdeck always hands it the known-hosts
+files itself (:func:`known_hosts_files`): the profile's ``known_hosts``, else the files the config
+names, else OpenSSH's defaults; ``none`` counts as not naming any. An unknown or changed key is
+:class:`HostKeyRejected`, which the session treats as final: retrying cannot fix a changed key,
+and a retry loop would hide a possible attack.
+
+The OpenSSH config is parsed here too, before connecting (:func:`read_ssh_config`), so one that
+asyncssh cannot read (``Match exec``, a missing file) is one :class:`SshConfigError` naming the
+file and line, found by :meth:`SshRuntime.start <console.sessions.ssh.SshRuntime.start>` before
+any session starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
+import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncssh
+from asyncssh.config import SSHClientConfig, SSHConfig
 
-from console.errors import ConnectError, HostKeyRejected, KeyUnusable
+from console.errors import ConnectError, HostKeyRejected, KeyUnusable, SshConfigError
 from console.sessions.ssh.config import Endpoint, SshGroupConfig
 from console.targets.ssh_server import SshTargetInfo
 
-__all__ = ["ConnectError", "HostKeyRejected", "KeyStore", "KeyUnusable", "open_connection"]
+__all__ = [
+    "OPENSSH_KNOWN_HOSTS",
+    "ConnectError",
+    "HostKeyRejected",
+    "KeyStore",
+    "KeyUnusable",
+    "SshConfigError",
+    "known_hosts_files",
+    "open_connection",
+    "read_ssh_config",
+]
+
+# OpenSSH's defaults: UserKnownHostsFile, then GlobalKnownHostsFile (ssh_config(5)).
+OPENSSH_KNOWN_HOSTS = (
+    ("~/.ssh/known_hosts", "~/.ssh/known_hosts2"),
+    ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"),
+)
 
 
 # AES-GCM first: in asyncssh it costs the console about 30% less CPU per packet than
@@ -137,7 +166,7 @@ async def open_connection(
         options["username"] = cfg.user or embedded.user
     if port is not None:
         options["port"] = port
-    options.update(await _host_key_options(cfg, embedded))
+    options.update(await _host_key_options(cfg, embedded, host, port))
     agent: asyncssh.SSHAgentClient | None = None
     try:
         if bogus_key:  # an injected authentication failure against a real host
@@ -163,7 +192,7 @@ async def open_connection(
 
 
 async def _host_key_options(
-    cfg: SshGroupConfig, embedded: SshTargetInfo | None
+    cfg: SshGroupConfig, embedded: SshTargetInfo | None, host: str, port: int | None
 ) -> Mapping[str, Any]:
     if not cfg.verify_host_key:
         return {"known_hosts": None}
@@ -171,9 +200,72 @@ async def _host_key_options(
         # Pin the generated host key itself: valid for 127.0.0.1, localhost or any alias.
         public = await asyncio.to_thread(asyncssh.read_public_key, str(embedded.host_key) + ".pub")
         return {"known_hosts": ([public], [], [])}
+    files = await asyncio.to_thread(known_hosts_files, cfg, host, port)
+    # An empty list would let asyncssh pick its own default; empty key lists trust nothing.
+    return {"known_hosts": files or ([], [], [])}
+
+
+def config_paths(cfg: SshGroupConfig) -> list[str]:
+    """The OpenSSH client config files a group reads: its ``ssh_config``, else ~/.ssh/config."""
+    if cfg.ssh_config:
+        return [os.path.expanduser(cfg.ssh_config)]
+    default = Path("~", ".ssh", "config").expanduser()
+    return [str(default)] if os.access(default, os.R_OK) else []
+
+
+def read_ssh_config(cfg: SshGroupConfig, host: str, port: int | None) -> SSHConfig:
+    """The config as it applies to ``host``; :class:`SshConfigError` when it cannot be read."""
+    paths = config_paths(cfg)
+    try:
+        return SSHClientConfig.load(
+            None,
+            paths,
+            False,
+            False,
+            False,
+            getpass.getuser(),
+            cfg.user or (),
+            host,
+            port if port is not None else (),
+        )
+    except asyncssh.ConfigParseError as exc:
+        raise SshConfigError(f"SSH config {_with_line_text(str(exc))}") from None
+    except OSError as exc:
+        where = exc.filename or ", ".join(paths)
+        raise SshConfigError(f"cannot read SSH config {where}: {exc.strerror}") from None
+    except ValueError as exc:  # asyncssh's own checks of a value (a bad Port, ...)
+        raise SshConfigError(f"SSH config {', '.join(paths)}: {exc}") from None
+
+
+def _with_line_text(message: str) -> str:
+    """asyncssh says ``FILE line N: reason``; add the line itself, which says more."""
+    found = re.match(r"(.*) line (\d+): ", message)
+    if found is None:
+        return message
+    try:
+        lines = Path(found[1]).read_text(errors="replace").splitlines()
+        text = lines[int(found[2]) - 1].strip()
+    except (OSError, IndexError):
+        return message
+    return f"{message.rstrip()} ({text[:120]})"
+
+
+def known_hosts_files(cfg: SshGroupConfig, host: str, port: int | None) -> list[str]:
+    """The known-hosts files to verify ``host`` against: those that exist, never "none".
+
+    The profile's ``known_hosts`` wins; else ``UserKnownHostsFile`` and ``GlobalKnownHostsFile``
+    from the config, each falling back to OpenSSH's defaults when unset or ``none``.
+    """
     if cfg.known_hosts:
-        return {"known_hosts": os.path.expanduser(cfg.known_hosts)}
-    return {}  # asyncssh's default: ~/.ssh/known_hosts, an unknown host fails
+        return [os.path.expanduser(cfg.known_hosts)]
+    config = read_ssh_config(cfg, host, port)
+    chosen: list[str] = []
+    for option, defaults in zip(
+        ("UserKnownHostsFile", "GlobalKnownHostsFile"), OPENSSH_KNOWN_HOSTS, strict=True
+    ):
+        named: Sequence[str] = config.get(option) or ()  # type: ignore[assignment]
+        chosen += [os.path.expanduser(p) for p in (named or defaults)]
+    return [p for p in dict.fromkeys(chosen) if os.path.isfile(p) and os.access(p, os.R_OK)]
 
 
 async def _auth_options(

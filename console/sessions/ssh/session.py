@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from console.events import Event
 from console.metrics import Series
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.ssh.channel import ChannelError, PtyChannel
@@ -88,6 +89,7 @@ class SshSession(Session):
         self._expected_drop = ""  # a server-side drop the console caused (server_restart)
         self._bogus_auth = 0
         self._leftovers: set[asyncio.Task[object]] = set()
+        self._refused = False
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -96,6 +98,15 @@ class SshSession(Session):
         self.embedded = info
         self.target = info.address
         self.ctx.host = info.address
+
+    def refuse(self, reason: str, event: Event) -> None:
+        """Fail before starting: the runtime found a problem no connection attempt can fix
+        (an unreadable SSH config). ``event`` is the one that reported it, shown in the pane."""
+        self._refused = True
+        self.state = "failed"
+        self.last_error = reason
+        self.badges = (*self.badges, "ssh config error")
+        self.ctx.last_event = event
 
     @property
     def connected(self) -> bool:
@@ -107,6 +118,9 @@ class SshSession(Session):
         # Zero-valued counters exist from the start, so "count==0" criteria have data.
         self.ctx.add("ssh_abnormal_ends", 0)
         self.ctx.add("ssh_poll_failures", 0)
+        if self._refused:
+            self.ctx.add("ssh_abnormal_ends")
+            return
         try:
             await self._main()
         except Exception:
@@ -427,6 +441,8 @@ class SshSession(Session):
             self._bogus_auth += int(params.get("count", 1))
             self.request_drop(f"ssh.auth_fail (fault {fault.id})")
         elif action == "reconnect":
+            if self._refused:
+                raise FaultNotApplicable(f"{self.id}: {self.last_error}")
             if self.state != "failed":
                 raise FaultNotApplicable(f"{self.id} is {self.state}, not failed")
             self._wake.set()

@@ -1,0 +1,247 @@
+"""Faults in a run: the schedule, replays, injection, withdrawal and the record.
+
+:class:`FaultInjector` is the one home for everything a fault goes through. A fault comes from
+a **source** (:data:`FAULT_SOURCES`): the profile's ``[[faults]]`` schedule, a key, a typed
+command, the API, a replay of an earlier run, or it is **observed** (a crash or drop nobody
+injected). It names an action (``pty.kill``), a target (``all``, a group or a session) and
+optionally a random ``pick``; the kind's runtime applies it and may refuse it for some sessions
+(:class:`~console.errors.FaultNotApplicable`), which are then withdrawn from the record and from
+recovery tracking. A fault that reached no session did not happen and leaves no record.
+
+The record keeps the newest :data:`RECORD_CAP` faults (a week-long soak must not grow without
+bound) and :attr:`FaultInjector.total` counts every one, so headers and summaries show the true
+number and the report can say how many it leaves out.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, NoReturn, Protocol
+
+from console.criteria import RecoveryTracker
+from console.errors import FaultNotApplicable
+from console.events import Event, iso_now
+from console.profile import FaultPlan
+from console.replay import ReplayFault
+from console.sessions.base import KindRuntime, Session, SessionKind
+from console.snapshot import FAULT_SOURCES, FaultRecord
+
+__all__ = ["FAULT_SOURCES", "RECORD_CAP", "FaultInjector", "fault_times"]
+
+RECORD_CAP = 500
+
+
+class _Log(Protocol):
+    def __call__(self, name: str, detail: str = "", **kw: Any) -> Event: ...
+
+
+def fault_times(plan: FaultPlan, duration: float) -> Iterator[float]:
+    """When a scheduled fault fires: its ``at`` times, then every ``every`` until the end."""
+    times = sorted(plan.times)
+    yield from times
+    if plan.every:
+        t = (times[-1] if times else 0.0) + plan.every
+        while t < duration:
+            yield t
+            t += plan.every
+
+
+class FaultInjector:
+    """Schedules, injects, withdraws and records the faults of one run."""
+
+    def __init__(
+        self,
+        *,
+        kinds: Mapping[str, SessionKind],
+        runtimes: Mapping[str, KindRuntime],
+        recoveries: RecoveryTracker,
+        now: Callable[[], float],
+        log: _Log,
+        on_fault: Callable[[], None],
+        rng: random.Random,
+    ) -> None:
+        self._kinds = kinds
+        self._runtimes = runtimes
+        self._recoveries = recoveries
+        self._now = now
+        self._log = log
+        self._on_fault = on_fault  # counts faults_injected
+        self._rng = rng
+        self.records: list[FaultRecord] = []
+        self.total = 0
+        self._next_id = 0
+
+    # ----- scheduled and replayed faults ---------------------------------------------------
+
+    async def play(
+        self,
+        timed: Iterable[tuple[float, dict[str, Any]]],
+        source: str,
+        wait_until: Callable[[float], Awaitable[None]],
+    ) -> None:
+        """Inject each ``(run seconds, inject arguments)`` at its time; times come in order."""
+        for at, arguments in timed:
+            await wait_until(at)
+            try:
+                await self.inject(**arguments, source=source)
+            except FaultNotApplicable:
+                pass  # already logged as fault_not_applicable; the schedule goes on
+
+    @staticmethod
+    def scheduled(plan: FaultPlan, duration: float) -> Iterator[tuple[float, dict[str, Any]]]:
+        arguments = {"target": plan.target, "pick": plan.pick, "params": plan.params}
+        for at in fault_times(plan, duration):
+            yield at, {"action": plan.action, **arguments}
+
+    @staticmethod
+    def replayed(replay: Sequence[ReplayFault]) -> Iterator[tuple[float, dict[str, Any]]]:
+        for fault in sorted(replay, key=lambda f: f.t):
+            arguments = {"target": fault.target, "params": fault.params, "sessions": fault.sessions}
+            yield fault.t, {"action": fault.action, **arguments}
+
+    # ----- injection -----------------------------------------------------------------------
+
+    def resolve_targets(self, kind: str, target: str) -> list[Session]:
+        runtime = self._runtimes.get(kind)
+        if runtime is None:
+            return []
+        if target == "all":
+            return list(runtime.sessions)
+        return [s for s in runtime.sessions if s.ctx.group == target or s.id == target]
+
+    async def inject(
+        self,
+        action: str,
+        *,
+        target: str = "all",
+        params: Mapping[str, Any] | None = None,
+        pick: int | None = None,
+        source: str = "api",
+        sessions: Sequence[str] = (),
+    ) -> FaultRecord:
+        """Apply a fault or control; raise FaultNotApplicable with a reason when it cannot.
+
+        ``sessions`` names exact session ids (a replay); otherwise ``target`` and ``pick`` choose.
+        """
+        kind_name, _, name = action.partition(".")
+        kind = self._kinds.get(kind_name)
+        if kind is None or name not in kind.faults:
+            reason = (
+                f"{action}: no {kind_name} sessions in this run"
+                if kind is None
+                else f"unknown action {action}"
+            )
+            self._refuse(reason, kind=kind_name or "run", source=source)
+        targets = self.resolve_targets(kind_name, target)
+        if sessions:
+            targets = [s for s in targets if s.id in sessions]
+        elif pick is not None and pick < len(targets):
+            targets = self._rng.sample(targets, pick)
+        if not targets:
+            self._refuse(f"{action}: no session matches {target!r}", kind=kind_name, source=source)
+        spec = kind.faults[name]
+        ids = tuple(s.id for s in targets)
+        record = self.record(action, target, ids, source, dict(params or {}), spec.recovers)
+        try:
+            refused = await self._runtimes[kind_name].inject(name, targets, record.params, record)
+        except FaultNotApplicable as exc:  # the kind refused as a whole (a shared target)
+            refused = dict.fromkeys(ids, str(exc))
+        except Exception as exc:  # a kind's bug or a dead target must not end the schedule
+            refused = dict.fromkeys(ids, f"{action} failed: {type(exc).__name__}: {exc}")
+            self._log(
+                "fault_error",
+                refused[ids[0]],
+                kind=kind_name,
+                source=source,
+                fault_id=record.id,
+                success=False,
+                data={"traceback": "".join(traceback.format_exception(exc))[-2000:]},
+            )
+        if refused:
+            record = self._withdraw(record, refused, source)
+            if not record.sessions:
+                raise FaultNotApplicable(next(iter(refused.values())))
+        self._on_fault()
+        return record
+
+    def observed(self, kind: str, cause: str, session_id: str) -> None:
+        """An unsolicited crash or drop counts as a fault too, with source ``observed``."""
+        if self._recoveries.is_open(session_id):
+            return
+        self.record(f"{kind}.{cause}", session_id, (session_id,), "observed", {}, True)
+        self._on_fault()
+
+    def _refuse(self, reason: str, *, kind: str, source: str) -> NoReturn:
+        self._log("fault_not_applicable", reason, kind=kind, source=source, success=False)
+        raise FaultNotApplicable(reason)
+
+    def _withdraw(
+        self, record: FaultRecord, refused: Mapping[str, str], source: str
+    ) -> FaultRecord:
+        """Take the sessions a fault did not reach out of its record and its recovery; a fault
+        that reached none is dropped from the record altogether (it did not happen)."""
+        self._recoveries.withdraw(record.id, tuple(refused))
+        note = "; ".join(dict.fromkeys(refused.values()))
+        reached = tuple(s for s in record.sessions if s not in refused)
+        updated = replace(record, sessions=reached, note=note)
+        index = next((i for i, f in enumerate(self.records) if f.id == record.id), None)
+        if index is not None:
+            if reached:
+                self.records[index] = updated
+            else:
+                del self.records[index]
+        if not reached:
+            self.total -= 1
+        self._log(
+            "fault_not_applicable",
+            note,
+            kind=record.action.partition(".")[0],
+            source=source,
+            fault_id=record.id,
+            success=False,
+            data={"refused": dict(refused)},
+        )
+        return updated
+
+    def record(
+        self,
+        action: str,
+        target: str,
+        sessions: tuple[str, ...],
+        source: str,
+        params: dict[str, Any],
+        recovers: bool,
+    ) -> FaultRecord:
+        """Enter a fault in the record and the log, and open its recovery when it has one."""
+        self._next_id += 1
+        record = FaultRecord(
+            id=self._next_id,
+            t=round(self._now(), 3),
+            ts=iso_now(),
+            action=action,
+            target=target,
+            sessions=sessions,
+            source=source,
+            params=params,
+        )
+        self.records.append(record)
+        del self.records[:-RECORD_CAP]
+        self.total += 1
+        shown = ", ".join(sessions[:6]) + (
+            f" and {len(sessions) - 6} more" if len(sessions) > 6 else ""
+        )
+        self._log(
+            "fault_observed" if source == "observed" else "fault_injected",
+            f"{action} on {shown}",
+            session_id=sessions[0] if len(sessions) == 1 else None,
+            kind=action.partition(".")[0],
+            source=source,
+            fault_id=record.id,
+            data={"action": action, "target": target, "sessions": list(sessions), "params": params},
+        )
+        if recovers:
+            self._recoveries.opened(record.id, action, record.t, sessions)
+        return record
