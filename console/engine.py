@@ -472,7 +472,11 @@ class Run:
                     thresholds.setdefault(snap.metric, []).append(snap.expression)
             try:
                 self._k6_out = JsonOutput(
-                    Path(self.config.out_json), self.registry, self._session_states, thresholds
+                    Path(self.config.out_json),
+                    self.registry,
+                    self._session_states,
+                    thresholds,
+                    redact=self.secrets.text,
                 )
             except OSError as exc:
                 self._log("output_error", f"{self.config.out_json}: {exc}", success=False)
@@ -495,7 +499,9 @@ class Run:
             self._k6_out = None
         if self.config.summary_export:
             try:
-                write_summary_export(Path(self.config.summary_export), snapshot)
+                write_summary_export(
+                    Path(self.config.summary_export), snapshot, redact=self.secrets.text
+                )
             except OSError as exc:
                 self._log("output_error", f"{self.config.summary_export}: {exc}", success=False)
         if self._metrics_server is not None:

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from console.files import open_private, write_private
 from console.metrics import CounterValue, GaugeValue, MetricsRegistry, RateValue, Trend
 from console.snapshot import RunSnapshot
 
@@ -57,24 +60,28 @@ class JsonOutput:
         registry: MetricsRegistry,
         sessions: SessionInfo,
         thresholds: Mapping[str, list[str]],
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.path = path
         self.registry = registry
         self.sessions = sessions
         self.thresholds = thresholds
+        self.redact = redact
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Open for the whole run, closed by close(): a context manager cannot span the run.
+        # 0600 like the run's own files; open for the whole run, closed by close().
+        raw = os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "wb")
+        self._raw = raw  # a GzipFile does not close the file it was given
         self._file: IO[str] = (
-            gzip.open(path, "wt", encoding="utf-8")  # noqa: SIM115
+            gzip.open(raw, "wt", encoding="utf-8")  # noqa: SIM115 (closed by close())
             if path.suffix == ".gz"
-            else path.open("w", encoding="utf-8")
+            else io.TextIOWrapper(raw, encoding="utf-8")
         )
         self._declared: set[str] = set()
         self._before: dict[tuple[str, str], Any] = {}
 
     def _write(self, kind: str, metric: str, data: Mapping[str, Any]) -> None:
         line = {"type": kind, "data": data, "metric": metric}
-        self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._file.write(self.redact(json.dumps(line, separators=(",", ":"))) + "\n")
 
     def _declare(self, name: str) -> None:
         spec = self.registry.specs[name]
@@ -131,6 +138,7 @@ class JsonOutput:
 
     def close(self) -> None:
         self._file.close()
+        self._raw.close()
 
 
 def _group_id(path: str) -> str:
@@ -199,8 +207,9 @@ def summary_export(snapshot: RunSnapshot) -> dict[str, Any]:
     }
 
 
-def write_summary_export(path: Path, snapshot: RunSnapshot) -> None:
+def write_summary_export(
+    path: Path, snapshot: RunSnapshot, redact: Callable[[str], str] = str
+) -> None:
+    """Write the summary 0600, through the run's redactor like every other export."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary_export(snapshot), indent=4) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_private(path, redact(json.dumps(summary_export(snapshot), indent=4)) + "\n")

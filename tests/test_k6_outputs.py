@@ -67,6 +67,8 @@ def test_out_json_and_summary_export_have_k6s_structure(tmp_path: Path) -> None:
         str(summary_path),
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # fake_failed rate is 25%
+    # Private like every file of a run: they hold the run's figures and names.
+    assert out.stat().st_mode & 0o777 == 0o600 and summary_path.stat().st_mode & 0o777 == 0o600
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     declared: dict[str, dict[str, object]] = {}
     sums: dict[str, float] = {}
