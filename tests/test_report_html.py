@@ -262,6 +262,40 @@ threshold = "rate<1%"
     return run_dir
 
 
+DRIVE = """
+window.addEventListener("load", function () {
+  var charts, u, over, r, y;
+  function fire(type, x, target) {
+    (target || over).dispatchEvent(new MouseEvent(type, { clientX: r.left + x, clientY: y,
+      movementX: 5, bubbles: true, cancelable: true, view: window, button: 0, buttons: 1 }));
+  }
+  // One step per timer tick: uPlot handles the cursor on animation frames.
+  var steps = [
+    function () {
+      charts = window.__sdCharts.timeline; u = charts[0]; over = u.over;
+      r = over.getBoundingClientRect(); y = r.top + r.height / 2;
+      fire("mouseenter", r.width * 0.2); fire("mousemove", r.width * 0.2);
+    },
+    function () { fire("mousedown", r.width * 0.2); },
+    function () { fire("mousemove", r.width * 0.5); },
+    function () { fire("mousemove", r.width * 0.8); },
+    function () { fire("mouseup", r.width * 0.8, document); },
+    function () {
+      document.body.dataset.zooms = JSON.stringify(charts.map(function (c) {
+        return [c.scales.x.min, c.scales.x.max];
+      }));
+      u.setScale("x", { min: u.data[0][0], max: u.data[0][u.data[0].length - 1] });
+    },
+    function () { fire("mousemove", u.valToPos(3.5, "x")); },  // inside fake.drop (3 s to 4 s)
+    function () {
+      document.body.dataset.hover = document.getElementById("fault-hover").textContent;
+    },
+  ];
+  steps.forEach(function (step, i) { setTimeout(step, 300 + 100 * i); });
+});
+"""
+
+
 def console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
@@ -304,6 +338,21 @@ def test_report_from_a_real_run_draws_in_chromium(tmp_path: Path) -> None:
     # Throughput, latency, error rate, sessions up, PTY output, console CPU/RSS.
     assert int(attrs["timeline-charts"]) == 6, attrs
     assert int(attrs["charts"]) > 6 + 2  # and the groups' small multiples and histograms
+
+    # Zoom and hover, driven with real mouse events: drag across the first timeline chart, then
+    # hover where a fault band is; every timeline chart must follow the zoom.
+    driven = tmp_path / "driven.html"
+    driven.write_text(html.replace("</body>", f"<script>{DRIVE}</script></body>"))
+    dom = _chromium(driven, tmp_path, "--dump-dom")
+    body = re.search(r"<body([^>]*)>", dom.stdout)
+    assert body is not None
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
+    zooms = json.loads(attrs["zooms"].replace("&quot;", '"'))
+    assert len(zooms) == 6 and all(z == zooms[0] for z in zooms), zooms
+    low, high = zooms[0]
+    # The drag covered the middle 60% of the plot: the scale shrank to about that.
+    assert 0.5 < (high - low) / snapshot["elapsed"] < 0.7, zooms
+    assert "fake.drop from schedule on ticker" in attrs["hover"], attrs["hover"]
 
     shot = tmp_path / "report.png"
     result = _chromium(page, tmp_path, f"--screenshot={shot}")

@@ -349,5 +349,6 @@
     document.body.dataset.inkless = inkless.join(";");
     document.body.dataset.errors = (window.__sdErrors || []).join(";");
     document.body.dataset.ready = "1";
+    window.__sdCharts = { all: charts, timeline: timelineCharts };  // for the browser test
   }, 50);
 })();
