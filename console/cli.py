@@ -3,6 +3,7 @@
 stressdeck                         the console on the bundled demo profile
 stressdeck run PROFILE [--headless] [--duration D] [--runs-dir DIR]
 stressdeck run PROFILE --replay RUN   the same, re-injecting a previous run's key faults
+   ... --metrics-listen ADDR --out json=FILE --summary-export FILE   outputs for other tools
 stressdeck faults RUN              a previous run's key faults as [[faults]] TOML
 stressdeck validate PROFILE        check a profile; exit 2 with file:line: key: message
 stressdeck profiles                the bundled profiles, one line each
@@ -54,6 +55,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="re-inject the faults sent by keys in a previous run (its directory or events.jsonl)",
     )
+    run.add_argument(
+        "--metrics-listen",
+        metavar="ADDR",
+        help="serve Prometheus /metrics on host:port while the run lasts (bare :PORT: loopback)",
+    )
+    run.add_argument(
+        "--out",
+        metavar="json=FILE",
+        action="append",
+        default=[],
+        help="write k6's JSON output (Metric and Point lines) to FILE, as k6 run --out json=FILE",
+    )
+    run.add_argument(
+        "--summary-export",
+        metavar="FILE",
+        help="write k6's end-of-test summary JSON to FILE, as k6 run --summary-export",
+    )
     faults = sub.add_parser("faults", help="print a previous run's key faults as [[faults]] tables")
     faults.add_argument("run", help="a run directory or its events.jsonl")
     validate = sub.add_parser("validate", help="check a profile without running it")
@@ -100,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 duration=args.duration,
                 runs_dir=args.runs_dir,
                 replay=args.replay,
+                overrides=_run_overrides(args),
             )
         if args.command == "faults":
             print(to_toml(load_replay(Path(args.run))), end="")
@@ -122,12 +141,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReplayError as exc:
         print(f"stressdeck: cannot replay: {exc}", file=sys.stderr)
         return ExitStatus.USAGE
+    except units.UnitError as exc:
+        print(f"stressdeck: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
     parser.print_help()
     return ExitStatus.USAGE
 
 
+def _run_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """``[run]`` keys set on the command line; they win over the profile's."""
+    overrides: dict[str, str] = {}
+    if args.metrics_listen:
+        units.parse_address(args.metrics_listen)
+        overrides["metrics_listen"] = args.metrics_listen
+    for out in args.out:
+        kind, _, path = out.partition("=")
+        if kind != "json" or not path:
+            raise units.UnitError(f"--out {out}: only json=FILE is supported")
+        overrides["out_json"] = path
+    if args.summary_export:
+        overrides["summary_export"] = args.summary_export
+    return overrides
+
+
 def _run(
-    spec: str, *, headless: bool, duration: str | None, runs_dir: str, replay: str | None = None
+    spec: str,
+    *,
+    headless: bool,
+    duration: str | None,
+    runs_dir: str,
+    replay: str | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> int:
     seconds = None
     if duration is not None:
@@ -140,6 +184,8 @@ def _run(
             print(f"stressdeck: --duration: {problem}", file=sys.stderr)
             return ExitStatus.USAGE
     profile = load_profile(spec)
+    if overrides:
+        profile = profile.with_run(**overrides)
     faults = load_replay(Path(replay)) if replay else []
     if not headless and not (sys.stdout.isatty() and sys.stdin.isatty()):
         print("stressdeck: no terminal; running headless", file=sys.stderr)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import export
 from console.criteria import Criterion, RecoveryTracker, format_value
@@ -37,6 +37,7 @@ from console.errors import ExitStatus, RunDirError
 from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
 from console.faults import FaultInjector
 from console.files import new_private_dir
+from console.k6 import JsonOutput, write_summary_export
 from console.metrics import (
     CounterValue,
     GaugeValue,
@@ -66,6 +67,11 @@ from console.snapshot import (
     RunSnapshot,
     SessionSnapshot,
 )
+from console.timeline import RunRecorder
+from console.units import UnitError, parse_duration
+
+if TYPE_CHECKING:  # the client library loads only when a run serves /metrics
+    from console.prom import Exposition, MetricsServer
 
 __all__ = ["Run", "RunResult"]
 
@@ -161,6 +167,11 @@ class Run:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._aux: list[asyncio.Task[None]] = []
         self._last_sample = -1e9
+        # The run's history for report.html: fetched for exports only, never in a snapshot.
+        self.recorder = RunRecorder(self.registry, self._session_states)
+        self.exposition: Exposition | None = None  # Prometheus, when run.metrics_listen is set
+        self._metrics_server: MetricsServer | None = None
+        self._k6_out: JsonOutput | None = None
 
     # ----- clock ---------------------------------------------------------------------------
 
@@ -316,6 +327,7 @@ class Run:
         )
         try:
             self._build()
+            self._open_outputs()
             for kind_name, runtime in self.runtimes.items():
                 try:
                     await runtime.start()
@@ -444,6 +456,136 @@ class Run:
                     session_id=session.id,
                     kind=session.kind,
                 )
+        self.recorder.sample(now)
+        self._feed_outputs()
+
+    # ----- outputs for other tools: Prometheus, k6 JSON ------------------------------------
+
+    def _open_outputs(self) -> None:
+        """Start what ``[run]`` asks for; a busy port or an unwritable file is logged, and the
+        run goes on without that output rather than not at all."""
+        if self.config.metrics_listen:
+            from console.prom import Exposition, MetricsServer
+
+            exposition = Exposition(self.registry, self._session_states)
+            server = MetricsServer(exposition, self.config.metrics_listen)
+            try:
+                server.start()
+            except OSError as exc:
+                self._log("metrics_error", f"{self.config.metrics_listen}: {exc}", success=False)
+            else:
+                self.exposition, self._metrics_server = exposition, server
+                self._log(
+                    "metrics_listening",
+                    f"Prometheus /metrics on http://{server.host}:{server.port}/metrics",
+                    data={"host": server.host, "port": server.port},
+                )
+        if self.config.out_json:
+            thresholds: dict[str, list[str]] = {}
+            for c in self.criteria:
+                snap = c.snapshot()
+                if snap.scope in ("run", "window"):
+                    thresholds.setdefault(snap.metric, []).append(snap.expression)
+            try:
+                self._k6_out = JsonOutput(
+                    Path(self.config.out_json),
+                    self.registry,
+                    self._session_states,
+                    thresholds,
+                    redact=self.secrets.text,
+                )
+            except OSError as exc:
+                self._log("output_error", f"{self.config.out_json}: {exc}", success=False)
+        self._feed_outputs()
+
+    def _feed_outputs(self) -> None:
+        if self.exposition is not None:
+            self.exposition.update(
+                [c.snapshot() for c in self.criteria],
+                self.injector.records,
+                self.active_elapsed(),
+            )
+        if self._k6_out is not None:
+            self._k6_out.sample()
+
+    def _close_outputs(self, snapshot: RunSnapshot) -> None:
+        self._feed_outputs()
+        if self._k6_out is not None:
+            self._k6_out.close()
+            self._k6_out = None
+        if self.config.summary_export:
+            try:
+                write_summary_export(
+                    Path(self.config.summary_export), snapshot, redact=self.secrets.text
+                )
+            except OSError as exc:
+                self._log("output_error", f"{self.config.summary_export}: {exc}", success=False)
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+            self._metrics_server = None
+
+    def _session_states(self) -> Iterator[tuple[str, str, str, str]]:
+        for session in self.sessions.values():
+            yield session.id, session.ctx.group, session.kind, session.state
+
+    def history(self) -> dict[str, Any]:
+        """The run's timeline and each fault's span, for report.html (see console.timeline)."""
+        data = self.recorder.export()
+        data["sample_interval"] = self.config.sample_interval
+        data["now"] = round(self.now(), 3)
+        data["fault_spans"] = self.fault_spans()
+        return data
+
+    def fault_spans(self) -> list[dict[str, Any]]:
+        """When each fault began and ended: its own ``duration`` (or ``down``) if it has one;
+        else until an action that ends it reached the same sessions (``http.latency`` until
+        ``http.clear``, see ``FaultSpec.until``); else until the last session it disrupted came
+        back. A condition still holding runs to the present; a one-off has no end."""
+        back = {r.fault_id: r for r in self.recoveries.faults}
+        now = self.now()
+        spans = []
+        records = self.injector.records
+        for i, fault in enumerate(records):
+            end: float | None = None
+            for key in ("duration", "down"):
+                try:
+                    seconds = parse_duration(fault.params.get(key))
+                except UnitError:
+                    continue
+                if seconds > 0:
+                    end = fault.t + seconds
+            kind_name, _, name = fault.action.partition(".")
+            kind = self.kinds.get(kind_name)
+            spec = kind.faults.get(name) if kind is not None else None
+            if end is None and spec is not None and spec.until:
+                enders = {f"{kind_name}.{u}" for u in spec.until}
+                later = records[i + 1 :]
+                end = next(
+                    (
+                        f.t
+                        for f in later
+                        if f.action in enders and set(f.sessions) & set(fault.sessions)
+                    ),
+                    now,
+                )
+            recovery = back.get(fault.id)
+            if end is None and recovery is not None:
+                if len(recovery.back) >= len(recovery.sessions):
+                    end = fault.t + max(recovery.back.values(), default=0.0)
+                else:
+                    end = now  # still waiting for a session: the band runs to the present
+            spans.append(
+                {
+                    "id": fault.id,
+                    "start": fault.t,
+                    "end": round(min(end, now), 3) if end is not None else None,
+                    "action": fault.action,
+                    "source": fault.source,
+                    "target": fault.target,
+                    "sessions": len(fault.sessions),
+                }
+            )
+        return spans
 
     def _evaluate(self, now: float, *, final: bool) -> None:
         run_values = dict(self.registry.items())
@@ -540,6 +682,7 @@ class Run:
                 self.profile,
                 self.kind_summaries(snapshot),
                 self.secrets,
+                history=self.history(),
             )
         except export.ExportError as exc:
             paths = list(exc.written)
@@ -699,6 +842,7 @@ class Run:
             failed = any(c.state == "fail" for c in self.criteria) or bool(idle)
             self.state, code = "finished", ExitStatus.FAILED if failed else ExitStatus.OK
         snapshot = self.build_snapshot()
+        self._close_outputs(snapshot)
         summary = {
             "exit_code": code,
             "state": self.state,

@@ -1,13 +1,14 @@
-"""Run snapshots on disk: ``snapshot-N.json``, ``report.md`` and ``junit.xml``.
+"""Run snapshots on disk: ``snapshot-N.json``, ``report.md``, ``junit.xml`` and ``report.html``.
 
 ``snapshot-N.json`` keeps everything (metrics with percentiles, sessions, criteria with their
 flips, faults, the profile with secrets redacted); N counts exports within the run.
 ``report.md`` is laid out like the seed reports: document information, configuration, a
 criteria checklist (Target, Actual, Status), faults, per-session tables. ``junit.xml`` has one
-test case per criterion, so CI systems show criteria as tests. The report and JUnit files are
-rewritten at each export and always describe the latest one.
+test case per criterion, so CI systems show criteria as tests. ``report.html`` is the charted
+report (:mod:`console.report_html`). The reports and JUnit file are rewritten at each export and
+always describe the latest one.
 
-All three are created 0600 (:mod:`console.files`) and everything in them passes through the
+All four are created 0600 (:mod:`console.files`) and everything in them passes through the
 run's redactor (:class:`console.secrets.Secrets`): secrets by name and by value.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from console import report_html
 from console.files import private_dir, write_private
 from console.profile import Profile
 from console.secrets import REDACTED, Secrets, redact
@@ -90,23 +92,37 @@ def write_all(
     profile: Profile,
     summary: Mapping[str, Any],
     secrets: Secrets | None = None,
+    *,
+    history: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    """Write the three files, private (0600) and redacted by ``secrets`` (the run's), each
+    """Write the four files, private (0600) and redacted by ``secrets`` (the run's), each
     independently; raise :class:`ExportError` naming the files that failed once the others are
-    written. A failed write leaves no temporary file (:func:`console.files.write_private`)."""
+    written. A failed write leaves no temporary file (:func:`console.files.write_private`).
+    ``history`` is the run's timeline for report.html (:meth:`console.engine.Run.history`)."""
     secrets = Secrets.from_profile(profile) if secrets is None else secrets
+    redacted: dict[str, Any] = {}
+
+    def data() -> dict[str, Any]:
+        if not redacted:  # built once: snapshot-N.json and report.html show the same copy
+            redacted.update(snapshot_dict(snapshot, profile, summary, secrets))
+        return redacted
+
     files = [
         (
             run_dir / f"snapshot-{n}.json",
-            lambda: json.dumps(
-                snapshot_dict(snapshot, profile, summary, secrets), indent=2, default=str
-            ),
+            lambda: json.dumps(data(), indent=2, default=str),
         ),
         (
             run_dir / "report.md",
             lambda: secrets.text(render_report(snapshot, profile, summary, secrets)),
         ),
         (run_dir / "junit.xml", lambda: secrets.text(render_junit(snapshot))),
+        # Its inputs are redacted rather than the page: a regex over the inlined chart library
+        # could change code, and every string on the page comes from these two.
+        (
+            run_dir / "report.html",
+            lambda: report_html.render(data(), secrets.redact(dict(history or {}))),
+        ),
     ]
     try:
         private_dir(run_dir)

@@ -163,6 +163,39 @@ class Trend:
         clone.merge(self)
         return clone
 
+    def since(self, before: Trend | None) -> Trend:
+        """The samples recorded here since ``before``, an earlier copy of this histogram.
+
+        The interval's exact extremes are unknown, so its extreme buckets bound them.
+        """
+        if before is None:
+            return self.copy()
+        diff = Trend()
+        for index, count in self._buckets.items():
+            delta = count - before._buckets.get(index, 0)
+            if delta > 0:
+                diff._buckets[index] = delta
+        diff.count = self.count - before.count
+        diff.sum = self.sum - before.sum
+        if diff._buckets:
+            diff.min = self._midpoint(min(diff._buckets))
+            diff.max = self._midpoint(max(diff._buckets))
+        return diff
+
+    def buckets(self) -> list[tuple[float, float, int]]:
+        """``(low, high, count)`` of every non-empty bucket, in value order."""
+        out = []
+        for index in sorted(self._buckets):
+            if index == 0:
+                low, high = 0.0, _MIN_TRACKED
+            else:
+                exponent, sub = divmod(index - 1, _SUB_BUCKETS)
+                base = 2.0**exponent * _MIN_TRACKED
+                low = base + sub * base / _SUB_BUCKETS
+                high = low + base / _SUB_BUCKETS
+            out.append((low, high, self._buckets[index]))
+        return out
+
     def percentile(self, pct: float) -> float | None:
         """The value at percentile ``pct`` (0..100): k6's while the samples are kept exactly,
         within 1% after that; ``None`` when empty."""
@@ -459,6 +492,12 @@ class MetricsRegistry:
 
     def items(self) -> Iterator[tuple[str, MetricValue]]:
         yield from self._run.items()
+
+    def session_items(self) -> Iterator[tuple[str, str, MetricValue]]:
+        """``(session, metric, value)`` for every per-session value (run-wide ones under "run")."""
+        for session, values in list(self._sessions.items()):
+            for name, value in list(values.items()):
+                yield session, name, value
 
 
 class Series:

@@ -119,6 +119,19 @@ class RunConfig:
     progress_interval: float = opt(
         5.0, unit="duration", ge=0.5, le=DAY, doc="How often a headless run prints a progress line."
     )
+    metrics_listen: str = opt(
+        "",
+        doc="Serve Prometheus `/metrics` on this `host:port` while the run lasts "
+        "(`--metrics-listen`); empty: off. A bare `:9464` listens on 127.0.0.1 only.",
+    )
+    out_json: str = opt(
+        "",
+        doc="Write k6's JSON output (`Metric` and `Point` lines) to this file (`--out json=FILE`); "
+        "a `.gz` name is gzipped.",
+    )
+    summary_export: str = opt(
+        "", doc="Write k6's end-of-test summary JSON to this file (`--summary-export`)."
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,6 +243,10 @@ class Profile:
 
     def with_duration(self, seconds: float) -> Profile:
         return replace(self, run=replace(self.run, duration=seconds))
+
+    def with_run(self, **changes: Any) -> Profile:
+        """The same profile with ``[run]`` keys overridden (command-line options)."""
+        return replace(self, run=replace(self.run, **changes))
 
 
 def _top_level() -> tuple[str, ...]:
@@ -443,6 +460,11 @@ class _Builder:
         run, found = read_table(RunConfig, run_raw if isinstance(run_raw, dict) else {}, ("run",))
         self.take(found)
         run = run or RunConfig()
+        if run.metrics_listen:
+            try:
+                units.parse_address(run.metrics_listen)
+            except units.UnitError as exc:
+                self.issue(("run", "metrics_listen"), str(exc))
         if not run.name:
             run = replace(run, name=self.default_name)
         groups = self._groups()

@@ -19,6 +19,7 @@ __all__ = [
     "UnitError",
     "format_bytes",
     "format_duration",
+    "parse_address",
     "parse_duration",
     "parse_percent",
     "parse_rate",
@@ -142,6 +143,24 @@ def parse_percent(value: object) -> float:
     if not match:
         raise UnitError(f"bad percentage {value!r}: expected a number with a % sign, such as '90%'")
     return float(match.group(1)) / 100.0
+
+
+def parse_address(value: object, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``(host, port)`` from ``"127.0.0.1:9464"``, ``"[::1]:9464"``, ``":9464"`` or ``"9464"``;
+    with no host, ``default_host`` (loopback: nothing is exposed unless a host is written)."""
+    if not isinstance(value, str):
+        raise UnitError("expected an address such as '127.0.0.1:9464'")
+    text = value.strip()
+    host, port = default_host, text
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+        host = host or default_host
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UnitError(f"bad address {value!r}: expected host:port, such as '127.0.0.1:9464'")
+    return host, int(port)
 
 
 def format_duration(seconds: float) -> str:

@@ -3,7 +3,8 @@ unit tests; the product's tests also drive real PTY, SSH and HTTP sessions).
 
 Each ``ticker`` session records a latency sample every ``interval`` and a pass/fail sample, and
 obeys faults: ``crash`` raises inside ``run`` (the supervisor must contain it), ``drop``
-disrupts it for ``down`` seconds and then it recovers, ``slow`` raises its latency.
+disrupts it for ``down`` seconds and then it recovers, ``slow`` raises its latency until
+``fast``.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class Ticker(Session):
             self.ctx.event("disconnect_injected", success=True)
         elif action == "slow":
             self.latency = float(params.get("latency", 5000.0))
+        elif action == "fast":
+            self.latency = self.config.latency
 
     def sample(self) -> None:
         self.series["latency"].push(self.latency)
@@ -104,7 +107,7 @@ class Ticker(Session):
         return self.snapshot(
             series=self.series_views({"latency": "ms"}),
             counters=(("samples", str(self.samples)),),
-            actions=("fake.crash", "fake.drop", "fake.slow"),
+            actions=("fake.crash", "fake.drop", "fake.slow", "fake.fast"),
         )
 
 
@@ -128,7 +131,8 @@ KIND = SessionKind(
     faults={
         "crash": FaultSpec("raise inside the session", recovers=False),
         "drop": FaultSpec("disrupt, then recover", {"down": "float"}),
-        "slow": FaultSpec("raise latency", {"latency": "float"}),
+        "slow": FaultSpec("raise latency", {"latency": "float"}, until=("fast",)),
+        "fast": FaultSpec("latency back to the configured one", recovers=False),
     },
     create=create,
 )

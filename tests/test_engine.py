@@ -139,7 +139,7 @@ async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
     await asyncio.sleep(0.4)
     first = await run.export()
     result = await task
-    assert [x.name for x in first] == ["snapshot-1.json", "report.md", "junit.xml"]
+    assert [x.name for x in first] == ["snapshot-1.json", "report.md", "junit.xml", "report.html"]
     assert (result.run_dir / "snapshot-2.json").exists()
     snap = json.loads((result.run_dir / "snapshot-2.json").read_text())
     assert snap["metrics"] and snap["sessions"] and snap["faults"][0]["action"] == "fake.drop"

@@ -41,7 +41,7 @@ needs_root = pytest.mark.skipif(
 POLLER = r"""
 import json, os, sys, time
 runs, stop = sys.argv[1], sys.argv[2]
-names = ["events.jsonl", "report.md", "junit.xml", "snapshot-1.json", "snapshot-2.json",
+names = ["events.jsonl", "report.md", "report.html", "junit.xml", "snapshot-1.json", "snapshot-2.json",
          "ssh-target/client_ed25519_key", "ssh-target/ssh_host_ed25519_key",
          "ssh-target/client_ed25519_key.pub", "ssh-target/known_hosts",
          "ssh-target/server.log", "output/shell#0.log"]
@@ -289,7 +289,9 @@ async def test_run_files_hold_no_secret_value(
     assert http.totals.get("http_reqs", 0) > 4  # the requests really carried the secrets
     files = [p for p in result.run_dir.rglob("*") if p.is_file()]
     names = {p.name for p in files}
-    assert {"events.jsonl", "report.md", "junit.xml", "snapshot-1.json"} <= names, names
+    assert {"events.jsonl", "report.md", "report.html", "junit.xml", "snapshot-1.json"} <= names, (
+        names
+    )
     assert "printenv#0.log" in names  # the program printed its whole environment
     for path in files:
         text = path.read_bytes().decode("utf-8", "replace")

@@ -53,12 +53,15 @@ class FaultSpec:
     ``params`` maps each accepted parameter to its unit: ``"duration"``, ``"size"``, ``"rate"``,
     ``"percent"``, ``"int"``, ``"float"`` or ``"str"``. The profile loader checks
     ``[[faults]]`` entries against it. ``recovers`` says whether sessions hit by it are
-    expected to come back, which is what recovery-scoped criteria measure.
+    expected to come back, which is what recovery-scoped criteria measure. ``until`` names the
+    actions of the same kind that end a condition this one starts (``latency`` lasts until
+    ``clear``), which is how long its band is in report.html.
     """
 
     description: str
     params: Mapping[str, str] = field(default_factory=dict)
     recovers: bool = True
+    until: tuple[str, ...] = ()
 
 
 class RunServices(Protocol):

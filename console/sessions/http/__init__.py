@@ -174,6 +174,7 @@ KIND = SessionKind(
         "pause": FaultSpec(
             "Pause the load: VUs finish their iteration, arrivals stop (" + _CONTROL + ").",
             recovers=False,
+            until=("resume",),
         ),
         "resume": FaultSpec("Resume the load.", recovers=False),
         "rate_up": FaultSpec(
@@ -196,11 +197,13 @@ KIND = SessionKind(
             "Embedded target: answer `rate` of requests with 500 (default 20%) until cleared.",
             {"rate": "percent"},
             recovers=False,
+            until=("clear",),
         ),
         "latency": FaultSpec(
             "Embedded target: add `delay` to every response (default 200ms) until cleared.",
             {"delay": "duration"},
             recovers=False,
+            until=("clear",),
         ),
         # Recovered = requests succeed again for a sustained window after the stall ends;
         # sessions without traffic (probe-only) refuse it.
@@ -208,11 +211,13 @@ KIND = SessionKind(
             "Embedded target: hold every response until cleared (or for `duration`); "
             "recovered once requests succeed for 1s with no failure.",
             {"duration": "duration"},
+            until=("clear",),
         ),
         "dependency_down": FaultSpec(
             "Embedded target: fail the schema store behind the circuit breaker until "
             "dependency_up.",
             recovers=False,
+            until=("dependency_up", "clear"),
         ),
         "dependency_up": FaultSpec("Embedded target: bring the schema store back.", recovers=False),
         "clear": FaultSpec("Embedded target: clear every fault switch.", recovers=False),

@@ -106,6 +106,7 @@ _FAULTS: dict[str, FaultSpec] = {
     "hang": FaultSpec(
         "SIGSTOP the program's process group; SIGCONT after `duration` (0: on pty.resume).",
         params={"duration": "duration"},
+        until=("resume",),
     ),
     "resume": FaultSpec("SIGCONT a hung program.", recovers=False),
     "restart": FaultSpec("Terminate the program and start it again now."),
