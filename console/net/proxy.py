@@ -458,6 +458,11 @@ class Link:
             return "(not started)"
         return f"{host}:{port}"
 
+    def set_upstream(self, upstream: str | Upstream) -> None:
+        if isinstance(upstream, str):
+            parse_address(upstream)
+        self._upstream = upstream
+
     def upstream_address(self) -> tuple[str, int]:
         if isinstance(self._upstream, str):
             return parse_address(self._upstream)
