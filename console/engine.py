@@ -257,6 +257,11 @@ class Run:
             self.runtimes[kind_name] = runtime
             for session in runtime.sessions:
                 self.sessions[session.id] = session
+        for runtime in list(self.runtimes.values()):
+            runtime.attach(dict(self.sessions))
+        for runtime in self.runtimes.values():
+            for session in runtime.sessions:
+                self.sessions.setdefault(session.id, session)
 
     # ----- running -------------------------------------------------------------------------
 
@@ -444,12 +449,18 @@ class Run:
 
     def resolve_targets(self, kind: str, target: str) -> list[Session]:
         runtime = self.runtimes.get(kind)
-        if runtime is None:
-            return []
-        if target == "all":
-            return list(runtime.sessions)
-        chosen = [s for s in runtime.sessions if s.ctx.group == target or s.id == target]
-        return chosen
+        return [] if runtime is None else runtime.resolve(target)
+
+    def session(self, session_id: str) -> Session | None:
+        return self.sessions.get(session_id)
+
+    def add_session(self, session: Session) -> None:
+        """A session made during the run (a link created through the API) joins it."""
+        self.sessions[session.id] = session
+        if self.state in ("running", "paused"):
+            self._tasks[session.id] = asyncio.create_task(
+                self._supervise(session), name=f"session:{session.id}"
+            )
 
     async def inject(
         self,
@@ -481,9 +492,19 @@ class Run:
                 success=False,
             )
             raise FaultNotApplicable(reason)
+        runtime = self.runtimes[kind_name]
+        try:
+            await runtime.prepare(name, target, dict(params or {}))
+        except FaultNotApplicable as exc:
+            self._log(
+                "fault_not_applicable", str(exc), kind=kind_name, source=source, success=False
+            )
+            raise
         targets = self.resolve_targets(kind_name, target)
         if sessions:
-            targets = [s for s in targets if s.id in sessions]
+            targets = [
+                s for s in targets if s.id in sessions or set(runtime.reach([s])) & set(sessions)
+            ]
         elif pick is not None and pick < len(targets):
             targets = self.rng.sample(targets, pick)
         if not targets:
@@ -491,10 +512,10 @@ class Run:
             self._log("fault_not_applicable", reason, kind=kind_name, source=source, success=False)
             raise FaultNotApplicable(reason)
         spec = kind.faults[name]
-        ids = tuple(s.id for s in targets)
+        ids = runtime.reach(targets)
         record = self._record_fault(action, target, ids, source, dict(params or {}), spec.recovers)
         try:
-            refused = await self.runtimes[kind_name].inject(name, targets, record.params, record)
+            refused = await runtime.inject(name, targets, record.params, record)
         except FaultNotApplicable as exc:  # the kind refused as a whole (a shared target)
             refused = dict.fromkeys(ids, str(exc))
         except Exception as exc:  # a kind's bug or a dead target must not end the schedule

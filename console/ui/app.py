@@ -66,7 +66,16 @@ T = TypeVar("T")
 UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
-MAIN_SCREEN_ACTIONS = {"fault", "fault_all", "hang", "hang_all", "rate", "pause", "export", "detail"}
+MAIN_SCREEN_ACTIONS = {
+    "fault",
+    "fault_all",
+    "hang",
+    "hang_all",
+    "rate",
+    "pause",
+    "export",
+    "detail",
+}
 
 
 class Controller(Protocol):

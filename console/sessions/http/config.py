@@ -159,6 +159,11 @@ class HttpGroupConfig(GroupConfig):
         doc="Target base URL; 'embedded' starts Stressdeck's own HTTP target on 127.0.0.1.",
     )
     url: str = opt("", doc="Alias of base_url.")
+    via: str = opt(
+        "",
+        doc="Send traffic through this `[[links]]` link (plain http only); the Host header "
+        "still names the real target.",
+    )
     executor: Executor = opt(
         "constant-vus",
         doc="k6 executor: constant-vus, ramping-vus, constant-arrival-rate or ramping-arrival-rate.",

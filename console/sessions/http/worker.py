@@ -42,7 +42,12 @@ class Worker:
         self.stats = Stats()
         self.last_error_event: dict[str, float] = {}
         self.flow = Flow(
-            config, spec["base_url"], self.stats, Path(spec.get("base_dir", ".")), self.on_error
+            config,
+            spec["base_url"],
+            self.stats,
+            Path(spec.get("base_dir", ".")),
+            self.on_error,
+            host_header=spec.get("host_header", ""),
         )
         self.flow.preload()
         self.executor = Executor(

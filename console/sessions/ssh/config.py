@@ -33,6 +33,11 @@ class SshGroupConfig(GroupConfig):
         doc="Several targets; sessions take them in turn, repeating the list to fill `count` "
         "(as SPIKE-2 did). Host names are resolved through DNS. Default: the embedded server.",
     )
+    via: str = opt(
+        "",
+        doc="Connect through this `[[links]]` link; the host-key check still refers to the "
+        "real target.",
+    )
     user: str = opt("", doc="Login name; default the ~/.ssh/config User, else the local user.")
     auth: Literal["key", "agent", "both"] = opt(
         "both",

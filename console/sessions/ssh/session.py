@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from console.errors import TargetError
 from console.metrics import Series
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.ssh.channel import ChannelError, PtyChannel
@@ -61,6 +62,8 @@ class SshSession(Session):
         self.endpoint = endpoint
         self.keys = keys
         self.embedded: SshTargetInfo | None = None
+        self.via = cfg.via
+        self._route: Callable[[], tuple[str, int]] | None = None
         self.series = {"cpu": Series(), "mem": Series()}
         self.badges = () if cfg.verify_host_key else ("host key unchecked",)
         self.cpu: float | None = None
@@ -96,6 +99,20 @@ class SshSession(Session):
         self.embedded = info
         self.target = info.address
         self.ctx.host = info.address
+
+    def real_address(self) -> tuple[str, int]:
+        """The real target's address, for a link that forwards to it."""
+        if self.embedded is not None:
+            return self.embedded.host, self.embedded.port
+        if self.endpoint.embedded:
+            raise TargetError("the embedded SSH target is not running")
+        return self.endpoint.host, self.endpoint.port or 22
+
+    def route(self, address: Callable[[], tuple[str, int]] | None) -> None:
+        """Connect through a link: TCP to ``address()``, SSH (and host keys) to the target."""
+        self._route = address
+        if address is not None:
+            self.badges = (*self.badges, f"via {self.via}")
 
     @property
     def connected(self) -> bool:
@@ -221,6 +238,7 @@ class SshSession(Session):
             keys=self.keys,
             embedded=self.embedded,
             bogus_key=bogus,
+            via=self._route() if self._route is not None else None,
         )
         try:
             if self._pty is not None:
