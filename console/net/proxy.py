@@ -397,9 +397,11 @@ class _Connection:
         self.done = True
         for timer in self.timers.values():
             timer.cancel()
-        for pipe in (self.up, self.down):
-            if pipe.task is not None and pipe.task is not asyncio.current_task():
-                pipe.task.cancel()
+        for task in (self.up.task, self.down.task, self.task):
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                task.cancel()
+                self.link.ending.add(task)  # awaited by Link.stop, so none outlives the link
+                task.add_done_callback(self.link.ending.discard)
         for side in (self.client, self.server):
             transport = side.transport
             if transport is None or side.closed:
@@ -439,6 +441,7 @@ class Link:
         self.chains: dict[str, tuple[Toxic, ...]] = {"upstream": (), "downstream": ()}
         self.timeouts_seen: dict[int, str] = {}  # uid -> name of every timeout toxic it had
         self.connections: set[_Connection] = set()
+        self.ending: set[asyncio.Task[None]] = set()  # cancelled tasks of ended connections
         self.rng = random.Random(f"{seed}:{name}")
         self._server: asyncio.Server | None = None
         self.connections_total = 0
@@ -526,6 +529,8 @@ class Link:
         await self._unlisten()
         for conn in list(self.connections):
             conn.close()
+        if self.ending:
+            await asyncio.wait(list(self.ending), timeout=1.0)
 
     async def _unlisten(self) -> None:
         server, self._server = self._server, None
