@@ -3,7 +3,6 @@ and an HTTP group with ``via`` whose Host header still names the real target."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import time
@@ -158,4 +157,6 @@ params = {{ latency = "50ms" }}
     assert hosts and set(hosts) == {f"localhost:{port}"}
     link = next(s for s in result.snapshot.sessions if s.id == "edge")
     assert dict(link.counters)["conns"] != "0/0"
-    assert any(f.action == "net.latency" and f.sessions == ("web#0",) for f in result.snapshot.faults)
+    assert any(
+        f.action == "net.latency" and f.sessions == ("web#0",) for f in result.snapshot.faults
+    )
