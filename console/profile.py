@@ -537,6 +537,9 @@ class _Builder:
         for name, group in links.items():
             config: Any = group.config
             link_path: KeyPath = ("links", group.index)
+            raw_links = self.data.get("links")
+            if isinstance(raw_links, list) and "count" in raw_links[group.index]:
+                self.issue((*link_path, "count"), "a link has no count; use per_session = true")
             for key in ("listen", "upstream", "api"):
                 value = getattr(config, key)
                 if not value:

@@ -40,7 +40,13 @@ __all__ = ["KIND", "LinkConfig", "LinkSession", "NetRuntime", "Routed", "toxic_p
 
 @dataclass(frozen=True, kw_only=True)
 class LinkConfig(GroupConfig):
-    """One ``[[links]]`` table: a fault proxy on loopback in front of an upstream."""
+    """One `[[links]]` table: a fault proxy on loopback in front of an upstream (see the
+    README's "Network faults" section for what each toxic does)."""
+
+    count: int = opt(
+        1,
+        doc="Not set by hand: 1, or with `per_session` the number of sessions behind the link.",
+    )
 
     upstream: str = opt(
         "",
@@ -123,7 +129,8 @@ FAULTS.update(
         ),
         "up": FaultSpec("Bring a link that is down back.", recovers=False),
         "remove": FaultSpec(
-            "Remove the toxic `name` (every toxic when no name is given).",
+            "Remove the toxic `name` (with `stream = both`, the pair made under that name); "
+            "every toxic when no name is given.",
             {"name": "str"},
             recovers=False,
         ),
@@ -278,15 +285,16 @@ class LinkSession(Session):
             self._cancel_lift("down")
             await link.set_enabled(True)
         elif action == "remove":
-            name = params.get("name")
-            if name:
-                self._cancel_lift(str(name))
-                try:
-                    link.remove_toxic(str(name))
-                except ToxicError:
-                    raise FaultNotApplicable(f"{self.id} has no toxic {name!r}") from None
-            else:
-                link.clear_toxics()
+            name = str(params.get("name") or "")
+            # "NAME" also removes the pair NAME_upstream / NAME_downstream that stream=both made
+            names = [
+                n for n in (name, f"{name}_upstream", f"{name}_downstream") if n in link.toxics
+            ]
+            if name and not names:
+                raise FaultNotApplicable(f"{self.id} has no toxic {name!r}")
+            for each in names if name else list(link.toxics):
+                self._cancel_lift(each)
+                link.remove_toxic(each)
         elif action == "reset":
             for key in list(self._lifts):
                 self._cancel_lift(key)
