@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["jitter20_added_p50_ms"] = round(statistics.median(jittered) * 1000, 2)
             own = max(figures["added_p99_ms"] / 1000, 0.001)  # the link's own cost, p99
             figures["jitter_within_bounds"] = (
-                0.08 - 0.001 <= min(jittered) and max(jittered) <= 0.12 + own + 0.002
+                min(jittered) >= 0.08 - 0.001 and max(jittered) <= 0.12 + own + 0.002
             )
             link.api("DELETE", "/proxies/web/toxics/lat")
 
