@@ -284,6 +284,7 @@ class LinkSession(Session):
         elif action == "up":
             self._cancel_lift("down")
             await link.set_enabled(True)
+            self._back()
         elif action == "remove":
             name = str(params.get("name") or "")
             # "NAME" also removes the pair NAME_upstream / NAME_downstream that stream=both made
@@ -317,6 +318,11 @@ class LinkSession(Session):
             raise FaultNotApplicable(f"{self.id} does not accept net.{action}")
         self.state = "running" if link.enabled else "down"
 
+    def _back(self) -> None:
+        """A link with no session behind it is what a fault on it awaits: up again is back."""
+        if not self.behind:
+            self.ctx.recovered()
+
     def _lift_later(self, key: str, seconds: Any, fault: FaultRecord) -> None:
         self._cancel_lift(key)
         if seconds is None:
@@ -337,6 +343,7 @@ class LinkSession(Session):
         if key == "down":
             await self.link.set_enabled(True)
             self.state = "running"
+            self._back()
         else:
             try:
                 self.link.remove_toxic(key)
