@@ -83,8 +83,17 @@ class _Side(asyncio.Protocol):
                 transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if self.out is not None:
-            self.out.feed(data)
+        pipe = self.out
+        if pipe is None:
+            return
+        if pipe.fast:  # the cheap path, inlined: no toxic, nothing queued - write straight on
+            transport = pipe.dst.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+                pipe.delivered += len(data)
+                pipe.counts[pipe.slot] += len(data)
+            return
+        pipe.feed(data)
 
     def eof_received(self) -> bool:
         if self.out is not None:
@@ -117,6 +126,9 @@ class _Pipe:
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.busy = False  # the writer holds a chunk
+        self.fast = not self.link.chains[direction]  # no toxic, nothing queued, writer idle
+        self.counts = self.link.counts  # [bytes up, bytes down] of the link
+        self.slot = 0 if direction == "upstream" else 1
         self.paused: set[str] = set()
         self.eof = False
         self.delivered = 0  # bytes delivered through this pipe (limit_data counts these)
@@ -124,9 +136,12 @@ class _Pipe:
 
     # ----- input ---------------------------------------------------------------------------
 
+    def refresh(self) -> None:
+        self.fast = not self.link.chains[self.direction] and not self.queue and not self.busy
+
     def feed(self, data: bytes) -> None:
-        if not self.link.chains[self.direction] and not self.queue and not self.busy:
-            self._write(data)  # the cheap path: no toxic, nothing queued
+        if self.fast:
+            self._write(data)
             return
         self._enqueue(data)
 
@@ -134,12 +149,13 @@ class _Pipe:
         if self.eof:
             return
         self.eof = True
-        if not self.link.chains[self.direction] and not self.queue and not self.busy:
+        if self.fast:
             self._write_eof()
             return
         self._enqueue(None)
 
     def _enqueue(self, data: bytes | None) -> None:
+        self.fast = False
         self.queue.append((time.monotonic(), data))
         if len(self.queue) >= _QUEUE_CHUNKS:
             self.pause_source("queue")
@@ -167,7 +183,7 @@ class _Pipe:
             return
         transport.write(data)
         self.delivered += len(data)
-        self.link.count_bytes(self.direction, len(data))
+        self.counts[self.slot] += len(data)
 
     def _write_eof(self) -> None:
         transport = self.dst.transport
@@ -191,6 +207,7 @@ class _Pipe:
                     await self._through(chain, 0, ts, data)
                 finally:
                     self.busy = False
+                    self.refresh()
                 if data is None:
                     return
         except asyncio.CancelledError:
@@ -446,8 +463,7 @@ class Link:
         self._server: asyncio.Server | None = None
         self.connections_total = 0
         self.refused = 0
-        self.bytes_up = 0
-        self.bytes_down = 0
+        self.counts = [0, 0]  # bytes delivered upstream, downstream (pipes add to it)
 
     # ----- addresses -----------------------------------------------------------------------
 
@@ -491,8 +507,8 @@ class Link:
             self.connections_total,
             len(self.connections),
             self.refused,
-            self.bytes_up,
-            self.bytes_down,
+            self.counts[0],
+            self.counts[1],
         )
 
     # ----- running -------------------------------------------------------------------------
@@ -585,18 +601,14 @@ class Link:
             (t.uid, t.name) for t in self.toxics.values() if t.type == "timeout"
         )
         for conn in list(self.connections):
+            conn.up.refresh()
+            conn.down.refresh()
             if conn.server.transport is not None:
                 conn.toxics_changed()
             # a toxic that now applies wakes nothing: the next chunk sees it; a removed one lets
             # queued chunks flow on through what remains
 
     # ----- bookkeeping ---------------------------------------------------------------------
-
-    def count_bytes(self, direction: str, n: int) -> None:
-        if direction == "upstream":
-            self.bytes_up += n
-        else:
-            self.bytes_down += n
 
     def connection_ended(self, conn: _Connection) -> None:
         self.connections.discard(conn)
