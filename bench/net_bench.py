@@ -15,6 +15,10 @@ Stages:
 4. Toxic in effect on an open connection: the time from sending the API call that adds a
    200 ms latency to its reply, and whether the very next request on an already open
    keep-alive connection is delayed (the chain is consulted per chunk, so it must be).
+5. Key press to toxic in effect: the real console (Textual, headless) runs an HTTP group that
+   goes through a link to nginx; ``w`` then ``2`` (latency 200 ms) is pressed, and the time
+   until the link's chain holds the toxic - what every open connection consults at its next
+   chunk - is measured.
 
 On 2 cores wrk, nginx and the proxy share them, so absolute rates are low; the ratio is the
 figure to read.
@@ -32,6 +36,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -130,6 +135,84 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+KEY_PROFILE = """
+[run]
+name = "net-bench-keys"
+duration = "60s"
+
+[[links]]
+name = "web"
+
+[[http]]
+name = "load"
+base_url = "{url}"
+via = "web"
+vus = 1
+  [[http.steps]]
+  request = {{ url = "/index.html" }}
+  [[http.steps]]
+  sleep = "50ms"
+"""
+
+
+async def key_to_effect(url: str, tmp: Path) -> tuple[float, float]:
+    """Milliseconds from pressing the preset's key to the toxic being in the link's chain, and
+    from the app sending the fault to the engine (the key handled) to the same moment."""
+    from console.profile import load_profile_text
+    from console.ui.app import make_app
+
+    profile = load_profile_text(KEY_PROFILE.format(url=url), path=tmp / "keys.toml")
+    app = make_app(profile, runs_dir=tmp, duration=60.0, show_log=False)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(400):
+                snap = app.snapshot
+                if snap is not None and all(s.state == "running" for s in snap.sessions):
+                    break
+                await pilot.pause(0.05)
+            assert app.controller is not None
+            link = app.controller.run.runtimes["net"].links["web"].link  # type: ignore[attr-defined]
+            sent: list[float] = []
+            send = app._inject
+
+            def timed(*args: Any, **kw: Any) -> None:
+                sent.append(time.perf_counter())
+                send(*args, **kw)
+
+            app._inject = timed  # type: ignore[method-assign]
+            seen: list[float] = []
+
+            def watch() -> None:  # a thread: the UI loop may be busy redrawing meanwhile
+                deadline = time.perf_counter() + 10
+                while "key_latency_downstream" not in link.toxics:
+                    if time.perf_counter() > deadline:
+                        return
+                    time.sleep(0.0002)
+                seen.append(time.perf_counter())
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            await pilot.press("w")
+            start = time.perf_counter()
+            await pilot.press("2")
+            await asyncio.to_thread(watcher.join)
+            if not seen or not sent:
+                raise RuntimeError("the key's toxic never reached the link")
+            took = (seen[0] - start) * 1000, (seen[0] - sent[0]) * 1000
+            await pilot.press("q")
+            await pilot.pause(0.2)
+            await pilot.press("y")
+            for _ in range(300):
+                if app.run_result is not None:
+                    break
+                await pilot.pause(0.05)
+            return took
+    finally:
+        if app.controller is not None:
+            app.controller.stop()
+            app.controller.result(timeout=20)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk stage")
@@ -226,6 +309,13 @@ def main(argv: list[str] | None = None) -> int:
             conn.close()
         finally:
             link.close()
+
+        # 5. key press to toxic in effect, through the real console
+        tmp = nginx.tmp / "runs"
+        tmp.mkdir()
+        pressed, handled = asyncio.run(key_to_effect(nginx.url, tmp))
+        figures["key_press_to_effect_ms"] = round(pressed, 2)  # includes Pilot's own waits
+        figures["key_handled_to_effect_ms"] = round(handled, 2)
     figures["target_added_p50_le_0_2ms"] = figures.get("added_p50_ms", 1e9) <= 0.2
     figures["target_throughput_ge_80pct"] = (figures.get("throughput_ratio") or 0) >= 0.8
     for key, value in figures.items():
