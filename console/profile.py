@@ -534,6 +534,9 @@ class _Builder:
                 self.issue(path, f"no [[links]] table is named {via!r}{extra}")
             else:
                 users[via] = users.get(via, 0) + group.config.count
+            target_url = str(getattr(group.config, "target_url", ""))
+            if target_url.startswith("https://"):
+                self.issue(path, "a link carries plain http:// only (TLS would name the proxy)")
         for name, group in links.items():
             config: Any = group.config
             link_path: KeyPath = ("links", group.index)

@@ -66,3 +66,12 @@ def test_the_wan_profile_loads() -> None:
         "net.timeout",
     ]
     assert profile.faults[0].params == {"latency": 0.125, "jitter": 0.075, "name": "wan_latency"}
+
+
+def test_https_cannot_go_through_a_link() -> None:
+    text = '[[links]]\nname = "edge"\n\n[[http]]\nbase_url = "https://example.org"\nvia = "edge"\n'
+    (error,) = _errors(text)
+    assert (
+        error
+        == "p.toml:6: http[0].via: a link carries plain http:// only (TLS would name the proxy)"
+    )

@@ -36,7 +36,8 @@ class SshGroupConfig(GroupConfig):
     via: str = opt(
         "",
         doc="Connect through this `[[links]]` link; the host-key check still refers to the "
-        "real target.",
+        "real target. The link forwards to the target's host:port (port 22 when none is "
+        "given); for a ~/.ssh/config alias give the link an `upstream`.",
     )
     user: str = opt("", doc="Login name; default the ~/.ssh/config User, else the local user.")
     auth: Literal["key", "agent", "both"] = opt(
