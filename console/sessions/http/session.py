@@ -124,9 +124,7 @@ class HttpSession(Session):
 
     def route(self, address: Callable[[], tuple[str, int]] | None) -> None:
         """Send traffic to ``address()`` (a link) with the real target in the Host header."""
-        self._route = address
-        if address is not None:
-            self.badges = (*self.badges, f"via {self.via}")
+        self._route = address  # the link's pane lists the sessions behind it
 
     def _routed_url(self) -> tuple[str, str]:
         """(URL the worker sends to, Host header) - through the link when routed."""

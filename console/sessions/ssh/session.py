@@ -110,9 +110,7 @@ class SshSession(Session):
 
     def route(self, address: Callable[[], tuple[str, int]] | None) -> None:
         """Connect through a link: TCP to ``address()``, SSH (and host keys) to the target."""
-        self._route = address
-        if address is not None:
-            self.badges = (*self.badges, f"via {self.via}")
+        self._route = address  # the link's pane lists the sessions behind it
 
     @property
     def connected(self) -> bool:
