@@ -114,6 +114,7 @@ async def test_slicer_delivers_every_byte(nginx: Nginx, nginx_link: Link) -> Non
     assert reply.content == expected
 
 
+@pytest.mark.slow
 async def test_http_group_via_a_link_keeps_the_real_host_header(tmp_path: Path) -> None:
     hosts: list[str] = []
 
