@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from console.net.proxy import Link
+from console.net.proxy import Link, _Connection
 from console.net.toxics import ToxicError, make_toxic, update_toxic
 
 
@@ -243,3 +244,23 @@ def test_toxics_follow_toxiproxy_rules() -> None:
     with pytest.raises(ToxicError) as exc:
         link.add_toxic(toxic)
     assert exc.value.status == 409
+
+
+async def test_a_connection_ended_while_its_upstream_connects_leaves_nothing_open() -> None:
+    closed = asyncio.Event()
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # returns once the proxy's upstream leg is closed
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    link = Link("gone", f"127.0.0.1:{port}")
+    conn = _Connection(link, random.Random(0))
+    conn.close()  # the client left, or the link went down, before the upstream answered
+    try:
+        await conn.open(("127.0.0.1", port))
+        await asyncio.wait_for(closed.wait(), 5)
+    finally:
+        server.close()

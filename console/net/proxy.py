@@ -77,10 +77,10 @@ class _Side(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self.name == "client":
+        if self.conn.done:  # ended while this leg was being made: nobody else will close it
+            transport.close()
+        elif self.name == "client":
             transport.pause_reading()  # nothing to write to until the upstream answers
-            if self.conn.done:
-                transport.close()
 
     def data_received(self, data: bytes) -> None:
         pipe = self.out
@@ -377,8 +377,7 @@ class _Connection:
         except OSError:
             self.reset()  # as a real dead server would look to the client
             return
-        if self.done:
-            self.close()
+        if self.done:  # ended meanwhile; connection_made closed the new leg
             return
         assert self.client.transport is not None
         self.client.transport.resume_reading()
