@@ -466,7 +466,8 @@ class _Builder:
                 ]
             else:
                 targetable = [g for g in groups if g.kind == kind_name]
-            if not self._target_exists(config.target, targetable):
+            creates = config.action == "net.create"  # names the link it makes
+            if not creates and not self._target_exists(config.target, targetable):
                 self.issue(
                     ("faults", i, "target"),
                     f"{config.target!r} is not 'all', a {kind_name} group name or one of its session ids",

@@ -75,3 +75,12 @@ def test_https_cannot_go_through_a_link() -> None:
         error
         == "p.toml:6: http[0].via: a link carries plain http:// only (TLS would name the proxy)"
     )
+
+
+def test_a_printed_net_create_loads_as_a_fault() -> None:
+    text = BASE.format(link="", via="wan") + (
+        '[[faults]]\naction = "net.create"\ntarget = "cache"\n'
+        'params = { listen = "127.0.0.1:0", upstream = "127.0.0.1:6379" }\n'
+    )
+    profile = load_profile_text(text, path="p.toml")
+    assert profile.faults[0].target == "cache"
