@@ -44,6 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
+
 from bench.nginx_loopback import Nginx, nginx_path  # noqa: E402
 
 BIG = 5_000_000
@@ -241,7 +243,17 @@ def main(argv: list[str] | None = None) -> int:
 
             # 1. cost with no toxic
             direct_rps = wrk(direct_url, args.connections, args.duration)
+            proxy_proc = psutil.Process(link.proc.pid)
+            cpu_before, wall_before = sum(proxy_proc.cpu_times()[:2]), time.perf_counter()
             proxied_rps = wrk(proxied_url, args.connections, args.duration)
+            cpu = sum(proxy_proc.cpu_times()[:2]) - cpu_before
+            figures["link_cpu_pct_during_wrk"] = round(
+                cpu / (time.perf_counter() - wall_before) * 100, 1
+            )
+            if proxied_rps:
+                figures["link_cpu_us_per_request"] = round(
+                    cpu / (proxied_rps * args.duration) * 1e6, 1
+                )
             figures["wrk_direct_rps"] = direct_rps
             figures["wrk_link_rps"] = proxied_rps
             if direct_rps and proxied_rps:
