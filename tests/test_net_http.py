@@ -140,6 +140,7 @@ via = "edge"
 executor = "constant-arrival-rate"
 rate = 20
 pre_allocated_vus = 2
+probes = [{{ kind = "etag", path = "/hello", repeat = 2 }}]
   [[http.steps]]
   request = {{ url = "/hello" }}
   checks = [{{ status = 200 }}]
@@ -155,7 +156,8 @@ params = {{ latency = "50ms" }}
         result = await run.run()
     finally:
         await runner.cleanup()
-    assert hosts and set(hosts) == {f"localhost:{port}"}
+    assert hosts and set(hosts) == {f"localhost:{port}"}  # load and probe requests alike
+    assert any(e.event == "probe_etag" for e in run.event_log.tail(500))
     link = next(s for s in result.snapshot.sessions if s.id == "edge")
     assert dict(link.counters)["conns"] != "0/0"
     assert any(

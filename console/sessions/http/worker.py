@@ -94,7 +94,12 @@ class Worker:
             if wait > 0:
                 await asyncio.sleep(wait)
             self.event("probe_start", f"{probe.kind} on {probe.path}")
-            result = await run_probe(self.spec["base_url"], probe, insecure=self.config.insecure)
+            result = await run_probe(
+                self.spec["base_url"],
+                probe,
+                insecure=self.config.insecure,
+                host_header=self.spec.get("host_header", ""),
+            )
             self.emit(result.to_json())
 
     async def controls(self) -> None:
