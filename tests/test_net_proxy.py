@@ -264,3 +264,25 @@ async def test_a_connection_ended_while_its_upstream_connects_leaves_nothing_ope
         await asyncio.wait_for(closed.wait(), 5)
     finally:
         server.close()
+
+
+async def test_slow_close_delays_the_close() -> None:
+    async def hello_bye(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"bye")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(hello_bye, "127.0.0.1", 0)
+    link = Link("slow", f"127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    link.add_toxic(make_toxic({"type": "slow_close", "attributes": {"delay": 300}}))
+    await link.start()
+    try:
+        reader, writer = await _connect(link)
+        assert await asyncio.wait_for(reader.readexactly(3), 5) == b"bye"  # data is not held
+        start = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert time.monotonic() - start >= 0.25  # the close is
+        writer.close()
+    finally:
+        await link.stop()
+        server.close()
