@@ -17,6 +17,7 @@ __all__ = [
     "GRID_KEYS",
     "HELP_KEYS",
     "KEY_SCOPES",
+    "NET_MENU_KEYS",
     "QUIT_KEYS",
     "KeySpec",
     "binding_ids",
@@ -47,6 +48,7 @@ APP_KEYS: tuple[KeySpec, ...] = (
     KeySpec("restart", "r", "fault('restart')", "Restart", tooltip="Restart the session"),
     KeySpec("restart_all", "R", "fault_all('restart')", "Restart all", show=False),
     KeySpec("pause", "p", "pause", "Pause", tooltip="Pause or resume the run's load"),
+    KeySpec("net", "w", "net_menu", "Net", tooltip="Network faults on the focused pane"),
     KeySpec("rate_up", "plus,=", "rate('rate_up')", "Rate +", show=False),
     KeySpec("rate_down", "minus", "rate('rate_down')", "Rate -", show=False),
     KeySpec("burst", "b", "rate('burst')", "Burst", show=False),
@@ -78,12 +80,19 @@ QUIT_KEYS: tuple[KeySpec, ...] = (
     KeySpec("quit.no", "n,escape,q", "answer(False)", "Keep running"),
 )
 
+NET_MENU_KEYS: tuple[KeySpec, ...] = (
+    *(KeySpec(f"netmenu.{i}", str(i), f"choose({i - 1})", f"Preset {i}", show=False)
+      for i in range(1, 8)),
+    KeySpec("netmenu.close", "escape,w,q", "choose(-1)", "Close"),
+)  # fmt: skip
+
 # Keys active at the same time: the app's and the grid's on the main screen, one per modal.
 KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "main": (*APP_KEYS, *GRID_KEYS),
     "detail": DETAIL_KEYS,
     "help": HELP_KEYS,
     "quit": QUIT_KEYS,
+    "netmenu": NET_MENU_KEYS,
 }
 # Keys Textual itself binds on every screen; a remap onto one would silently lose.
 RESERVED_KEYS = frozenset({"ctrl+p", "ctrl+q", "ctrl+c"})

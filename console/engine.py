@@ -312,6 +312,11 @@ class Run:
             self.runtimes[kind_name] = runtime
             for session in runtime.sessions:
                 self.sessions[session.id] = session
+        for runtime in list(self.runtimes.values()):
+            runtime.attach(dict(self.sessions))
+        for runtime in self.runtimes.values():
+            for session in runtime.sessions:
+                self.sessions.setdefault(session.id, session)
 
     # ----- running -------------------------------------------------------------------------
 
@@ -623,6 +628,17 @@ class Run:
 
     def resolve_targets(self, kind: str, target: str) -> list[Session]:
         return self.injector.resolve_targets(kind, target)
+
+    def session(self, session_id: str) -> Session | None:
+        return self.sessions.get(session_id)
+
+    def add_session(self, session: Session) -> None:
+        """A session made during the run (a link created through the API) joins it."""
+        self.sessions[session.id] = session
+        if self.state in ("running", "paused"):
+            self._tasks[session.id] = asyncio.create_task(
+                self._supervise(session), name=f"session:{session.id}"
+            )
 
     async def inject(
         self,

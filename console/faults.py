@@ -108,11 +108,7 @@ class FaultInjector:
 
     def resolve_targets(self, kind: str, target: str) -> list[Session]:
         runtime = self._runtimes.get(kind)
-        if runtime is None:
-            return []
-        if target == "all":
-            return list(runtime.sessions)
-        return [s for s in runtime.sessions if s.ctx.group == target or s.id == target]
+        return [] if runtime is None else runtime.resolve(target)
 
     async def inject(
         self,
@@ -137,18 +133,24 @@ class FaultInjector:
                 else f"unknown action {action}"
             )
             self._refuse(reason, kind=kind_name or "run", source=source)
+        runtime = self._runtimes[kind_name]
+        try:  # a kind may need to make its target first (a link created through the API)
+            await runtime.prepare(name, target, dict(params or {}))
+        except FaultNotApplicable as exc:
+            self._refuse(str(exc), kind=kind_name, source=source)
         targets = self.resolve_targets(kind_name, target)
         if sessions:
-            targets = [s for s in targets if s.id in sessions]
+            wanted = set(sessions)
+            targets = [s for s in targets if s.id in wanted or set(runtime.reach([s])) & wanted]
         elif pick is not None and pick < len(targets):
             targets = self._rng.sample(targets, pick)
         if not targets:
             self._refuse(f"{action}: no session matches {target!r}", kind=kind_name, source=source)
         spec = kind.faults[name]
-        ids = tuple(s.id for s in targets)
+        ids = runtime.reach(targets)  # a link's fault reaches the sessions behind it
         record = self.record(action, target, ids, source, dict(params or {}), spec.recovers)
         try:
-            refused = await self._runtimes[kind_name].inject(name, targets, record.params, record)
+            refused = await runtime.inject(name, targets, record.params, record)
         except FaultNotApplicable as exc:  # the kind refused as a whole (a shared target)
             refused = dict.fromkeys(ids, str(exc))
         except Exception as exc:  # a kind's bug or a dead target must not end the schedule

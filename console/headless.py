@@ -27,13 +27,16 @@ MARK = {"pass": "✓", "fail": "✗", "pending": "…"}
 
 def progress_line(snap: RunSnapshot) -> str:
     states: dict[str, int] = {}
+    links: dict[str, int] = {}  # links are panes too, but not sessions under test
     for session in snap.sessions:
-        states[session.state] = states.get(session.state, 0) + 1
+        counts = links if session.kind == "net" else states
+        counts[session.state] = counts.get(session.state, 0) + 1
     crit = {s: sum(c.state == s for c in snap.criteria) for s in ("pass", "fail", "pending")}
     return (
         f"[{format_duration(snap.elapsed):>7} / {format_duration(snap.duration)}] "
         f"{snap.state} | sessions "
         + " ".join(f"{k}={v}" for k, v in sorted(states.items()))
+        + (" | links " + " ".join(f"{k}={v}" for k, v in sorted(links.items())) if links else "")
         + f" | criteria ✓{crit['pass']} ✗{crit['fail']} …{crit['pending']}"
         + f" | faults {snap.fault_count} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
     )

@@ -38,7 +38,7 @@ from console.criteria import (
 )
 from console.errors import ProfileError
 from console.metrics import MetricSpec, MetricType
-from console.sessions import KIND_MODULES, get_kind
+from console.sessions import get_kind, kind_tables
 from console.sessions.base import FaultSpec, SessionKind
 
 if sys.version_info >= (3, 11):
@@ -190,6 +190,7 @@ class GroupSpec:
     kind: str
     config: GroupConfig
     line: int | None = None
+    index: int = 0  # position among its table's entries, for error paths
 
 
 @dataclass(frozen=True)
@@ -249,8 +250,12 @@ class Profile:
         return replace(self, run=replace(self.run, **changes))
 
 
+def _table(kind: str) -> str:
+    return next(t for t, k in kind_tables().items() if k == kind)
+
+
 def _top_level() -> tuple[str, ...]:
-    return ("run", "faults", "criteria", "keys", *KIND_MODULES)
+    return ("run", "faults", "criteria", "keys", *kind_tables())
 
 
 class _LineIndex:
@@ -472,7 +477,7 @@ class _Builder:
         faults = self._faults(groups, kinds)
         criteria = self._criteria(groups, kinds)
         keys = self._keys()
-        if not groups and not self.issues:
+        if not any(g.kind != "net" for g in groups) and not self.issues:
             self.issue((), "no session groups: add at least one [[pty]], [[ssh]] or [[http]] table")
         if self.issues:
             raise ProfileError(self.issues)
@@ -482,26 +487,28 @@ class _Builder:
 
     def _groups(self) -> list[GroupSpec]:
         groups: list[GroupSpec] = []
-        for kind_name in KIND_MODULES:
-            raw = self.data.get(kind_name)
+        for table_name, kind_name in kind_tables().items():
+            raw = self.data.get(table_name)
             if raw is None:
                 continue
             if isinstance(raw, dict):
                 raw = [raw]
                 self.issue(
-                    (kind_name,), f"write [[{kind_name}]] (an array of tables), not [{kind_name}]"
+                    (table_name,),
+                    f"write [[{table_name}]] (an array of tables), not [{table_name}]",
                 )
                 continue
             kind = get_kind(kind_name)
             tables = [t for t in raw if isinstance(t, dict)]
             for i, table in enumerate(tables):
-                config, found = read_table(kind.config_type, table, (kind_name, i))
+                config, found = read_table(kind.config_type, table, (table_name, i))
                 self.take(found)
                 if config is None:
                     continue
-                name = config.name or (kind_name if len(tables) == 1 else f"{kind_name}{i + 1}")
+                name = config.name or (table_name if len(tables) == 1 else f"{table_name}{i + 1}")
                 config = replace(config, name=name)
-                groups.append(GroupSpec(kind_name, config, self.index.line((kind_name, i))))
+                groups.append(GroupSpec(kind_name, config, self.index.line((table_name, i)), i))
+        groups = self._check_links(groups)
         seen: set[str] = set()
         for group in groups:
             if group.config.name in seen:
@@ -555,7 +562,14 @@ class _Builder:
                 )
                 continue
             params = self._fault_params(spec, config.params, ("faults", i, "params"))
-            if not self._target_exists(config.target, [g for g in groups if g.kind == kind_name]):
+            if kind_name == "net":
+                targetable = [
+                    g for g in groups if g.kind == "net" or bool(getattr(g.config, "via", ""))
+                ]
+            else:
+                targetable = [g for g in groups if g.kind == kind_name]
+            creates = config.action == "net.create"  # names the link it makes
+            if not creates and not self._target_exists(config.target, targetable):
                 self.issue(
                     ("faults", i, "target"),
                     f"{config.target!r} is not 'all', a {kind_name} group name or one of its session ids",
@@ -608,6 +622,57 @@ class _Builder:
                 self.issue((*path, key), str(exc))
         return params
 
+    def _check_links(self, groups: list[GroupSpec]) -> list[GroupSpec]:
+        """``via`` names a link; a link listens on loopback and says where it forwards."""
+        from console.net.proxy import parse_address
+
+        links = {g.config.name: g for g in groups if g.kind == "net"}
+        users: dict[str, int] = {}
+        for group in groups:
+            via = getattr(group.config, "via", "")
+            if not via:
+                continue
+            path = (_table(group.kind), group.index, "via")
+            if via not in links:
+                hint = suggest(via, links)
+                extra = f" (did you mean {hint!r}?)" if hint else ""
+                self.issue(path, f"no [[links]] table is named {via!r}{extra}")
+            else:
+                users[via] = users.get(via, 0) + group.config.count
+            target_url = str(getattr(group.config, "target_url", ""))
+            if target_url.startswith("https://"):
+                self.issue(path, "a link carries plain http:// only (TLS would name the proxy)")
+        for name, group in links.items():
+            config: Any = group.config
+            link_path: KeyPath = ("links", group.index)
+            raw_links = self.data.get("links")
+            if isinstance(raw_links, list) and "count" in raw_links[group.index]:
+                self.issue((*link_path, "count"), "a link has no count; use per_session = true")
+            for key in ("listen", "upstream", "api"):
+                value = getattr(config, key)
+                if not value:
+                    continue
+                try:
+                    host, _ = parse_address(value)
+                except ValueError as exc:
+                    self.issue((*link_path, key), str(exc))
+                    continue
+                if key != "upstream" and host not in ("127.0.0.1", "::1", "localhost"):
+                    self.issue(
+                        (*link_path, key), f"{host} is not loopback; links stay on this machine"
+                    )
+            if not config.upstream and not users.get(name):
+                self.issue(
+                    (*link_path, "upstream"), "no group goes through this link: give it an upstream"
+                )
+        # A per-session link has one instance per session behind it: `wan#0` ... are targets.
+        return [
+            replace(g, config=replace(g.config, count=max(users.get(g.config.name, 1), 1)))
+            if g.kind == "net" and getattr(g.config, "per_session", False)
+            else g
+            for g in groups
+        ]
+
     @staticmethod
     def _target_exists(target: str, groups: Sequence[GroupSpec]) -> bool:
         if target == "all":
@@ -633,7 +698,7 @@ class _Builder:
             for declared in kind.metrics:
                 specs.setdefault(declared.name, declared)
         actions = {f"{k}.{a}" for k, kind in kinds.items() for a in kind.faults}
-        actions |= {f"{k}.{cause}" for k in kinds for cause in ("crash", "drop")}
+        actions |= {f"{k}.{cause}" for k in kinds if k != "net" for cause in ("crash", "drop")}
         for i, table in enumerate(raw):
             config, found = read_table(CriterionConfig, table, ("criteria", i))
             self.take(found)

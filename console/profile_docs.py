@@ -10,7 +10,7 @@ from __future__ import annotations
 from console.config import doc_rows, nested_tables
 from console.criteria import AGGREGATIONS
 from console.profile import CONSOLE_METRICS, CriterionConfig, FaultConfig, RunConfig
-from console.sessions import KIND_MODULES, get_kind
+from console.sessions import get_kind, kind_tables
 
 INTRO = """# Profiles
 
@@ -133,15 +133,15 @@ def table(cls: type, path: str = "", seen: frozenset[type] = frozenset()) -> lis
 def render() -> str:
     out = [INTRO, "## `[run]`", ""]
     out += table(RunConfig)
-    for name in KIND_MODULES:
+    for table_name, name in kind_tables().items():
         if name == "fake":
             continue
         kind = get_kind(name)
-        out += ["", f"## `[[{name}]]`", ""]
+        out += ["", f"## `[[{table_name}]]`", ""]
         doc = (kind.config_type.__doc__ or "").strip()
         if doc:
             out += [doc, ""]
-        out += table(kind.config_type, name)
+        out += table(kind.config_type, table_name)
         out += [
             "",
             f"### `{name}` faults and controls",

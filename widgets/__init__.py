@@ -12,6 +12,7 @@ from widgets.grid import SessionGrid
 from widgets.header import RunHeader
 from widgets.help import HelpScreen, KeyHelp
 from widgets.lines import TextLines
+from widgets.net_menu import NetMenuScreen
 from widgets.quit import QuitScreen
 from widgets.stats import ConsoleStatsPanel
 
@@ -22,6 +23,7 @@ __all__ = [
     "FaultsPanel",
     "HelpScreen",
     "KeyHelp",
+    "NetMenuScreen",
     "QuitScreen",
     "RunHeader",
     "SessionDetailScreen",

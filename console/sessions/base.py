@@ -11,6 +11,7 @@ Lifecycle, driven by :class:`console.engine.Run`::
     run each session.run() as a supervised task  (exception -> "session_error" event, "failed")
     every sample interval: session.sample()        (push sparkline samples, gauges)
     every snapshot:        session.view()          (an immutable SessionSnapshot)
+    once all kinds exist:  runtime.attach(sessions)   (links route the sessions behind them)
     faults:                runtime.inject(action, sessions, params, fault)
     at the end:            session.stop() for each, then runtime.stop()
 
@@ -102,6 +103,19 @@ class RunServices(Protocol):
     def session_disrupted(self, session_id: str, at: float, cause: str) -> None: ...
 
     def session_failed(self, session_id: str) -> None: ...
+
+    def session(self, session_id: str) -> Session | None: ...
+
+    def add_session(self, session: Session) -> None: ...
+
+    async def inject(
+        self,
+        action: str,
+        *,
+        target: str = "all",
+        params: Mapping[str, Any] | None = None,
+        source: str = "api",
+    ) -> FaultRecord: ...
 
 
 @dataclass(frozen=True)
@@ -311,6 +325,22 @@ class KindRuntime:
 
     async def stop(self) -> None:
         """Release shared resources after every session has stopped."""
+
+    def attach(self, sessions: Mapping[str, Session]) -> None:
+        """Called once every kind's sessions exist (links route the sessions behind them)."""
+
+    def resolve(self, target: str) -> list[Session]:
+        """The sessions ``target`` names: ``all``, a group name or a session id."""
+        if target == "all":
+            return list(self.sessions)
+        return [s for s in self.sessions if s.ctx.group == target or s.id == target]
+
+    def reach(self, targets: Sequence[Session]) -> tuple[str, ...]:
+        """The session ids a fault on ``targets`` reaches: recorded, and awaited for recovery."""
+        return tuple(s.id for s in targets)
+
+    async def prepare(self, action: str, target: str, params: Mapping[str, Any]) -> None:
+        """Before targets are resolved: make what an action names (``net.create``)."""
 
     async def inject(
         self,

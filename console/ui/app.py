@@ -41,6 +41,7 @@ from textual.widgets import Footer
 
 from console.errors import ExitStatus
 from console.metrics import Trend
+from console.net.presets import PRESETS, is_active, link_of, removal
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
@@ -54,6 +55,7 @@ from widgets import (
     FaultsPanel,
     HelpScreen,
     KeyHelp,
+    NetMenuScreen,
     QuitScreen,
     RunHeader,
     SessionDetailScreen,
@@ -69,6 +71,7 @@ UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag the
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
 MAIN_SCREEN_ACTIONS = {
+    "net_menu",
     "fault",
     "fault_all",
     "hang",
@@ -443,12 +446,35 @@ class StressdeckApp(App[int]):
 
     # -- talking to the engine ---------------------------------------------------------------
 
-    def _inject(self, action: str, target: str) -> None:
+    def action_net_menu(self) -> None:
+        """A short menu of network-fault presets for the focused session's link."""
+        session = self.focused_session
+        sessions = self.snapshot.sessions if self.snapshot else ()
+        link = link_of(session, sessions) if session is not None else None
+        if session is None or link is None:
+            self.notify("the focused session goes through no link", severity="warning", timeout=2)
+            return
+        target = session.id
+
+        def chosen(index: int | None) -> None:
+            if index is None or not 0 <= index < len(PRESETS):
+                return
+            preset = PRESETS[index]
+            current = self.snapshot.session(link.id) if self.snapshot else None
+            if is_active(preset, current or link):
+                action, params = removal(preset)
+                self._inject(action, target, params)
+            else:
+                self._inject(preset.action, target, preset.params)
+
+        self.push_screen(NetMenuScreen(target, link), chosen)
+
+    def _inject(self, action: str, target: str, params: Mapping[str, Any] | None = None) -> None:
         if self.controller is None:
             self.notify("no run attached", severity="warning", timeout=2)
             return
         try:
-            future = self.controller.inject(action, target, source="key")
+            future = self.controller.inject(action, target, params=dict(params or {}), source="key")
         except Exception as exc:  # the controller refuses synchronously: say why
             self.notify(str(exc) or type(exc).__name__, severity="warning", timeout=3)
             return

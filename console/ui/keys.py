@@ -18,13 +18,22 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from console.bindings import APP_KEYS, DETAIL_KEYS, GRID_KEYS, HELP_KEYS, QUIT_KEYS, KeySpec
+from console.bindings import (
+    APP_KEYS,
+    DETAIL_KEYS,
+    GRID_KEYS,
+    HELP_KEYS,
+    NET_MENU_KEYS,
+    QUIT_KEYS,
+    KeySpec,
+)
 
 __all__ = [
     "APP_BINDINGS",
     "DETAIL_BINDINGS",
     "GRID_BINDINGS",
     "HELP_BINDINGS",
+    "NET_MENU_BINDINGS",
     "QUIT_BINDINGS",
 ]
 
@@ -46,3 +55,4 @@ GRID_BINDINGS: list[Binding] = [_binding(spec) for spec in GRID_KEYS]
 DETAIL_BINDINGS: list[Binding] = [_binding(spec) for spec in DETAIL_KEYS]
 HELP_BINDINGS: list[Binding] = [_binding(spec) for spec in HELP_KEYS]
 QUIT_BINDINGS: list[Binding] = [_binding(spec) for spec in QUIT_KEYS]
+NET_MENU_BINDINGS: list[Binding] = [_binding(spec) for spec in NET_MENU_KEYS]

@@ -255,6 +255,11 @@ class HttpGroupConfig(GroupConfig):
         le=1000,
         doc="Worker processes sharing this group's VUs or rate, one session each; 0 = one per core (all cores up to 3, then all but one), 1 for a probe-only group.",
     )
+    via: str = opt(
+        "",
+        doc="Send traffic through this `[[links]]` link (plain http only); the Host header "
+        "still names the real target.",
+    )
     executor: Executor = opt(
         "constant-vus",
         doc="k6 executor: constant-vus, ramping-vus, constant-arrival-rate or ramping-arrival-rate.",

@@ -136,9 +136,11 @@ class Flow:
         stats: Stats,
         base_dir: Path,
         on_error: Callable[[str, str], None] | None = None,
+        host_header: str = "",
     ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
+        self.host_header = host_header  # through a link: the real target's host[:port]
         self.stats = stats
         self.base_dir = base_dir
         self.env = dict(config.env)
@@ -202,6 +204,8 @@ class Flow:
         url = self.url(render(request.url, variables, env))
         headers = {k: render(v, variables, env) for k, v in request.headers.items()}
         lower = {k.lower() for k in headers}
+        if self.host_header and "host" not in lower and url.startswith(self.base_url):
+            headers["Host"] = self.host_header
         body: bytes | None = None
         if request.files:
             parts: list[bytes] = []

@@ -255,13 +255,17 @@ PROBES = {
 }
 
 
-async def run_probe(base: str, probe: ProbeConfig, *, insecure: bool = False) -> ProbeResult:
-    """Run one probe on its own connections (apart from the load's VUs)."""
+async def run_probe(
+    base: str, probe: ProbeConfig, *, insecure: bool = False, host_header: str = ""
+) -> ProbeResult:
+    """Run one probe on its own connections (apart from the load's VUs); ``host_header`` names
+    the real target when ``base`` is a link's address."""
     weight = probe.weight if probe.weight >= 0 else DEFAULT_WEIGHTS[probe.kind]
     connector = aiohttp.TCPConnector(
         limit=0, ssl=not insecure, force_close=probe.kind == "backpressure"
     )
-    async with aiohttp.ClientSession(connector=connector) as session:
+    headers = {"Host": host_header} if host_header else None
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         try:
             passed, evidence, data = await PROBES[probe.kind](session, base, probe)
         except Exception as exc:  # a probe's failure is a verdict, not a crash

@@ -16,9 +16,10 @@ import json
 import os
 import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from console.errors import TargetError, WorkerError
 from console.lifetime import die_with_parent
@@ -65,6 +66,8 @@ class HttpSession(Session):
         self.run_duration = run_duration
         self.embedded = embedded
         self.base_url = "" if embedded else config.target_url
+        self.via = config.via
+        self._route: Callable[[], tuple[str, int]] | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self.series = {"req/s": Series(120), "p95": Series(120), "errors/s": Series(120)}
         self.totals: dict[str, float] = {}
@@ -113,6 +116,27 @@ class HttpSession(Session):
 
     # --- worker process ----------------------------------------------------------------------
 
+    def real_address(self) -> tuple[str, int]:
+        """The real target's address, for a link that forwards to it."""
+        if not self.base_url:
+            raise TargetError("embedded HTTP target is not running")
+        parts = urlsplit(self.base_url)
+        default = 443 if parts.scheme == "https" else 80
+        return parts.hostname or "127.0.0.1", parts.port or default
+
+    def route(self, address: Callable[[], tuple[str, int]] | None) -> None:
+        """Send traffic to ``address()`` (a link) with the real target in the Host header."""
+        self._route = address  # the link's pane lists the sessions behind it
+
+    def _routed_url(self) -> tuple[str, str]:
+        """(URL the worker sends to, Host header) - through the link when routed."""
+        if self._route is None:
+            return self.base_url, ""
+        parts = urlsplit(self.base_url)
+        host, port = self._route()
+        shown = f"[{host}]" if ":" in host else host
+        return urlunsplit(("http", f"{shown}:{port}", parts.path, "", "")), parts.netloc
+
     def spec(self) -> dict[str, Any]:
         """What the worker runs, sent on its stdin (never in its argv or environment)."""
         config = dataclasses.asdict(self.config)
@@ -121,9 +145,11 @@ class HttpSession(Session):
         wanted = set(ENV_REF.findall(json.dumps(config["steps"])))
         found = {n: os.environ[n] for n in wanted - set(config["env"]) if n in os.environ}
         config["env"] = {**found, **config["env"]}
+        base_url, host_header = self._routed_url()
         return {
             "config": config,
-            "base_url": self.base_url,
+            "base_url": base_url,
+            "host_header": host_header,
             "index": self.index,
             "workers": self.workers,
             "run_probes": self.run_probes,

@@ -44,7 +44,12 @@ class Worker:
         self.stats = Stats()
         self.last_error_event: dict[str, float] = {}
         self.flow = Flow(
-            config, spec["base_url"], self.stats, Path(spec.get("base_dir", ".")), self.on_error
+            config,
+            spec["base_url"],
+            self.stats,
+            Path(spec.get("base_dir", ".")),
+            self.on_error,
+            host_header=spec.get("host_header", ""),
         )
         self.flow.preload()
         self.executor = Executor(
@@ -93,7 +98,12 @@ class Worker:
             if wait > 0:
                 await asyncio.sleep(wait)
             self.event("probe_start", f"{probe.kind} on {probe.path}")
-            result = await run_probe(self.spec["base_url"], probe, insecure=self.config.insecure)
+            result = await run_probe(
+                self.spec["base_url"],
+                probe,
+                insecure=self.config.insecure,
+                host_header=self.spec.get("host_header", ""),
+            )
             self.emit(result.to_json())
 
     async def controls(self) -> None:

@@ -36,6 +36,12 @@ class SshGroupConfig(GroupConfig):
         doc="Several targets; sessions take them in turn, repeating the list to fill `count` "
         "(as SPIKE-2 did). Host names are resolved through DNS. Default: the embedded server.",
     )
+    via: str = opt(
+        "",
+        doc="Connect through this `[[links]]` link; the host-key check still refers to the "
+        "real target. The link forwards to the target's host:port (port 22 when none is "
+        "given); for a ~/.ssh/config alias give the link an `upstream`.",
+    )
     user: str = opt("", doc="Login name; default the ~/.ssh/config User, else the local user.")
     auth: Literal["key", "agent", "both"] = opt(
         "both",

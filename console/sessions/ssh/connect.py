@@ -148,8 +148,13 @@ async def open_connection(
     keys: KeyStore,
     embedded: SshTargetInfo | None,
     bogus_key: bool = False,
+    via: tuple[str, int] | None = None,
 ) -> Opened:
-    """Connect and authenticate within ``timeout`` seconds, or raise :class:`ConnectError`."""
+    """Connect and authenticate within ``timeout`` seconds, or raise :class:`ConnectError`.
+
+    ``via`` is a link's address: TCP goes there, while asyncssh still checks the host key
+    against the real ``host``/``port`` (it is handed an already-connected socket).
+    """
     options: dict[str, Any] = {
         "encryption_algs": CIPHERS,
         "connect_timeout": timeout,
@@ -176,6 +181,8 @@ async def open_connection(
             agent = await _auth_options(cfg, embedded, keys, options)
         client = _Client()
         try:
+            if via is not None:
+                options["sock"] = await asyncio.wait_for(_connect_socket(via), timeout)
             conn, _ = await asyncio.wait_for(
                 asyncssh.create_connection(lambda: client, host, **options), timeout
             )
@@ -189,6 +196,19 @@ async def open_connection(
     finally:
         if agent is not None:
             agent.close()
+
+
+async def _connect_socket(address: tuple[str, int]) -> socket.socket:
+    """A TCP socket connected to a link (closed again if connecting fails)."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def _host_key_options(

@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from console.errors import TargetError
 from console.events import Event
 from console.metrics import Series
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
@@ -62,6 +63,8 @@ class SshSession(Session):
         self.endpoint = endpoint
         self.keys = keys
         self.embedded: SshTargetInfo | None = None
+        self.via = cfg.via
+        self._route: Callable[[], tuple[str, int]] | None = None
         self.series = {"cpu": Series(), "mem": Series()}
         self.badges = () if cfg.verify_host_key else ("host key unchecked",)
         self.cpu: float | None = None
@@ -107,6 +110,18 @@ class SshSession(Session):
         self.last_error = reason
         self.badges = (*self.badges, "ssh config error")
         self.ctx.last_event = event
+
+    def real_address(self) -> tuple[str, int]:
+        """The real target's address, for a link that forwards to it."""
+        if self.embedded is not None:
+            return self.embedded.host, self.embedded.port
+        if self.endpoint.embedded:
+            raise TargetError("the embedded SSH target is not running")
+        return self.endpoint.host, self.endpoint.port or 22
+
+    def route(self, address: Callable[[], tuple[str, int]] | None) -> None:
+        """Connect through a link: TCP to ``address()``, SSH (and host keys) to the target."""
+        self._route = address  # the link's pane lists the sessions behind it
 
     @property
     def connected(self) -> bool:
@@ -235,6 +250,7 @@ class SshSession(Session):
             keys=self.keys,
             embedded=self.embedded,
             bogus_key=bogus,
+            via=self._route() if self._route is not None else None,
         )
         try:
             if self._pty is not None:
