@@ -30,19 +30,19 @@ from dataclasses import dataclass, field
 from console import units
 from console.errors import CriterionError
 from console.metrics import (
-    CounterValue,
-    GaugeValue,
+    AGGREGATIONS,
     MetricSpec,
     MetricType,
     MetricValue,
-    RateValue,
     Trend,
     Windowed,
+    aggregate,
+    aggregation_unit,
+    format_value,
 )
 from console.snapshot import CriterionSnapshot
 
 __all__ = [
-    "AGGREGATIONS",
     "Criterion",
     "CriterionError",
     "RecoveryTracker",
@@ -59,13 +59,6 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
     "<": operator.lt,
     ">": operator.gt,
-}
-
-AGGREGATIONS: dict[MetricType, tuple[str, ...]] = {
-    MetricType.COUNTER: ("count", "rate"),
-    MetricType.GAUGE: ("value", "min", "max", "avg"),
-    MetricType.RATE: ("rate", "passes", "fails", "count"),
-    MetricType.TREND: ("avg", "min", "max", "med", "count", "p(N)"),
 }
 
 # k6 scans for the operators in this order and splits at the first one found (its
@@ -223,106 +216,8 @@ def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
     target = _convert(
         number, value.group("unit") if value else "", spec.unit, aggregation, spec.type
     )
-    unit = spec.unit
-    if spec.type is MetricType.RATE and aggregation == "rate":
-        unit = "fraction"
-    elif aggregation in ("count", "passes", "fails"):
-        unit = "count"
-    elif spec.type is MetricType.COUNTER and aggregation == "rate":
-        unit = "/s"
+    unit = aggregation_unit(spec.type, spec.unit, aggregation)
     return Threshold(text.strip(), aggregation, op, target, unit)
-
-
-def aggregate(value: MetricValue | None, aggregation: str, elapsed: float) -> float | None:
-    """The number an aggregation reads from a metric value; None when there is no data."""
-    if value is None:
-        return None
-    if isinstance(value, CounterValue):
-        if aggregation == "count":
-            return value.count
-        return value.count / elapsed if elapsed > 0 else None
-    if isinstance(value, RateValue):
-        if aggregation == "rate":
-            return value.rate
-        if aggregation == "passes":
-            return float(value.passes)
-        if aggregation == "fails":
-            return float(value.total - value.passes)
-        return float(value.total)
-    if isinstance(value, GaugeValue):
-        if value.n == 0:
-            return None
-        return {"value": value.value, "min": value.min, "max": value.max, "avg": value.avg}[
-            aggregation
-        ]
-    assert isinstance(value, Trend)
-    if aggregation == "count":
-        return float(value.count)
-    if value.count == 0:
-        return None
-    if aggregation == "avg":
-        return value.avg
-    if aggregation == "min":
-        return value.min
-    if aggregation == "max":
-        return value.max
-    if aggregation == "med":
-        return value.percentile(50)
-    return value.percentile(float(aggregation[2:-1]))
-
-
-def format_value(
-    value: float | None, unit: str, aggregation: str = "", *, exact: bool = False
-) -> str:
-    """A metric value or a threshold target as text, the one formatter for both.
-
-    ``exact`` is for targets: the number the profile wrote, never rounded (``p(95)<0.1`` reads
-    ``< 0.1ms``, not ``< 0ms``); measured values are rounded for reading.
-    """
-    if value is None:
-        return "-"
-    if exact:
-        return _exact(value, unit)
-    if unit == "fraction":
-        return f"{value * 100:.2f}%".replace(".00%", "%")
-    if unit == "ms":
-        return units.format_duration(value / 1000)
-    if unit == "s":
-        return units.format_duration(value)
-    if unit == "bytes":
-        return units.format_bytes(value)
-    if unit == "%":
-        return f"{value:.1f}%"
-    if unit == "/s":
-        return f"{value:.1f}/s"
-    if unit == "count":
-        return f"{value:.0f}"
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return f"{text}{unit and ' ' + unit}"
-
-
-def _exact(value: float, unit: str) -> str:
-    def g(number: float) -> str:
-        return f"{number:.12g}"
-
-    if not math.isfinite(value):
-        return str(value)  # "inf": k6 reads "Infinity" as a number too
-
-    if unit == "fraction":
-        return f"{g(value * 100)}%"
-    if unit in ("ms", "s"):
-        seconds = value / 1000 if unit == "ms" else value
-        return f"{g(seconds)}s" if abs(seconds) >= 1 else f"{g(seconds * 1000)}ms"
-    if unit == "bytes":
-        for suffix, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-            if abs(value) >= scale:
-                return f"{g(value / scale)}{suffix}"
-        return f"{g(value)}B"
-    if unit in ("%", "/s"):
-        return f"{g(value)}{unit}"
-    if unit == "count":
-        return g(value)
-    return f"{g(value)}{unit and ' ' + unit}"
 
 
 @dataclass

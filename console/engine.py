@@ -32,20 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import export
-from console.criteria import Criterion, RecoveryTracker, format_value
+from console.criteria import Criterion, RecoveryTracker
 from console.errors import ExitStatus, RunDirError
 from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
 from console.faults import FaultInjector
 from console.files import new_private_dir
 from console.k6 import JsonOutput, write_summary_export
-from console.metrics import (
-    CounterValue,
-    GaugeValue,
-    MetricsRegistry,
-    MetricType,
-    RateValue,
-    Trend,
-)
+from console.metrics import MetricsRegistry, Trend, summarize
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.sanitize import clean, clean_data
@@ -791,7 +784,9 @@ class Run:
         elapsed = max(self.active_elapsed(), 1e-9)
         for name, value in sorted(self.registry.items()):
             spec = self.registry.specs[name]
-            yield MetricSummary(name, spec.type.value, spec.unit, summarize(value, elapsed))
+            yield MetricSummary(
+                name, spec.type.value, spec.unit, summarize(value, spec.type, elapsed)
+            )
 
     def _without_work(self) -> list[str]:
         return [s.id for s in self.sessions.values() if not s.worked]
@@ -886,49 +881,3 @@ def _log_loss_text(log: EventLog) -> str:
     if log.pending_lines:
         text += f", {log.pending_lines} held back to retry"
     return text + (f" ({log.write_error})" if log.write_error else "")
-
-
-def summarize(value: Any, elapsed: float) -> dict[str, float | None]:
-    """The figures a summary shows for one metric value, by type (as k6 does)."""
-    if isinstance(value, CounterValue):
-        return {"count": value.count, "rate": value.count / elapsed}
-    if isinstance(value, GaugeValue):
-        return {
-            "value": value.value,
-            "min": value.min if value.n else None,
-            "max": value.max if value.n else None,
-            "avg": value.avg,
-        }
-    if isinstance(value, RateValue):
-        return {
-            "rate": value.rate,
-            "passes": float(value.passes),
-            "fails": float(value.total - value.passes),
-            "count": float(value.total),
-        }
-    assert isinstance(value, Trend)
-    return {
-        "count": float(value.count),
-        "avg": value.avg,
-        "min": value.min if value.count else None,
-        "med": value.percentile(50),
-        "max": value.max if value.count else None,
-        "p(90)": value.percentile(90),
-        "p(95)": value.percentile(95),
-        "p(99)": value.percentile(99),
-    }
-
-
-def describe(summary: MetricSummary) -> str:
-    """``avg=12ms min=3ms ...`` for the headless summary and the report."""
-    parts = []
-    for key, value in summary.values.items():
-        unit = summary.unit
-        if summary.type == MetricType.RATE.value and key == "rate":
-            unit = "fraction"
-        elif key in ("count", "passes", "fails"):
-            unit = "count"
-        elif summary.type == MetricType.COUNTER.value and key == "rate":
-            unit = "/s"
-        parts.append(f"{key}={format_value(value, unit)}")
-    return " ".join(parts)

@@ -23,6 +23,7 @@ from xml.etree import ElementTree as ET
 
 from console import report_html
 from console.files import private_dir, write_private
+from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.secrets import REDACTED, Secrets, redact
 from console.snapshot import RunSnapshot
@@ -254,10 +255,13 @@ def render_report(
         )
         out.append("")
     out += ["## Metrics", ""]
-    from console.engine import describe  # late: engine imports this module
 
     out += _table(
-        ["Metric", "Type", "Values"], [[m.name, m.type, describe(m)] for m in snapshot.metrics]
+        ["Metric", "Type", "Values"],
+        [
+            [m.name, m.type, describe(MetricType(m.type), m.unit, m.values)]
+            for m in snapshot.metrics
+        ],
     )
     out.append("")
     return "\n".join(out)

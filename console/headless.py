@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from console.engine import Run, RunResult, describe
+from console.engine import Run, RunResult
+from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import RunSnapshot
@@ -73,7 +74,9 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         lines.append("")
     lines.append("  metrics")
     for m in snap.metrics:
-        lines.append(f"    {m.name + ' ':.<{width}} {describe(m)}")
+        lines.append(
+            f"    {m.name + ' ':.<{width}} {describe(MetricType(m.type), m.unit, m.values)}"
+        )
     lines += ["", f"  run directory: {result.run_dir}", f"  exit status: {result.exit_code}", ""]
     return "\n".join(lines)
 

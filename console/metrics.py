@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, Union
 
+from console import units
+
 __all__ = [
     "CounterValue",
     "GaugeValue",
@@ -177,6 +179,9 @@ class Trend:
                 diff._buckets[index] = delta
         diff.count = self.count - before.count
         diff.sum = self.sum - before.sum
+        # Exact samples are appended in order, so the interval's are the ones after before's.
+        exact, earlier = self._exact, before._exact
+        diff._exact = exact[len(earlier) :] if exact is not None and earlier is not None else None
         if diff._buckets:
             diff.min = self._midpoint(min(diff._buckets))
             diff.max = self._midpoint(max(diff._buckets))
@@ -527,3 +532,139 @@ class Series:
     def marker_positions(self, markers: Iterable[int]) -> tuple[int, ...]:
         start = self.total - len(self._ring)
         return tuple(m - start for m in markers if start <= m < self.total)
+
+
+# ----- what a metric means: its aggregations, their units, summaries and text ---------------
+
+# What a threshold may read of each type (k6's names); ``p(N)`` stands for any percentile.
+AGGREGATIONS: dict[MetricType, tuple[str, ...]] = {
+    MetricType.COUNTER: ("count", "rate"),
+    MetricType.GAUGE: ("value", "min", "max", "avg"),
+    MetricType.RATE: ("rate", "passes", "fails", "count"),
+    MetricType.TREND: ("avg", "min", "max", "med", "count", "p(N)"),
+}
+
+# What a summary shows of each type, in k6's end-of-test order.
+SUMMARY_AGGREGATIONS: dict[MetricType, tuple[str, ...]] = {
+    MetricType.COUNTER: ("count", "rate"),
+    MetricType.GAUGE: ("value", "min", "max", "avg"),
+    MetricType.RATE: ("rate", "passes", "fails", "count"),
+    MetricType.TREND: ("count", "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"),
+}
+
+
+def aggregation_unit(kind: MetricType, unit: str, aggregation: str) -> str:
+    """The unit of an aggregation of a metric: a rate's ``rate`` is a fraction, a counter's
+    ``rate`` is per second, counts are counts; everything else keeps the metric's unit."""
+    if kind is MetricType.RATE and aggregation == "rate":
+        return "fraction"
+    if aggregation in ("count", "passes", "fails"):
+        return "count"
+    if kind is MetricType.COUNTER and aggregation == "rate":
+        return "/s"
+    return unit
+
+
+def aggregate(value: MetricValue | None, aggregation: str, elapsed: float) -> float | None:
+    """The number an aggregation reads from a metric value; None when there is no data."""
+    if value is None:
+        return None
+    if isinstance(value, CounterValue):
+        if aggregation == "count":
+            return value.count
+        return value.count / elapsed if elapsed > 0 else None
+    if isinstance(value, RateValue):
+        if aggregation == "rate":
+            return value.rate
+        if aggregation == "passes":
+            return float(value.passes)
+        if aggregation == "fails":
+            return float(value.total - value.passes)
+        return float(value.total)
+    if isinstance(value, GaugeValue):
+        if value.n == 0:
+            return None
+        return {"value": value.value, "min": value.min, "max": value.max, "avg": value.avg}[
+            aggregation
+        ]
+    assert isinstance(value, Trend)
+    if aggregation == "count":
+        return float(value.count)
+    if value.count == 0:
+        return None
+    if aggregation == "avg":
+        return value.avg
+    if aggregation == "min":
+        return value.min
+    if aggregation == "max":
+        return value.max
+    if aggregation == "med":
+        return value.percentile(50)
+    return value.percentile(float(aggregation[2:-1]))
+
+
+def format_value(
+    value: float | None, unit: str, aggregation: str = "", *, exact: bool = False
+) -> str:
+    """A metric value or a threshold target as text, the one formatter for both.
+
+    ``exact`` is for targets: the number the profile wrote, never rounded (``p(95)<0.1`` reads
+    ``< 0.1ms``, not ``< 0ms``); measured values are rounded for reading.
+    """
+    if value is None:
+        return "-"
+    if exact:
+        return _exact(value, unit)
+    if unit == "fraction":
+        return f"{value * 100:.2f}%".replace(".00%", "%")
+    if unit == "ms":
+        return units.format_duration(value / 1000)
+    if unit == "s":
+        return units.format_duration(value)
+    if unit == "bytes":
+        return units.format_bytes(value)
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "/s":
+        return f"{value:.1f}/s"
+    if unit == "count":
+        return f"{value:.0f}"
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{text}{unit and ' ' + unit}"
+
+
+def _exact(value: float, unit: str) -> str:
+    def g(number: float) -> str:
+        return f"{number:.12g}"
+
+    if not math.isfinite(value):
+        return str(value)  # "inf": k6 reads "Infinity" as a number too
+
+    if unit == "fraction":
+        return f"{g(value * 100)}%"
+    if unit in ("ms", "s"):
+        seconds = value / 1000 if unit == "ms" else value
+        return f"{g(seconds)}s" if abs(seconds) >= 1 else f"{g(seconds * 1000)}ms"
+    if unit == "bytes":
+        for suffix, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+            if abs(value) >= scale:
+                return f"{g(value / scale)}{suffix}"
+        return f"{g(value)}B"
+    if unit in ("%", "/s"):
+        return f"{g(value)}{unit}"
+    if unit == "count":
+        return g(value)
+    return f"{g(value)}{unit and ' ' + unit}"
+
+
+def summarize(value: MetricValue, kind: MetricType, elapsed: float) -> dict[str, float | None]:
+    """The figures a summary shows for one metric value (:data:`SUMMARY_AGGREGATIONS`)."""
+    return {name: aggregate(value, name, elapsed) for name in SUMMARY_AGGREGATIONS[kind]}
+
+
+def describe(kind: MetricType, unit: str, figures: Mapping[str, float | None]) -> str:
+    """``avg=12ms min=3ms ...`` for the headless summary and the report."""
+    return " ".join(
+        f"{name}={format_value(value, aggregation_unit(kind, unit, name))}"
+        for name, value in figures.items()
+    )

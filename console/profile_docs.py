@@ -8,7 +8,7 @@ A test fails when the file and the generator disagree.
 from __future__ import annotations
 
 from console.config import doc_rows, nested_tables
-from console.criteria import AGGREGATIONS
+from console.metrics import AGGREGATIONS
 from console.profile import CONSOLE_METRICS, CriterionConfig, FaultConfig, RunConfig
 from console.sessions import get_kind, kind_tables
 

@@ -127,3 +127,17 @@ def test_a_batch_is_the_same_trend_as_one_sample_at_a_time() -> None:
         batched.record_many(values[1:])
         for pct in (0, 50, 90, 95, 99, 100):
             assert batched.percentile(pct) == one.percentile(pct), (n, pct)
+
+
+def test_an_interval_of_a_trend_holds_exactly_the_samples_since() -> None:
+    from console.metrics import EXACT_SAMPLES
+
+    trend = Trend()
+    trend.record_many([1.0, 2.0, 3.0])
+    before = trend.copy()
+    trend.record_many([100.0, 200.0])
+    interval = trend.since(before)
+    assert interval.count == 2 and interval.percentile(50) == 150.0
+    trend.record_many([5.0] * EXACT_SAMPLES)  # past the exact samples: the histogram answers
+    later = trend.since(before)
+    assert later.count == 2 + EXACT_SAMPLES and later.percentile(50) is not None
