@@ -682,14 +682,14 @@ class Run:
     async def export(self) -> list[Path]:
         """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
         self._export_n += 1
-        snapshot = self.build_snapshot()
+        snapshot = self.make_snapshot()
         try:
             paths = export.write_all(
                 self.run_dir,
                 self._export_n,
                 snapshot,
                 self.profile,
-                self.kind_summaries(snapshot),
+                self.kind_figures(snapshot),
                 self.secrets,
                 history=self.history(),
             )
@@ -726,7 +726,7 @@ class Run:
     # ----- snapshots -----------------------------------------------------------------------
 
     def publish(self) -> RunSnapshot:
-        snapshot = self.build_snapshot()
+        snapshot = self.make_snapshot()
         self.latest = snapshot
         for callback in self._subscribers:
             try:
@@ -735,10 +735,11 @@ class Run:
                 self._log("subscriber_error", f"{type(exc).__name__}: {exc}")
         return snapshot
 
-    def snapshot(self) -> RunSnapshot:
-        return self.latest or self.build_snapshot()
+    def current_snapshot(self) -> RunSnapshot:
+        """The latest published snapshot, or a new one before the first is published."""
+        return self.latest or self.make_snapshot()
 
-    def build_snapshot(self) -> RunSnapshot:
+    def make_snapshot(self) -> RunSnapshot:
         self._seq += 1
         lag = self._lag
         return RunSnapshot(
@@ -791,14 +792,14 @@ class Run:
     def _without_work(self) -> list[str]:
         return [s.id for s in self.sessions.values() if not s.worked]
 
-    def kind_summaries(self, snapshot: RunSnapshot) -> dict[str, Any]:
+    def kind_figures(self, snapshot: RunSnapshot) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         if idle := self._without_work():
             figures["sessions without work"] = ", ".join(idle)
         for kind in self.kinds.values():
-            if kind.summary is not None:
+            if kind.figures is not None:
                 try:
-                    figures.update(kind.summary(snapshot))
+                    figures.update(kind.figures(snapshot))
                 except Exception as exc:
                     figures[f"{kind.name}_summary_error"] = f"{type(exc).__name__}: {exc}"
         return figures
@@ -852,7 +853,7 @@ class Run:
         else:
             failed = any(c.state == "fail" for c in self.criteria) or bool(idle)
             self.state, code = "finished", ExitStatus.FAILED if failed else ExitStatus.OK
-        snapshot = self.build_snapshot()
+        snapshot = self.make_snapshot()
         self._close_outputs(snapshot)
         summary = {
             "exit_code": code,
@@ -860,7 +861,7 @@ class Run:
             "criteria": {
                 c.name: {"state": c.state, "value": c.value_text} for c in snapshot.criteria
             },
-            **self.kind_summaries(snapshot),
+            **self.kind_figures(snapshot),
         }
         self._log(
             "summary", f"{self.state}: exit {code}", data=summary, success=code == ExitStatus.OK

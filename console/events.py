@@ -62,7 +62,7 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     t: float = 0.0  # seconds since the run started; not written to the log (ts says it)
 
-    def summary(self) -> str:
+    def line(self) -> str:
         """One line for a pane: ``reconnected after drop 1069ms (attempt 1)``."""
         text = self.event + (f" {self.detail}" if self.detail else "")
         if self.elapsed_ms is not None:

@@ -111,5 +111,5 @@ def run_headless(
     run = Run(profile, runs_dir=runs_dir, duration=duration, replay=replay)
     print(f"stressdeck: {profile.name} -> {run.run_dir}", file=out, flush=True)
     result = asyncio.run(_run(run, out))
-    print(format_summary(result, run.kind_summaries(result.snapshot)), file=out, flush=True)
+    print(format_summary(result, run.kind_figures(result.snapshot)), file=out, flush=True)
     return result.exit_code

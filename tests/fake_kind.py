@@ -104,7 +104,7 @@ class Ticker(Session):
         self.series["latency"].push(self.latency)
 
     def view(self) -> SessionSnapshot:
-        return self.snapshot(
+        return self.make_view(
             series=self.series_views({"latency": "ms"}),
             counters=(("samples", str(self.samples)),),
             actions=("fake.crash", "fake.drop", "fake.slow", "fake.fast"),

@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Static
 
 from console.bindings import check_keymap
-from console.ui.app import StressdeckApp, make_app, summary_text
+from console.ui.app import StressdeckApp, closing_text, make_app
 from tests.console_harness import (
     events_named,
     key_faults,
@@ -177,7 +177,7 @@ async def test_a_run_that_ends_by_itself_waits_for_the_operator(tmp_path: Path) 
         await quit_app(pilot, app)
     result = app.run_result
     assert result is not None and result.exit_code == 0
-    summary = summary_text(result)
+    summary = closing_text(result)
     assert "Stressdeck run 'console-keys': finished" in summary
     assert f"run directory: {result.run_dir}" in summary
 

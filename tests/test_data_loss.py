@@ -210,7 +210,7 @@ def test_an_unwritable_runs_directory_is_exit_2_before_anything_starts(
 async def test_the_console_alerts_once_per_file_that_lost_data() -> None:
     from dataclasses import replace
 
-    from console.ui.app import make_app, summary_text
+    from console.ui.app import closing_text, make_app
     from tests.synthetic_run import synthetic_snapshot
 
     snap = synthetic_snapshot(ssh=0, pty=1, http=0)
@@ -227,4 +227,4 @@ async def test_the_console_alerts_once_per_file_that_lost_data() -> None:
         exit_code = 0
         snapshot = replace(snap, data_loss=lost)
 
-    assert f"NOT WRITTEN {lost[0]}" in summary_text(Result())
+    assert f"NOT WRITTEN {lost[0]}" in closing_text(Result())

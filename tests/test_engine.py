@@ -530,4 +530,4 @@ async def test_a_session_that_never_did_any_work_fails_the_run(tmp_path: Path) -
     assert result.exit_code == ExitStatus.FAILED  # no criterion failed, yet not a silent exit 0
     (no_work,) = [e for e in events(result.run_dir) if e["event"] == "session_no_work"]
     assert no_work["session_id"] == "idle#0"
-    assert run.kind_summaries(result.snapshot)["sessions without work"] == "idle#0"
+    assert run.kind_figures(result.snapshot)["sessions without work"] == "idle#0"

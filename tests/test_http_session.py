@@ -40,7 +40,7 @@ threshold = "rate<0.5"
 
 
 def counters(run: Run, session_id: str) -> dict[str, str]:
-    snap = run.snapshot().session(session_id)
+    snap = run.current_snapshot().session(session_id)
     assert snap is not None
     return dict(snap.counters)
 
@@ -49,7 +49,7 @@ async def until_requests(run: Run, count: int, session_id: str = "api#0") -> Non
     """Wait (bounded) until the session has sent ``count`` requests: worker processes start
     late on a loaded machine, and a fault before any traffic shows in nothing."""
     for _ in range(400):
-        pane = run.snapshot().session(session_id)
+        pane = run.current_snapshot().session(session_id)
         if pane is not None and int(dict(pane.details).get("http_reqs", "0")) >= count:
             return
         await asyncio.sleep(0.05)

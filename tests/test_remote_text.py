@@ -49,7 +49,7 @@ class Hostile(Session):
         return None
 
     def view(self) -> SessionSnapshot:
-        return self.snapshot(
+        return self.make_view(
             counters=(("err", HOSTILE),),
             output_tail=(f"probe: FAIL {HOSTILE}",),
             details=((f"check {HOSTILE}", HOSTILE),),

@@ -82,7 +82,7 @@ async def test_changed_host_key_is_a_clear_failed_state_not_a_retry_loop(
     assert session is not None and session.state == "failed"
     assert "host key rejected" in session.badges
     assert result.snapshot.metric("ssh_abnormal_ends").get("count") == 1  # type: ignore[union-attr]
-    assert run.kind_summaries(result.snapshot)["abnormal_ends"] == 1
+    assert run.kind_figures(result.snapshot)["abnormal_ends"] == 1
 
 
 async def test_unchecked_host_key_connects_with_a_warning_badge(
@@ -239,4 +239,4 @@ async def test_reconnect_gives_up_then_a_manual_reconnect_brings_it_back(
     snap = result.snapshot
     assert snap.metric("ssh_reconnect_success").get("rate") == 0.5  # type: ignore[union-attr]
     assert snap.metric("ssh_abnormal_ends").get("count") == 1  # type: ignore[union-attr]
-    assert run.kind_summaries(snap)["global_reconnect_rate_pct"] == 50.0
+    assert run.kind_figures(snap)["global_reconnect_rate_pct"] == 50.0

@@ -166,7 +166,7 @@ async def test_polling_pty_drop_and_auth_failure_against_real_sshd(
     session = snap.session("real#0")
     assert session is not None and "ssh.server_restart" not in session.actions
     assert any("stressdeck pty line 20 of 20" in line for line in session.output_tail)
-    assert run.kind_summaries(snap)["global_reconnect_rate_pct"] == 100.0
+    assert run.kind_figures(snap)["global_reconnect_rate_pct"] == 100.0
 
 
 async def test_host_name_and_changed_key_against_real_sshd(sshd: Sshd, tmp_path: Path) -> None:

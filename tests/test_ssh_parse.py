@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from console.config import read_table
-from console.sessions.ssh import KIND, summary
+from console.sessions.ssh import KIND, figures
 from console.sessions.ssh.channel import strip_escapes
 from console.sessions.ssh.config import Endpoint, SshGroupConfig, expand_targets, parse_target
 from console.sessions.ssh.parse import (
@@ -122,11 +122,11 @@ def test_summary_has_the_spikes_figures() -> None:
             MetricSummary("ssh_reconnect_time", "trend", "ms", {"p(95)": 5578.2, "count": 9.0}),
         ]
     )
-    figures = summary(snap)
-    assert figures["abnormal_ends"] == 0
-    assert figures["global_reconnect_rate_pct"] == 90.0
-    assert figures["global_reconnect_p95_ms"] == 5578.2
-    assert summary(_Snap([]))["global_reconnect_rate_pct"] is None
+    shown = figures(snap)
+    assert shown["abnormal_ends"] == 0
+    assert shown["global_reconnect_rate_pct"] == 90.0
+    assert shown["global_reconnect_p95_ms"] == 5578.2
+    assert figures(_Snap([]))["global_reconnect_rate_pct"] is None
 
 
 def test_escape_codes_are_stripped_from_output_tail() -> None:

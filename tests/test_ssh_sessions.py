@@ -66,7 +66,7 @@ async def test_poll_pty_and_drops_follow_the_spike_runbook(tmp_path: Path) -> No
     async def during(run: Run) -> None:
         await wait_all_running(run)
         await asyncio.sleep(2.5)  # two polls, so there is a CPU delta, and PTY cycles
-        snap = run.snapshot()
+        snap = run.current_snapshot()
         seen_views.update({s.id: s for s in snap.sessions})
         one = await run.inject("ssh.drop", target="all", pick=1, source="api")
         await asyncio.sleep(0.3)
@@ -105,7 +105,7 @@ async def test_poll_pty_and_drops_follow_the_spike_runbook(tmp_path: Path) -> No
     assert mem is not None and 0 < (mem.get("value") or 0) < 100
     assert (snap.metric("ssh_pty_bytes").get("count") or 0) > 3 * 500  # type: ignore[union-attr]
     assert snap.metric("ssh_reconnect_success").get("rate") == 1.0  # type: ignore[union-attr]
-    figures = run.kind_summaries(snap)
+    figures = run.kind_figures(snap)
     assert figures["abnormal_ends"] == 0
     assert figures["global_reconnect_rate_pct"] == 100.0
     assert 200 <= figures["global_reconnect_p95_ms"] < 5000

@@ -239,7 +239,7 @@ class LinkSession(Session):
         stats = self.link.stats()
         toxics = tuple(t.describe() for t in self.link.toxics.values())
         state = "deleted" if self.deleted else ("down" if not self.link.enabled else self.state)
-        return self.snapshot(
+        return self.make_view(
             target=f"{self.link.listen} → {self.link.upstream}",
             state=state,
             badges=toxics,
@@ -573,7 +573,7 @@ def create(configs: Sequence[LinkConfig], env: RunEnv) -> NetRuntime:
     return NetRuntime(configs, env)
 
 
-def summary(snapshot: Any) -> dict[str, Any]:
+def figures(snapshot: Any) -> dict[str, Any]:
     def count(metric: str) -> int:
         found = snapshot.metric(metric)
         return int(found.get("count") or 0) if found else 0
@@ -591,5 +591,5 @@ KIND = SessionKind(
     metrics=METRICS,
     faults=FAULTS,
     create=create,
-    summary=summary,
+    figures=figures,
 )

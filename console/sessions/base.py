@@ -286,7 +286,7 @@ class Session(ABC):
         so the emulator cleans what it draws."""
         return b""
 
-    def snapshot(self, **fields: Any) -> SessionSnapshot:
+    def make_view(self, **fields: Any) -> SessionSnapshot:
         """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest.
 
         Every text in it is made safe to draw here (:func:`console.sanitize.clean`): output
@@ -300,7 +300,7 @@ class Session(ABC):
             "target": self.target,
             "state": self.state,
             "badges": self.badges,
-            "last_event": last.summary() if last is not None else "",
+            "last_event": last.line() if last is not None else "",
         }
         merged = {**shared, **fields}
         for name in ("target", "last_event"):
@@ -374,4 +374,4 @@ class SessionKind:
     metrics: tuple[MetricSpec, ...]
     faults: Mapping[str, FaultSpec]
     create: Callable[[Sequence[Any], RunEnv], KindRuntime]
-    summary: Callable[[Any], Mapping[str, Any]] | None = None  # extra headless summary figures
+    figures: Callable[[Any], Mapping[str, Any]] | None = None  # extra headless summary figures

@@ -63,7 +63,7 @@ from widgets import (
 )
 from widgets.header import clock_text
 
-__all__ = ["Controller", "StressdeckApp", "make_app", "run_console", "summary_text"]
+__all__ = ["Controller", "StressdeckApp", "closing_text", "make_app", "run_console"]
 
 T = TypeVar("T")
 
@@ -574,7 +574,7 @@ def make_app(
     )
 
 
-def summary_text(result: Any) -> str:
+def closing_text(result: Any) -> str:
     """The few lines printed to the terminal after the console closes."""
     snapshot: RunSnapshot | None = getattr(result, "snapshot", None)
     code = getattr(result, "exit_code", "?")
@@ -628,7 +628,7 @@ def run_console(
         except Exception as exc:
             _print(f"stressdeck: the run failed: {exc!r}", sys.stderr)
             return ExitStatus.FAILED
-    _print(summary_text(result), sys.stdout)
+    _print(closing_text(result), sys.stdout)
     return int(getattr(result, "exit_code", ExitStatus.FAILED))
 
 

@@ -142,7 +142,7 @@ def create(groups: Sequence[HttpGroupConfig], env: RunEnv) -> HttpRuntime:
     return HttpRuntime(sessions, embedded, env.secrets)
 
 
-def summary(snapshot: Any) -> Mapping[str, Any]:
+def figures(snapshot: Any) -> Mapping[str, Any]:
     """Headless summary figures: throughput, p95, failures, drops, and each probe's verdict."""
     if not isinstance(snapshot, RunSnapshot):
         return {}
@@ -223,5 +223,5 @@ KIND = SessionKind(
         "clear": FaultSpec("Embedded target: clear every fault switch.", recovers=False),
     },
     create=create,
-    summary=summary,
+    figures=figures,
 )

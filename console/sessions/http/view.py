@@ -105,7 +105,7 @@ def session_view(session: HttpSession) -> SessionSnapshot:
     faults = [f"http.{a}" for a in CONTROL_ACTIONS]
     if session.embedded:
         faults += [f"http.{a}" for a in TARGET_ACTIONS]
-    return session.snapshot(
+    return session.make_view(
         badges=tuple(badges),
         series=session.series_views({"req/s": "", "p95": "ms", "errors/s": ""}),
         counters=tuple(counters),

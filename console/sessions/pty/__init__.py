@@ -163,7 +163,7 @@ def _create(groups: Sequence[Any], env: RunEnv) -> KindRuntime:
     return PtyRuntime(sessions)
 
 
-def _summary(snapshot: Any) -> Mapping[str, Any]:
+def figures(snapshot: Any) -> Mapping[str, Any]:
     """Headless summary figures: the spike's loss and crash-recovery numbers at a glance."""
     if not isinstance(snapshot, RunSnapshot):
         return {}
@@ -189,5 +189,5 @@ KIND = SessionKind(
     metrics=_metrics(),
     faults=_FAULTS,
     create=_create,
-    summary=_summary,
+    figures=figures,
 )

@@ -50,7 +50,7 @@ def session_view(session: PtySession) -> SessionSnapshot:
         ("output file", str(output.path) if output.path else "-"),
         ("output not written", format_bytes(output.dropped_bytes)),
     ]
-    return session.snapshot(
+    return session.make_view(
         series=session.series_views({"output": "B/s", "rss": "MB"}),
         counters=tuple(counters),
         output_tail=output.tail(TAIL_LINES, 8192),

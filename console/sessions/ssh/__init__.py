@@ -248,7 +248,7 @@ def create(groups: Sequence[SshGroupConfig], env: RunEnv) -> SshRuntime:
     return SshRuntime(sessions, env)
 
 
-def summary(snapshot: Any) -> dict[str, Any]:
+def figures(snapshot: Any) -> dict[str, Any]:
     """SPIKE-2's summary figures, from the final RunSnapshot."""
 
     def figure(metric: str, key: str) -> float | None:
@@ -274,5 +274,5 @@ KIND = SessionKind(
     metrics=METRICS,
     faults=FAULTS,
     create=create,
-    summary=summary,
+    figures=figures,
 )

@@ -57,7 +57,7 @@ def session_view(session: SshSession) -> SessionSnapshot:
     if session.embedded is not None:
         faults.append("ssh.server_restart")
     pty = session.pty_channel
-    return session.snapshot(
+    return session.make_view(
         series=session.series_views({"cpu": "%", "mem": "%"}),
         counters=counters,
         output_tail=tuple(pty.tail) if pty is not None else (),
