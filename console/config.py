@@ -42,6 +42,7 @@ __all__ = [
     "field_problem",
     "opt",
     "read_table",
+    "read_value",
     "suggest",
 ]
 
@@ -303,6 +304,16 @@ def read_table(
     """Read ``raw`` into ``cls``; return the object (or None) and every issue found."""
     reader = _Reader()
     result = reader.table(cls, raw, path)
+    return (None if reader.issues else result), reader.issues
+
+
+def read_value(
+    tp: Any, raw: Any, path: KeyPath, unit: str | None = None
+) -> tuple[Any, list[ConfigIssue]]:
+    """Read one value as a config field of type ``tp`` (and ``unit``) would be read: the one
+    value reader, also for values outside config classes (fault parameters)."""
+    reader = _Reader()
+    result = reader.value(tp, raw, path, unit)
     return (None if reader.issues else result), reader.issues
 
 

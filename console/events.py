@@ -124,14 +124,9 @@ class EventLog:
         self._torn = False  # a failed write may have left part of a line after _good
         self._monotonic = monotonic
         self._last_flush = monotonic()
-        self._listeners: list[Callable[[Event], None]] = []
         if path is not None:
             self._fd = open_private(private_dir(path.parent) / path.name)
             self._good = os.fstat(self._fd).st_size  # end of the last whole line written
-
-    def subscribe(self, listener: Callable[[Event], None]) -> None:
-        """Call ``listener`` with every event as it is logged (used by criteria and faults)."""
-        self._listeners.append(listener)
 
     def log(self, event: Event) -> Event:
         # Redacted before anything keeps it: the log, the panes and the snapshots all read it.
@@ -147,8 +142,6 @@ class EventLog:
                 or self._monotonic() - self._last_flush >= FLUSH_INTERVAL
             ):
                 self.flush()
-        for listener in self._listeners:
-            listener(event)
         return event
 
     @property

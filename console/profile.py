@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import codecs
 import errno
-import math
 import os
 import re
 import stat
@@ -29,7 +28,16 @@ from typing import Any
 
 from console import units
 from console.bindings import check_keymap
-from console.config import ConfigIssue, GroupConfig, KeyPath, format_path, opt, read_table, suggest
+from console.config import (
+    ConfigIssue,
+    GroupConfig,
+    KeyPath,
+    format_path,
+    opt,
+    read_table,
+    read_value,
+    suggest,
+)
 from console.criteria import (
     CriterionError,
     Threshold,
@@ -590,8 +598,6 @@ class _Builder:
     def _fault_params(
         self, spec: FaultSpec, raw: Mapping[str, Any], path: KeyPath
     ) -> dict[str, Any]:
-        from console.config import UNIT_PARSERS
-
         params: dict[str, Any] = {}
         for key, value in raw.items():
             unit = spec.params.get(key)
@@ -601,25 +607,19 @@ class _Builder:
                 accepted = ", ".join(spec.params) or "none"
                 self.issue((*path, key), f"unknown parameter {key!r}{extra}; accepted: {accepted}")
                 continue
-            try:
-                if unit in UNIT_PARSERS:
-                    params[key] = UNIT_PARSERS[unit](value)
-                elif unit == "int":
-                    if not isinstance(value, int) or isinstance(value, bool):
-                        raise units.UnitError(f"expected a whole number, got {value!r}")
-                    if not 0 <= value <= 1_000_000:
-                        raise units.UnitError(f"must be 0..1000000, got {value!r}")
-                    params[key] = value
-                elif unit == "float":
-                    if not isinstance(value, (int, float)) or isinstance(value, bool):
-                        raise units.UnitError(f"expected a number, got {value!r}")
-                    if not math.isfinite(value):
-                        raise units.UnitError(f"expected a finite number, got {value!r}")
-                    params[key] = float(value)
-                else:
-                    params[key] = str(value)
-            except units.UnitError as exc:
-                self.issue((*path, key), str(exc))
+            # one value reader: the same rules and messages as config fields
+            tp = {"int": int, "float": float, "str": str}.get(unit, float)
+            value, problems = read_value(
+                tp, value, (*path, key), None if tp is not float or unit == "float" else unit
+            )
+            for problem in problems:
+                self.issue(problem.path, problem.message)
+            if problems:
+                continue
+            if unit == "int" and not 0 <= value <= 1_000_000:
+                self.issue((*path, key), f"must be 0..1000000, got {value!r}")
+                continue
+            params[key] = value
         return params
 
     def _check_links(self, groups: list[GroupSpec]) -> list[GroupSpec]:
