@@ -51,7 +51,7 @@ from bench.nginx_loopback import Nginx, nginx_path  # noqa: E402
 from console.config import read_table  # noqa: E402
 from console.metrics import Trend  # noqa: E402
 from console.sessions.http.config import HttpGroupConfig, default_workers  # noqa: E402
-from console.targets.http_server import EmbeddedTarget  # noqa: E402
+from console.targets.http_control import EmbeddedTarget  # noqa: E402
 
 LOCUSTFILE = """
 from locust import {base}, constant, task

@@ -11,7 +11,7 @@ from typing import Any
 
 from console.engine import Run, RunResult
 from console.profile import load_profile_text
-from console.targets.ssh_server import EmbeddedSshTarget
+from console.targets.ssh_control import EmbeddedSshTarget
 
 During = Callable[[Run], Awaitable[None]]
 

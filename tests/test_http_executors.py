@@ -16,7 +16,7 @@ from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.executors import Executor, RateShape, share
 from console.sessions.http.flow import VU, Flow, render
 from console.sessions.http.stats import Stats
-from console.targets.http_server import EmbeddedTarget
+from console.targets.http_control import EmbeddedTarget
 
 
 def group(**raw: Any) -> HttpGroupConfig:

@@ -25,7 +25,7 @@ from console.sessions.http.executors import Executor
 from console.sessions.http.flow import Flow
 from console.sessions.http.session import HttpSession
 from console.sessions.http.stats import Stats
-from console.targets.http_server import EmbeddedTarget
+from console.targets.http_control import EmbeddedTarget
 
 STALLED = """
 [run]

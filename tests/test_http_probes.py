@@ -11,7 +11,7 @@ from bench.nginx_loopback import Nginx, nginx_path
 from console.config import read_table
 from console.sessions.http.config import ProbeConfig
 from console.sessions.http.probes import resilience_score, run_probe
-from console.targets.http_server import EmbeddedTarget
+from console.targets.http_control import EmbeddedTarget
 
 needs_nginx = pytest.mark.skipif(
     nginx_path() is None, reason="nginx is not installed: apt-get install nginx (CI installs it)"

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from console.targets.http_server import CircuitBreaker, EmbeddedTarget
+from console.targets.http_control import EmbeddedTarget
+from console.targets.http_server import CircuitBreaker
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +159,10 @@ async def test_fault_switches(client: aiohttp.ClientSession, target: EmbeddedTar
     assert 0.4 <= time.perf_counter() - start < 3.0
 
 
-async def test_admin_route_needs_the_token(client: aiohttp.ClientSession) -> None:
+async def test_fault_switches_are_not_on_the_network(client: aiohttp.ClientSession) -> None:
+    """Only the process that started the target can flip its switches (on the child's stdin):
+    the old admin route is gone, so no other local process can stall it."""
     async with client.post("/__stressdeck/faults", json={"stall": True}) as r:
-        assert r.status == 403
+        assert r.status == 404
+    async with client.get("/health") as r:
+        assert r.status == 200

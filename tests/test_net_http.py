@@ -18,7 +18,7 @@ from console.engine import Run
 from console.net.proxy import Link
 from console.net.toxics import make_toxic
 from console.profile import load_profile_text
-from console.targets.http_server import EmbeddedTarget
+from console.targets.http_control import EmbeddedTarget
 
 BIG = 300_000
 
@@ -137,6 +137,7 @@ name = "edge"
 name = "web"
 base_url = "http://localhost:{port}"
 via = "edge"
+count = 1
 executor = "constant-arrival-rate"
 rate = 20
 pre_allocated_vus = 2
@@ -152,7 +153,8 @@ target = "web"
 params = {{ latency = "50ms" }}
 """
     try:
-        run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=3.0)
+        # long enough for a worker that starts late on a loaded machine to run its probe
+        run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=6.0)
         result = await run.run()
     finally:
         await runner.cleanup()

@@ -27,7 +27,7 @@ from console.files import new_private_dir, open_private, private_dir, write_priv
 from console.profile import load_profile_text
 from console.secrets import Secrets
 from console.sessions.http.session import HttpSession
-from console.targets.http_server import EmbeddedTarget
+from console.targets.http_control import EmbeddedTarget
 from tests.ssh_support import run_profile, wait_all_running
 
 ROOT = Path(__file__).resolve().parents[1]

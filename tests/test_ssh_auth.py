@@ -19,7 +19,7 @@ import asyncssh
 import pytest
 
 from console.engine import Run
-from console.targets.ssh_server import EmbeddedSshTarget, SshTargetInfo
+from console.targets.ssh_control import EmbeddedSshTarget, SshTargetInfo
 from tests.ssh_support import named, run_profile, started_target, wait_all_running, wait_for_state
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from console.targets.ssh_server import EmbeddedSshTarget, SshTargetInfo, TargetUnavailable
+from console.targets.ssh_control import EmbeddedSshTarget, SshTargetInfo, TargetUnavailable
 from tests.ssh_support import started_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,14 +203,16 @@ def test_cli_main_prints_one_json_line_and_exits_on_quit(tmp_path: Path) -> None
         try:
             assert proc.stdout is not None and proc.stdin is not None
             record = json.loads(proc.stdout.readline())
-            assert record["event"] == "listening" and record["port"] > 0
+            assert record["event"] == "ready" and record["port"] > 0
             assert (
                 Path(record["known_hosts"]).read_text().startswith(f"[127.0.0.1]:{record['port']}")
             )
-            proc.stdin.write('{"cmd": "nonsense"}\n{"cmd": "quit"}\n')
+            # console.children's protocol: a command with an id gets one answer with it
+            proc.stdin.write('{"cmd": "nonsense", "id": 1}\n{"cmd": "quit", "id": 2}\n')
             proc.stdin.flush()
-            assert json.loads(proc.stdout.readline())["ok"] is False
-            assert json.loads(proc.stdout.readline()) == {"ok": True, "cmd": "quit"}
+            bad = json.loads(proc.stdout.readline())
+            assert bad["ok"] is False and bad["id"] == 1 and "nonsense" in bad["error"]
+            assert json.loads(proc.stdout.readline()) == {"ok": True, "cmd": "quit", "id": 2}
             assert proc.wait(10) == 0
         finally:
             proc.kill()

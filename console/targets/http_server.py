@@ -1,7 +1,7 @@
 """Stressdeck's embedded HTTP target: the SignalCraft and resilience-report routes on aiohttp.web.
 
 Run as ``stressdeck target http [--host 127.0.0.1] [--port 0]``: it prints one JSON line
-(``{"url": ..., "port": ..., "admin_token": ...}``) and serves until stopped. The routes mirror
+(``{"event": "ready", "url": ..., "port": ...}``) and serves until stopped. The routes mirror
 the seeds so their profiles run unchanged against it:
 
 * ``POST /api/lightweight-analyze`` - multipart field ``audio``; CPU work in proportion to its size.
@@ -14,9 +14,11 @@ the seeds so their profiles run unchanged against it:
   429 at once; a queued request that waits longer than ``queue_timeout`` gets 503.
 * ``GET /health``.
 
-Fault switches (``POST /__stressdeck/faults`` with the admin token, used by the console's
-``http.error_rate``, ``http.latency``, ``http.stall``, ``http.dependency_down`` and
-``http.clear``) apply to every route but the admin one, so a stalled target really stalls.
+Fault switches (the ``faults`` command on stdin, in the console's one child protocol,
+:mod:`console.children`; used by the console's ``http.error_rate``, ``http.latency``,
+``http.stall``, ``http.dependency_down`` and ``http.clear``) apply to every route, so a stalled
+target really stalls. They are not on the network at all: only the process that started the
+target can flip them. :class:`console.targets.http_control.EmbeddedTarget` is the parent's side.
 """
 
 from __future__ import annotations
@@ -26,31 +28,22 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import random
 import secrets
 import signal
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from console.errors import TargetError
-from console.lifetime import die_with_parent
-from console.targets.process import terminate
+from console.children import announce, serve_commands
 
-__all__ = ["CircuitBreaker", "EmbeddedTarget", "TargetState", "build_app", "main"]
+__all__ = ["CircuitBreaker", "TargetState", "build_app", "main", "set_faults"]
 
-ADMIN_PATH = "/__stressdeck/faults"
-ADMIN_HEADER = "X-Stressdeck-Admin"
 BREAKER_ERROR_CODES = frozenset({404, 500, 502, 503, 504})  # the report's list
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -119,7 +112,6 @@ class TargetState:
     latency: float = 0.0
     dependency_down: bool = False
     stalled: bool = False
-    admin_token: str = field(default_factory=lambda: secrets.token_hex(8))
     running: int = 0
     waiting: int = 0
     sessions: OrderedDict[str, str] = field(default_factory=OrderedDict)
@@ -178,8 +170,6 @@ def _etag_response(request: web.Request, payload: Any) -> web.Response:
 @web.middleware
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = _state(request)
-    if request.path == ADMIN_PATH:
-        return await handler(request)
     if state.stalled:
         await state.unstall.wait()
     if state.latency > 0:
@@ -316,30 +306,32 @@ async def test_load(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def admin_faults(request: web.Request) -> web.Response:
-    """Read or set fault switches: {"error_rate", "latency", "stall", "stall_for", ...}."""
-    state = _state(request)
-    if not secrets.compare_digest(request.headers.get(ADMIN_HEADER, ""), state.admin_token):
-        return web.json_response({"error": "admin token required"}, status=403)
-    if request.method == "POST":
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "JSON body required"}, status=400)
-        if body.get("clear"):
-            state.error_rate, state.latency, state.dependency_down = 0.0, 0.0, False
-            state.set_stall(False)
-        if "error_rate" in body:
-            state.error_rate = max(0.0, min(1.0, float(body["error_rate"])))
-        if "latency" in body:
-            state.latency = max(0.0, float(body["latency"]))
-        if "dependency_down" in body:
-            state.dependency_down = bool(body["dependency_down"])
-        if "breaker_timeout" in body:
-            state.breaker.timeout = float(body["breaker_timeout"])
-        if "stall" in body:
-            state.set_stall(bool(body["stall"]), float(body.get("stall_for", 0.0)))
-    return web.json_response(state.faults())
+def set_faults(state: TargetState, switches: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``faults`` command: set the switches given (``clear`` first), return them all."""
+    if switches.get("clear"):
+        state.error_rate, state.latency, state.dependency_down = 0.0, 0.0, False
+        state.set_stall(False)
+    if "error_rate" in switches:
+        state.error_rate = max(0.0, min(1.0, float(switches["error_rate"])))
+    if "latency" in switches:
+        state.latency = max(0.0, float(switches["latency"]))
+    if "dependency_down" in switches:
+        state.dependency_down = bool(switches["dependency_down"])
+    if "breaker_timeout" in switches:
+        state.breaker.timeout = float(switches["breaker_timeout"])
+    if "stall" in switches:
+        state.set_stall(bool(switches["stall"]), float(switches.get("stall_for", 0.0)))
+    return state.faults()
+
+
+def _command(state: TargetState, command: Mapping[str, Any], stop: asyncio.Event) -> dict[str, Any]:
+    cmd = command.get("cmd")
+    if cmd == "faults":
+        return set_faults(state, {k: v for k, v in command.items() if k not in ("cmd", "id")})
+    if cmd == "quit":
+        stop.set()
+        return {}
+    raise ValueError(f"unknown command {cmd!r}")
 
 
 def build_app(state: TargetState) -> web.Application:
@@ -353,7 +345,6 @@ def build_app(state: TargetState) -> web.Application:
     app.router.add_get("/api/v1/schemas/{branch}/object-types", schema_list)
     app.router.add_get("/api/v1/schemas/{branch}/object-types/{type_name}", schema_get)
     app.router.add_get("/api/v1/test/load", test_load)
-    app.router.add_route("*", ADMIN_PATH, admin_faults)
     return app
 
 
@@ -376,26 +367,21 @@ async def serve(args: argparse.Namespace) -> int:
     assert server is not None
     port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    line = {
-        "url": f"http://{host}:{port}",
-        "host": args.host,
-        "port": port,
-        "admin_token": state.admin_token,
-    }
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before the line: a reader may stop us at once
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    print(json.dumps(line), flush=True)
-    if args.exit_on_stdin_eof:
-        # The parent holds our stdin; when it dies, EOF tells us to go too.
-        def watch() -> None:
-            sys.stdin.read()
-            loop.call_soon_threadsafe(stop.set)
+    announce(url=f"http://{host}:{port}", host=args.host, port=port)
 
-        threading.Thread(target=watch, daemon=True).start()
+    async def control() -> None:
+        await serve_commands(lambda command: _command(state, command, stop))
+        if args.exit_on_stdin_eof:
+            stop.set()  # the parent holds our stdin: EOF means it is gone
+
+    control_task = asyncio.create_task(control())
     await stop.wait()
+    control_task.cancel()
     await runner.cleanup()
     return 0
 
@@ -427,107 +413,6 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(serve(args))
     return 0
-
-
-class EmbeddedTarget:
-    """Starts the target in its own process and hands back its base URL.
-
-    Used by the HTTP kind (``base_url = "embedded"``), the tests and the benchmark. The child
-    exits when this process goes away (its stdin closes), so a crashed console leaves nothing.
-    """
-
-    def __init__(
-        self,
-        *,
-        breaker_timeout: float = 2.0,
-        capacity: int = 20,
-        queue: int = 40,
-        latency: float = 0.0,
-        host: str = "127.0.0.1",
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.env = env  # the child's environment; default the console's (a run passes it scrubbed)
-        self.args = [
-            "--host", host, "--port", "0",
-            "--breaker-timeout", f"{breaker_timeout}s",
-            "--capacity", str(capacity), "--queue", str(queue),
-            "--latency", f"{latency}s", "--exit-on-stdin-eof",
-        ]  # fmt: skip
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-        self.admin_token = ""
-
-    def start_sync(self, timeout: float = 15.0) -> str:
-        self._spawn()
-        return self._await_ready(timeout)
-
-    def _spawn(self) -> None:
-        """Start the server process; it dies with the thread that calls this (see
-        :mod:`console.lifetime`), so call it from one that lives as long as the target."""
-        code = (
-            "import sys; from console.targets.http_server import main; sys.exit(main(sys.argv[1:]))"
-        )
-        root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ if self.env is None else self.env)
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", code, *self.args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            preexec_fn=die_with_parent(),
-        )
-
-    def _await_ready(self, timeout: float) -> str:
-        assert self.proc is not None
-        stdout = self.proc.stdout
-        assert stdout is not None
-        result: list[bytes] = []
-        reader = threading.Thread(target=lambda: result.append(stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if not result or not result[0]:
-            self.stop_sync()
-            raise TargetError("embedded HTTP target did not start")
-        info = json.loads(result[0])
-        self.url = info["url"]
-        self.admin_token = info["admin_token"]
-        return self.url
-
-    async def start(self, timeout: float = 15.0) -> str:
-        self._spawn()  # from the loop's own thread, not a pool thread: see console.lifetime
-        return await asyncio.to_thread(self._await_ready, timeout)
-
-    def stop_sync(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            terminate(proc)
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self.stop_sync)
-
-    def set_faults_sync(self, **switches: Any) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.url + ADMIN_PATH,
-            data=json.dumps(switches).encode(),
-            headers={ADMIN_HEADER: self.admin_token, "Content-Type": "application/json"},
-            method="POST",
-        )
-        # No proxy handler: http_proxy must never see the admin token meant for loopback.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(request, timeout=5) as response:
-            state: dict[str, Any] = json.loads(response.read())
-            return state
-
-    async def set_faults(self, **switches: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(self.set_faults_sync, **switches)
-
-    def __enter__(self) -> EmbeddedTarget:
-        self.start_sync()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_sync()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ generates (or reuses) an ed25519 host key and an ed25519 client key in the state
 authorizes the client key, listens, prints ONE JSON line describing itself and serves until
 stopped::
 
-    {"event": "listening", "host": "127.0.0.1", "port": 40211, "pid": 1234,
+    {"event": "ready", "host": "127.0.0.1", "port": 40211, "pid": 1234,
      "host_key": ".../ssh_host_ed25519_key", "host_key_fingerprint": "SHA256:...",
      "client_key": ".../client_ed25519_key", "known_hosts": ".../known_hosts", "user": "me"}
 
@@ -13,7 +13,8 @@ Exec requests and PTY sessions are really run on the local machine (asyncio subp
 request gets a real pseudo-terminal), so ``cat /proc/stat`` polled through it reports this
 machine's real figures. Any user name is accepted; only the generated client key authenticates.
 
-Faults are driven over stdin, one JSON object per line, each answered by one JSON line:
+Faults are driven over stdin with the console's one child protocol (:mod:`console.children`):
+JSON commands, one per line; a command with an ``"id"`` is answered by one line with that id:
 
 * ``{"cmd": "restart", "down": "5s"}`` - stop listening and drop every connection at once (and
   the processes they run), then listen again on the same port after the downtime;
@@ -22,11 +23,9 @@ Faults are driven over stdin, one JSON object per line, each answered by one JSO
 * ``{"cmd": "stats"}`` - connection and authentication counts;
 * ``{"cmd": "quit"}``.
 
-A request may carry an ``"id"``; its answer then carries the same id, which is how the parent
-tells a late answer (to a command it gave up on) from the one it is waiting for.
-
 It runs in its own process because a target that shares the console's event loop would make the
-console's CPU and latency figures meaningless. :class:`EmbeddedSshTarget` starts it that way.
+console's CPU and latency figures meaningless. :class:`console.targets.ssh_control.EmbeddedSshTarget`
+starts and controls it (the parent's side).
 
 The client key logs in as the operator, so it is guarded like any private key: the state
 directory is 0700 and every file in it 0600 from its creation (:mod:`console.files`; never
@@ -53,30 +52,26 @@ import sys
 import tempfile
 import termios
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
-from console.errors import TargetError, TargetUnavailable
-from console.files import open_private, private_dir, write_private
+from console.children import announce, serve_commands
+from console.files import private_dir, write_private
 from console.lifetime import die_with_parent
-from console.targets.process import terminate_async
+from console.targets.ssh_control import CLIENT_KEY_NAME, HOST_KEY_NAME, remove_keys
 from console.units import parse_duration
 
 __all__ = [
-    "EmbeddedSshTarget",
-    "SshTargetInfo",
+    "CLIENT_KEY_NAME",
+    "HOST_KEY_NAME",
     "SshTargetServer",
-    "TargetUnavailable",
     "ensure_keys",
     "main",
     "remove_keys",
 ]
 
-HOST_KEY_NAME = "ssh_host_ed25519_key"
-CLIENT_KEY_NAME = "client_ed25519_key"
 _READ_CHUNK = 65536
 _BATCH_DELAY = 0.003  # seconds a PTY burst may gather before it is sent
 
@@ -84,9 +79,6 @@ _BATCH_DELAY = 0.003  # seconds a PTY burst may gather before it is sent
 def _emit(record: Mapping[str, Any]) -> None:
     sys.stdout.write(json.dumps(record) + "\n")
     sys.stdout.flush()
-
-
-KEY_FILES = (HOST_KEY_NAME, f"{HOST_KEY_NAME}.pub", CLIENT_KEY_NAME, f"{CLIENT_KEY_NAME}.pub")
 
 
 def ensure_keys(state_dir: Path) -> tuple[asyncssh.SSHKey, asyncssh.SSHKey, bool]:
@@ -110,13 +102,6 @@ def ensure_keys(state_dir: Path) -> tuple[asyncssh.SSHKey, asyncssh.SSHKey, bool
             generated = True
         keys.append(key)
     return keys[0], keys[1], generated
-
-
-def remove_keys(state_dir: Path) -> None:
-    """Delete the key files from ``state_dir`` (the rest, such as the log, stays)."""
-    for name in KEY_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (state_dir / name).unlink()
 
 
 class _Connection(asyncssh.SSHServer):
@@ -215,7 +200,6 @@ class SshTargetServer:
 
     def info(self) -> dict[str, Any]:
         return {
-            "event": "listening",
             "host": self.host,
             "port": self.port,
             "pid": os.getpid(),
@@ -254,7 +238,7 @@ class SshTargetServer:
         async def come_back() -> None:
             await asyncio.sleep(down)
             await self.listen()
-            _emit(self.info())
+            _emit({"event": "listening", **self.info()})  # back after a restart
 
         self._restart_task = asyncio.create_task(come_back())
         return dropped
@@ -456,51 +440,26 @@ def _kill_group(child: asyncio.subprocess.Process) -> None:
             os.killpg(child.pid, signal.SIGKILL)
 
 
-async def _control(server: SshTargetServer, stop: asyncio.Event, exit_on_eof: bool) -> None:
-    """Read JSON commands from stdin; answer each with one JSON line on stdout."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    except (ValueError, OSError):
-        return  # stdin is not something asyncio can watch (a regular file): no control channel
-    while True:
-        line = await reader.readline()
-        if not line:
-            if exit_on_eof:
-                stop.set()
-            return
-        request_id: Any = None
-        try:
-            request = json.loads(line)
-            request_id = request.get("id")
-            reply = await _answer(server, request)
-        except Exception as exc:  # a bad line must never kill the target
-            reply = {"ok": False, "error": str(exc)}
-        # The id lets the parent match this answer to its question and drop late ones.
-        _emit(reply if request_id is None else {**reply, "id": request_id})
-        if reply.get("cmd") == "quit":
-            stop.set()
-            return
-
-
-async def _answer(server: SshTargetServer, request: Mapping[str, Any]) -> dict[str, Any]:
-    """Carry out one control command; the reply to send back."""
+async def _answer(
+    server: SshTargetServer, request: Mapping[str, Any], stop: asyncio.Event
+) -> dict[str, Any]:
+    """Carry out one control command (console.children protocol); what to answer."""
     cmd = request.get("cmd")
     if cmd == "restart":
         down = parse_duration(request.get("down", "5s"))
         dropped = await server.restart(down)
-        return {"ok": True, "cmd": cmd, "dropped": dropped, "down": down}
+        return {"dropped": dropped, "down": down}
     if cmd == "auth_fail":
         server.auth_failures += int(request.get("count", 1))
-        return {"ok": True, "cmd": cmd, "pending": server.auth_failures}
+        return {"pending": server.auth_failures}
     if cmd == "drop":
-        return {"ok": True, "cmd": cmd, "dropped": server.drop_all()}
+        return {"dropped": server.drop_all()}
     if cmd == "stats":
-        return {"ok": True, "cmd": cmd, **server.stats, "open": len(server.connections)}
+        return {**server.stats, "open": len(server.connections)}
     if cmd == "quit":
-        return {"ok": True, "cmd": cmd}
-    return {"ok": False, "cmd": cmd, "error": f"unknown command {cmd!r}"}
+        stop.set()
+        return {}
+    raise ValueError(f"unknown command {cmd!r}")
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -511,14 +470,20 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         server = SshTargetServer(state_dir, args.host, args.port)
         await server.listen()
-        _emit(server.info())
+        announce(**server.info())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, stop.set)
-        control = asyncio.create_task(_control(server, stop, args.exit_on_eof))
+
+        async def control() -> None:
+            await serve_commands(lambda request: _answer(server, request, stop))
+            if args.exit_on_eof:
+                stop.set()  # stdin closed: the parent is gone
+
+        control_task = asyncio.create_task(control())
         await stop.wait()
-        control.cancel()
+        control_task.cancel()
         await server.close()
     finally:
         if not args.keep_keys:
@@ -556,195 +521,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "::1"):
         parser.error("the embedded target listens on loopback only (127.0.0.1 or ::1)")
     return asyncio.run(serve(args))
-
-
-# -- the parent's side ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SshTargetInfo:
-    """What a client needs to reach the embedded target (from its JSON line)."""
-
-    host: str
-    port: int
-    pid: int
-    host_key: Path
-    host_key_fingerprint: str
-    client_key: Path
-    known_hosts: Path
-    user: str
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @classmethod
-    def from_json(cls, record: Mapping[str, Any]) -> SshTargetInfo:
-        return cls(
-            host=record["host"],
-            port=int(record["port"]),
-            pid=int(record["pid"]),
-            host_key=Path(record["host_key"]),
-            host_key_fingerprint=record["host_key_fingerprint"],
-            client_key=Path(record["client_key"]),
-            known_hosts=Path(record["known_hosts"]),
-            user=record["user"],
-        )
-
-
-class EmbeddedSshTarget:
-    """Starts the embedded SSH server in its own process and sends it control commands."""
-
-    def __init__(
-        self,
-        state_dir: Path,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        keep_keys: bool = False,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.state_dir = state_dir
-        self.host = host
-        self.port = port
-        self.keep_keys = keep_keys  # False: the keys it generated are deleted when it stops
-        self.env = env  # the server's (and its shells') environment; default the console's
-        self.info: SshTargetInfo | None = None
-        self._proc: asyncio.subprocess.Process | None = None
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._last_id = 0
-        self._gone = ""  # why the control channel closed, once it has
-        self._reader: asyncio.Task[None] | None = None
-        self._generated = False  # whether this start found no keys, so the server made them
-
-    async def start(self, timeout: float = 20.0) -> SshTargetInfo:
-        private_dir(self.state_dir, tighten=True)
-        self._generated = not all(
-            (self.state_dir / name).exists() for name in (HOST_KEY_NAME, CLIENT_KEY_NAME)
-        )
-        log = open_private(self.state_dir / "server.log")  # handed to the child as its stderr
-        # The child imports this package: make sure it can, whatever the working directory.
-        root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ if self.env is None else self.env)
-        path = env.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = f"{root}{os.pathsep}{path}" if path else root
-        keep = ["--keep-keys"] if self.keep_keys else []
-        try:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "console.targets.ssh_server",
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-                "--state-dir",
-                str(self.state_dir),
-                "--exit-on-eof",
-                *keep,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                env=env,
-                preexec_fn=die_with_parent(),
-            )
-        finally:
-            os.close(log)
-        assert self._proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
-        except asyncio.TimeoutError:
-            await self.stop()
-            raise TargetError("the embedded SSH target did not start in time") from None
-        if not line:
-            await self.stop()
-            tail = (self.state_dir / "server.log").read_text(errors="replace")[-500:]
-            raise TargetError(f"the embedded SSH target failed to start: {tail}")
-        self.info = SshTargetInfo.from_json(json.loads(line))
-        self.port = self.info.port
-        self._reader = asyncio.create_task(self._read_replies())
-        return self.info
-
-    async def _read_replies(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        try:
-            while line := await self._proc.stdout.readline():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(record, dict):
-                    continue
-                if record.get("event") == "listening":
-                    self.info = SshTargetInfo.from_json(record)
-                else:
-                    self._settle(record)
-            self._close_channel("it exited")
-        except (OSError, ValueError) as exc:
-            self._close_channel(f"its output failed ({exc})")
-        finally:
-            self._close_channel("its control channel closed")
-
-    def _settle(self, record: dict[str, Any]) -> None:
-        """Hand an answer to the command waiting for it; a late or unasked one is dropped."""
-        reply = self._pending.pop(record.pop("id", None), None)
-        if reply is not None and not reply.done():
-            reply.set_result(record)
-
-    def _close_channel(self, why: str) -> None:
-        """No answer will come any more: fail every waiting command now, not at its timeout."""
-        if not self._gone:
-            self._gone = why
-        for reply in self._pending.values():
-            if not reply.done():
-                reply.set_exception(TargetUnavailable(self._gone))
-        self._pending.clear()
-
-    async def command(self, cmd: str, timeout: float = 10.0, **params: Any) -> dict[str, Any]:
-        """Send one control command and return the target's answer to it.
-
-        Raises :class:`TargetUnavailable` when the target is not running, its pipe breaks, it
-        exits, or it does not answer within ``timeout`` seconds (its late answer is dropped).
-        """
-        proc = self._proc
-        if proc is None or proc.stdin is None or proc.returncode is not None or self._gone:
-            raise TargetUnavailable(f"it is not running ({self._gone or 'not started'})")
-        self._last_id += 1
-        request_id = self._last_id
-        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = reply
-        line = json.dumps({**params, "cmd": cmd, "id": request_id}) + "\n"
-        try:
-            proc.stdin.write(line.encode())
-            await asyncio.wait_for(proc.stdin.drain(), timeout)
-            return await asyncio.wait_for(reply, timeout)
-        except asyncio.TimeoutError:
-            raise TargetUnavailable(f"no answer to {cmd!r} within {timeout:g}s") from None
-        except (OSError, EOFError) as exc:  # BrokenPipeError, ConnectionResetError: it died
-            raise TargetUnavailable(f"{cmd!r} failed: {exc!r}") from None
-        finally:
-            self._pending.pop(request_id, None)
-
-    async def restart(self, down: float) -> dict[str, Any]:
-        return await self.command("restart", down=f"{down}s")
-
-    async def auth_fail(self, count: int) -> dict[str, Any]:
-        return await self.command("auth_fail", count=count)
-
-    async def stop(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        await terminate_async(proc)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        self._proc = None
-        # The server deletes the keys it generated as it exits; this covers one that was
-        # SIGKILLed at its grace period's end. Keys found here at start were not ours.
-        if self._generated and not self.keep_keys:
-            remove_keys(self.state_dir)
 
 
 if __name__ == "__main__":

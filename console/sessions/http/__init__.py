@@ -52,7 +52,7 @@ class HttpRuntime(KindRuntime):
         config = self.embedded_config
         if config is None:
             return
-        from console.targets.http_server import EmbeddedTarget
+        from console.targets.http_control import EmbeddedTarget
 
         self.target = EmbeddedTarget(
             breaker_timeout=config.breaker_timeout,

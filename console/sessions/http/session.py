@@ -14,15 +14,14 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from console.errors import TargetError, WorkerError
-from console.lifetime import die_with_parent
+from console.children import ChildProcess, Message
+from console.errors import TargetError, TargetUnavailable, WorkerError
 from console.metrics import Series, Trend
 from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
@@ -68,7 +67,7 @@ class HttpSession(Session):
         self.base_url = "" if embedded else config.target_url
         self.via = config.via
         self._route: Callable[[], tuple[str, int]] | None = None
-        self.proc: asyncio.subprocess.Process | None = None
+        self.child: ChildProcess | None = None
         self.series = {"req/s": Series(120), "p95": Series(120), "errors/s": Series(120)}
         self.totals: dict[str, float] = {}
         self.codes: dict[str, int] = {}
@@ -162,46 +161,39 @@ class HttpSession(Session):
         if not self.base_url:
             raise TargetError("embedded HTTP target is not running")
         self.target = safe_url(self.base_url)
-        env = self.ctx.secrets.child_env()
-        env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "console.sessions.http.worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            limit=32 << 20,
-            preexec_fn=die_with_parent(),  # from the loop thread, which outlives the worker
-        )  # fmt: skip
-        await self._send(self.spec())
-        proc = self.proc
-        stderr_task = asyncio.ensure_future(self._read_stderr())
         done = False
+
+        def on_message(message: Message) -> None:
+            nonlocal done
+            done = done or message.get("t") == "done"
+            self.handle(message)
+
+        # Started and spoken to the way every child is (console.children); from the loop
+        # thread, which outlives the worker (the kernel's parent-death signal follows it).
+        child = ChildProcess(
+            "console.sessions.http.worker",
+            env=self.ctx.secrets.child_env(),
+            name=f"{self.id}'s worker",
+            on_message=on_message,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.child = child
         code: int | None = None
-        assert proc.stdout is not None
+        stderr_task: asyncio.Future[None] | None = None
         try:
-            while True:
-                line = await proc.stdout.readline()
-                if not line:
-                    break
-                try:
-                    message = json.loads(line)
-                except ValueError:
-                    continue
-                if message.get("t") == "done":
-                    done = True
-                self.handle(message)
-            code = await asyncio.wait_for(proc.wait(), _GRACEFUL_STOP)
+            try:
+                await child.start()
+            except TargetUnavailable as exc:
+                raise WorkerError(str(exc)) from None
+            stderr_task = asyncio.ensure_future(self._read_stderr())
+            await child.notify("start", spec=self.spec())
+            code = await child.wait()
         finally:
             # Also on cancellation: never leave a worker behind, never wait without a bound.
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-            stderr_task.cancel()
-            await asyncio.wait({stderr_task}, timeout=1.0)
-            if code is None and proc.returncode is None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), 1.0)
+            await child.stop(grace=2.0)
+            if stderr_task is not None:
+                stderr_task.cancel()
+                await asyncio.wait({stderr_task}, timeout=1.0)
         if not done and not self._stopping:
             tail = " | ".join(list(self.stderr_tail)[-3:])
             raise WorkerError(f"HTTP worker exited with code {code}: {tail}")
@@ -210,34 +202,30 @@ class HttpSession(Session):
             self.ctx.event("scenario_end", self._summary_text(), success=True)
 
     async def _read_stderr(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        async for line in self.proc.stderr:
+        proc = self.child.proc if self.child is not None else None
+        assert proc is not None and proc.stderr is not None
+        async for line in proc.stderr:
             self.stderr_tail.append(line.decode(errors="replace").rstrip())
 
-    async def _send(self, message: Mapping[str, Any]) -> None:
-        proc = self.proc
-        if proc is None or proc.stdin is None or proc.returncode is not None:
+    async def _send(self, cmd: str, **fields: Any) -> None:
+        child = self.child
+        if child is None or child.gone:
             raise FaultNotApplicable(f"{self.id} has no running worker")
         try:
-            proc.stdin.write((json.dumps(message) + "\n").encode())
-            await proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
+            await child.notify(cmd, **fields)
+        except TargetUnavailable as exc:
             raise FaultNotApplicable(f"{self.id}: worker gone") from exc
 
     async def stop(self) -> None:
         self._stopping = True
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
+        child = self.child
+        if child is None or child.gone:
             return
         with contextlib.suppress(FaultNotApplicable):
-            await self._send({"op": "stop"})
-        try:
-            await asyncio.wait_for(proc.wait(), _GRACEFUL_STOP)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(proc.wait(), 2.0)
+            await self._send("stop")  # the worker flushes its last figures and says "done"
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(child.wait()), _GRACEFUL_STOP)
+        await child.stop(grace=2.0)
 
     # --- messages from the worker ----------------------------------------------------------------
 
@@ -373,17 +361,17 @@ class HttpSession(Session):
         if self.state in ("exited", "stopped", "failed"):
             raise FaultNotApplicable(f"{self.id} is {self.state}")
         if action == "pause":
-            await self._send({"op": "pause"})
+            await self._send("pause")
         elif action == "resume":
-            await self._send({"op": "resume"})
+            await self._send("resume")
         elif action in ("rate_up", "rate_down"):
             by = float(params.get("by", 0.25))
             factor = 1.0 + by if action == "rate_up" else 1.0 / (1.0 + by)
-            await self._send({"op": "scale", "value": factor})
+            await self._send("scale", value=factor)
         elif action == "burst":
             count = int(params.get("count", 50))
             share = count // self.workers + (1 if self.index < count % self.workers else 0)
-            await self._send({"op": "burst", "value": share})
+            await self._send("burst", value=share)
 
     def target_fault(self, action: str) -> None:
         """The shared target was faulted; only a stall is a disruption to recover from.

@@ -1,10 +1,11 @@
 """The load-generating worker process: ``python -m console.sessions.http.worker``.
 
-Protocol (JSON lines). stdin: first line the spec ``{"config": {...}, "base_url", "index",
-"workers", "run_probes", "base_dir", "run_duration", "report_interval"}`` (secrets in the
-config never touch argv), then controls ``{"op": "pause"|"resume"|"scale"|"burst"|"stop",
-"value": n}``. stdout: metric deltas (``{"t": "m", ...}``, see :mod:`.stats`) every
-``report_interval``, plus ``{"t": "event"}``, ``{"t": "probe"}`` and finally ``{"t": "done"}``.
+Protocol: the console's one child protocol (:mod:`console.children`). The worker announces
+itself, then takes ``{"cmd": "start", "spec": {"config": {...}, "base_url", "index", "workers",
+"run_probes", "base_dir", "run_duration", "report_interval"}}`` (secrets in the config never
+touch argv), then controls ``{"cmd": "pause"|"resume"|"scale"|"burst"|"stop", "value": n}``.
+Its own messages: metric deltas (``{"t": "m", ...}``, see :mod:`.stats`) every
+``report_interval``, ``{"t": "event"}``, ``{"t": "probe"}`` and finally ``{"t": "done"}``.
 
 The worker runs its own event loop, apart from the console's, so a saturated generator cannot
 make the console lag, and vice versa.
@@ -18,10 +19,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
+from console.children import announce, read_commands, serve_commands
 from console.config import read_table
 from console.sessions.http.client import make_client
 from console.sessions.http.config import HttpGroupConfig
@@ -106,25 +108,20 @@ class Worker:
             )
             self.emit(result.to_json())
 
+    def command(self, command: Mapping[str, Any]) -> dict[str, Any]:
+        op = str(command.get("cmd", ""))
+        if op == "stop":
+            self.executor.stop()
+            return {}
+        note = self.executor.control(op, float(command.get("value", 0) or 0))
+        self.event("control", f"{op} {command.get('value', '')}".strip() + f": {note}")
+        return {"note": note}
+
     async def controls(self) -> None:
-        reader = self.reader
-        if reader is None:
+        if self.reader is None:
             return
-        while True:
-            line = await reader.readline()
-            if not line:
-                self.executor.stop()  # the session went away
-                return
-            try:
-                command = json.loads(line)
-            except ValueError:
-                continue
-            op = str(command.get("op", ""))
-            if op == "stop":
-                self.executor.stop()
-                return
-            note = self.executor.control(op, float(command.get("value", 0) or 0))
-            self.event("control", f"{op} {command.get('value', '')}".strip() + f": {note}")
+        await serve_commands(self.command, self.reader)
+        self.executor.stop()  # stdin closed: the session went away
 
     async def run(self) -> None:
         reporter = asyncio.ensure_future(self.report())
@@ -148,13 +145,15 @@ class Worker:
 
 
 async def run_worker() -> int:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=16 << 20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    reader = await read_commands()
+    if reader is None:
+        return 2
+    announce(pid=os.getpid())
     line = await reader.readline()
     if not line:
-        return 2
-    await Worker(json.loads(line), reader).run()
+        return 2  # the session went away before it said what to run
+    start = json.loads(line)
+    await Worker(start["spec"], reader).run()
     return 0
 
 

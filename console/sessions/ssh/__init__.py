@@ -40,7 +40,7 @@ from console.sessions.ssh.config import SshGroupConfig, expand_targets
 from console.sessions.ssh.connect import KeyStore, SshConfigError, config_paths, read_ssh_config
 from console.sessions.ssh.session import SshSession
 from console.snapshot import FaultRecord
-from console.targets.ssh_server import EmbeddedSshTarget, TargetUnavailable
+from console.targets.ssh_control import EmbeddedSshTarget, TargetUnavailable
 from console.units import parse_duration
 
 __all__ = ["KIND", "SshGroupConfig", "SshRuntime", "SshSession", "summary"]

@@ -41,7 +41,7 @@ from asyncssh.config import SSHClientConfig, SSHConfig
 
 from console.errors import ConnectError, HostKeyRejected, KeyUnusable, SshConfigError
 from console.sessions.ssh.config import Endpoint, SshGroupConfig
-from console.targets.ssh_server import SshTargetInfo
+from console.targets.ssh_control import SshTargetInfo
 
 __all__ = [
     "OPENSSH_KNOWN_HOSTS",

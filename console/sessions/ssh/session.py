@@ -47,7 +47,7 @@ from console.sessions.ssh.view import session_view
 from console.snapshot import FaultRecord, SessionSnapshot
 
 if TYPE_CHECKING:
-    from console.targets.ssh_server import SshTargetInfo
+    from console.targets.ssh_control import SshTargetInfo
 
 __all__ = ["SshSession"]
 
@@ -474,6 +474,10 @@ class SshSession(Session):
     @property
     def pty_channel(self) -> PtyChannel | None:
         return self._pty
+
+    def screen(self) -> bytes:
+        pty = self.pty_channel
+        return bytes(pty.screen) if pty is not None else b""
 
     def view(self) -> SessionSnapshot:
         return session_view(self)
