@@ -72,6 +72,7 @@ async def test_compact_panes_when_the_normal_ones_do_not_fit() -> None:
         assert not app.query_one(SessionGrid).is_compact
 
 
+@pytest.mark.slow  # a real run behind the console
 async def test_detail_screen_shows_charts_counters_and_real_output(live: StressdeckApp) -> None:
     async with live.run_test(size=(120, 40)) as pilot:
         await running(pilot, live)
@@ -99,6 +100,7 @@ async def test_detail_screen_shows_charts_counters_and_real_output(live: Stressd
         await quit_app(pilot, live)
 
 
+@pytest.mark.slow  # a real run behind the console
 async def test_event_log_toggles_and_filters_by_kind_and_session(live: StressdeckApp) -> None:
     async with live.run_test(size=(120, 40)) as pilot:
         await running(pilot, live)
@@ -125,6 +127,7 @@ async def test_event_log_toggles_and_filters_by_kind_and_session(live: Stressdec
         await quit_app(pilot, live)
 
 
+@pytest.mark.slow  # a real run behind the console
 async def test_help_lists_every_key_and_the_palette_offers_them(live: StressdeckApp) -> None:
     async with live.run_test(size=(120, 40)) as pilot:
         await running(pilot, live)
@@ -146,6 +149,7 @@ async def test_help_lists_every_key_and_the_palette_offers_them(live: Stressdeck
         await quit_app(pilot, live)
 
 
+@pytest.mark.slow  # a real run behind the console
 async def test_profile_keys_remap_bindings(tmp_path: Path) -> None:
     keys = '[keys]\nkill = "ctrl+x"\n"grid.right" = "n"\nexport = "ctrl+e"\n'
     profile = pty_profile(keys=keys)
@@ -167,6 +171,7 @@ async def test_profile_keys_remap_bindings(tmp_path: Path) -> None:
         app.controller.result(timeout=15)
 
 
+@pytest.mark.slow  # a real run behind the console
 async def test_a_run_that_ends_by_itself_waits_for_the_operator(tmp_path: Path) -> None:
     app = make_app(pty_profile(duration="1500ms"), runs_dir=tmp_path, show_log=True)
     async with app.run_test(size=(120, 40)) as pilot:

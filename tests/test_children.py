@@ -11,6 +11,9 @@ import pytest
 from console.children import ChildProcess
 from console.errors import TargetUnavailable
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 async def test_a_child_announces_answers_refuses_and_leaves_when_stdin_closes() -> None:
     child = ChildProcess(

@@ -192,6 +192,7 @@ PIECES = st.sampled_from(
     ),
     st.sampled_from(SPECS),
 )
+@pytest.mark.slow  # 1,500 generated expressions
 def test_the_parser_raises_only_its_own_error(text: str, spec: MetricSpec) -> None:
     for parse in (lambda t: parse_threshold(t, spec), parse_recovery_threshold):
         try:

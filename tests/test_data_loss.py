@@ -22,6 +22,9 @@ import pytest
 from console.events import EventLog
 from tests.test_engine import ROOT
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:

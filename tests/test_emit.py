@@ -12,6 +12,9 @@ import pytest
 
 from console.emit import LineVerifier, format_line, main
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def stream(count: int, size: int = 200, *, begin: bool = True, end: bool = True) -> bytes:
     parts = [b"SDE-BEGIN count=%d size=%d rate=0 pid=1\n" % (count, size)] if begin else []

@@ -182,6 +182,7 @@ def write(tmp_path: Path, body: str, duration: str = "1s") -> str:
     return str(path)
 
 
+@pytest.mark.slow  # a real stressdeck process
 def test_headless_exit_status_0_when_criteria_pass(tmp_path: Path) -> None:
     path = write(
         tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n'
@@ -191,6 +192,7 @@ def test_headless_exit_status_0_when_criteria_pass(tmp_path: Path) -> None:
     assert "✓ fake_latency p(95)<2s" in proc.stdout and "run directory:" in proc.stdout
 
 
+@pytest.mark.slow  # a real stressdeck process
 def test_headless_exit_status_1_when_a_criterion_fails(tmp_path: Path) -> None:
     path = write(
         tmp_path, '[[fake]]\n[[criteria]]\nmetric = "fake_latency"\nthreshold = "p(95)<1"\n'
@@ -202,6 +204,7 @@ def test_headless_exit_status_1_when_a_criterion_fails(tmp_path: Path) -> None:
     assert "✗ fake_latency p(95)<1" in proc.stdout
 
 
+@pytest.mark.slow  # a real stressdeck process
 def test_exit_status_2_for_bad_profile_or_usage(tmp_path: Path) -> None:
     assert cli("run", write(tmp_path, "[[fake]]\nbogus = 1\n"), "--headless").returncode == 2
     assert (
@@ -211,6 +214,7 @@ def test_exit_status_2_for_bad_profile_or_usage(tmp_path: Path) -> None:
     assert cli("frobnicate").returncode == 2
 
 
+@pytest.mark.slow  # a real stressdeck process
 def test_ctrl_c_exits_130_and_still_writes_the_summary(tmp_path: Path) -> None:
     path = write(tmp_path, "[[fake]]\n", duration="60s")
     proc = headless(
@@ -231,6 +235,7 @@ def test_ctrl_c_exits_130_and_still_writes_the_summary(tmp_path: Path) -> None:
     assert summary["data"]["exit_code"] == 130 and summary["data"]["state"] == "interrupted"
 
 
+@pytest.mark.slow  # a real stressdeck process
 def test_event_log_survives_sigkill(tmp_path: Path) -> None:
     """Killed with -9: every complete line parses and at most the last second is lost."""
     path = write(tmp_path, '[[fake]]\ncount = 4\nchatty = true\ninterval = "5ms"\n', duration="60s")
@@ -283,6 +288,7 @@ def test_event_log_survives_sigkill(tmp_path: Path) -> None:
         }
 
 
+@pytest.mark.slow  # a real stressdeck process
 def test_runbook_extraction_commands_work_unchanged(tmp_path: Path) -> None:
     """The SPIKE-2 runbook's grep/python one-liners, verbatim, on a Stressdeck log."""
     path = write(
@@ -317,6 +323,7 @@ if times:
     assert out.startswith("p50=500.0ms")
 
 
+@pytest.mark.slow  # a real stressdeck process
 def test_the_engine_never_imports_textual(tmp_path: Path) -> None:
     """Import hygiene (harlequin's test): a headless run loads no Textual module."""
     path = write(tmp_path, "[[fake]]\n", duration="300ms")

@@ -18,6 +18,10 @@ from console.profile import load_profile_text
 BIG = 128 << 20
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def nginx() -> Iterator[Nginx]:
     if nginx_path() is None:

@@ -18,6 +18,9 @@ from console.sessions.http.flow import VU, Flow, render
 from console.sessions.http.stats import Stats
 from console.targets.http_control import EmbeddedTarget
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def group(**raw: Any) -> HttpGroupConfig:
     config, issues = read_table(HttpGroupConfig, {"name": "t", **raw}, ("http",))

@@ -43,6 +43,10 @@ vus = 0
 """
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 def workers() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children(recursive=True):

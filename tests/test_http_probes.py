@@ -18,6 +18,10 @@ needs_nginx = pytest.mark.skipif(
 )
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 def probe(**raw: Any) -> ProbeConfig:
     config, issues = read_table(ProbeConfig, raw, ("probe",))
     assert config is not None, issues

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from console.engine import Run
 from console.profile import load_profile, load_profile_text
 from console.sessions.http.config import HttpGroupConfig, default_workers
@@ -37,6 +39,10 @@ name = "errors"
 metric = "http_req_failed"
 threshold = "rate<0.5"
 """
+
+
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
 
 
 def counters(run: Run, session_id: str) -> dict[str, str]:

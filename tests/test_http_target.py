@@ -15,6 +15,9 @@ import pytest
 from console.targets.http_control import EmbeddedTarget
 from console.targets.http_server import CircuitBreaker
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[EmbeddedTarget]:

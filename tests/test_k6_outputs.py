@@ -18,6 +18,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 PROFILE = """
@@ -40,6 +42,10 @@ threshold = "p(95)<2s"
 metric = "fake_failed"
 threshold = "rate<0.1"
 """
+
+
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,6 +23,10 @@ from console.targets.http_control import EmbeddedTarget
 BIG = 300_000
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def nginx() -> Iterator[Nginx]:
     if nginx_path() is None:

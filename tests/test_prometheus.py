@@ -24,6 +24,10 @@ PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 def test_metrics_listen_defaults_to_loopback() -> None:
     assert parse_address(":9464") == ("127.0.0.1", 9464)
     assert parse_address("9464") == ("127.0.0.1", 9464)

@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "pty_bench.py"
+
+
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
 
 
 def test_the_benchmark_reports_zero_loss_and_ends_with_a_json_line() -> None:

@@ -18,6 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "pty-stability.toml"
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 def test_the_profile_carries_the_spikes_numbers() -> None:
     profile = load_profile(PROFILE)
     assert profile.run.duration == 30 * 60

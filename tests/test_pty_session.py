@@ -24,6 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 EMIT = [sys.executable, "-m", "console.emit"]
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 def argv(*extra: str) -> str:
     return json.dumps([*EMIT, *extra])
 

@@ -12,12 +12,18 @@ import json
 import re
 from typing import Any, cast
 
+import pytest
+
 from console.sessions.base import Session, SessionContext
 from console.snapshot import SessionSnapshot
 from tests.test_pty_session import drive, events, group, make_run, until
 
 CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 HOSTILE = "\x1b]0;OWNED\x07\x1b]52;c;eA==\x1b\\\x1bc\x1b[2J\x9b6n"
+
+
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
 
 
 async def test_a_programs_escape_sequences_are_shown_in_its_pane_and_crash_event(

@@ -44,6 +44,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 def test_timeline_memory_is_bounded_and_merges_by_averaging() -> None:
     timeline = Timeline(capacity=8)
     for i in range(1000):

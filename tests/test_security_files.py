@@ -77,6 +77,10 @@ print(json.dumps({"attempts": attempts, "leaks": sorted(leaks), "runs": sorted(r
 """
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
     """A directory every local user may traverse, as /tmp or a shared project directory is

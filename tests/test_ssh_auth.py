@@ -22,6 +22,9 @@ from console.engine import Run
 from console.targets.ssh_control import EmbeddedSshTarget, SshTargetInfo
 from tests.ssh_support import named, run_profile, started_target, wait_all_running, wait_for_state
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 async def host(tmp_path: Path) -> AsyncIterator[EmbeddedSshTarget]:

@@ -17,9 +17,11 @@ import pytest
 
 from console.engine import Run
 from tests.ssh_support import named, run_profile, wait_all_running, wait_for_state
-from tests.test_ssh_openssh import Sshd
-from tests.test_ssh_openssh import pytestmark as pytestmark  # skip without sshd
+from tests.test_ssh_openssh import Sshd, needs_sshd
 from tests.test_ssh_openssh import sshd as sshd  # the fixture
+
+# Real sshd: the full suite, not the fast tier (-m "not slow").
+pytestmark = [needs_sshd, pytest.mark.slow]
 
 
 @pytest.fixture

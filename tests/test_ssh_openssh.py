@@ -26,9 +26,11 @@ from tests.ssh_support import named, run_profile, wait_all_running, wait_for_sta
 
 SSHD = Path("/usr/sbin/sshd")
 
-pytestmark = pytest.mark.skipif(
+needs_sshd = pytest.mark.skipif(
     not SSHD.exists(), reason="OpenSSH server not installed (/usr/sbin/sshd missing)"
 )
+# A real sshd: the full suite, not the fast tier (-m "not slow").
+pytestmark = [needs_sshd, pytest.mark.slow]
 
 
 @dataclass
@@ -132,7 +134,11 @@ async def test_polling_pty_drop_and_auth_failure_against_real_sshd(
 
     async def during(run: Run) -> None:
         await wait_all_running(run)
-        await asyncio.sleep(2.5)
+        # a positive signal, not a guess: two polls make a CPU delta (slow under load)
+        for _ in range(300):
+            if any("cpu=" in e.detail for e in run.event_log.recent if e.event == "exec_poll"):
+                break
+            await asyncio.sleep(0.1)
         await run.inject("ssh.drop", target="all", source="api")
         await asyncio.sleep(0.3)
         await wait_all_running(run)

@@ -22,6 +22,10 @@ from tests.ssh_support import started_target
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 async def target(tmp_path: Path) -> AsyncIterator[EmbeddedSshTarget]:
     async with started_target(tmp_path / "target") as server:

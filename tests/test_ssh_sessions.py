@@ -37,6 +37,10 @@ keepalive_count_max = 2
 """
 
 
+# Real processes and servers: the full suite, not the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
+
 def fast(
     count: int = 3,
     *,
