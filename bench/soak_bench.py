@@ -27,6 +27,7 @@ Bounded: the run's duration is the window plus a minute; every process it starts
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -125,6 +126,22 @@ def find_console(root_pid: int, timeout: float = 30.0) -> psutil.Process:
     raise SystemExit("soak_bench: the console did not start")
 
 
+def reap(proc: psutil.Process, grace: float = 10.0) -> None:
+    """Make sure the console we started is gone, with its children, even if it outlived its
+    terminal."""
+    try:
+        proc.wait(grace)
+    except psutil.TimeoutExpired:
+        for victim in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                victim.kill()
+        print(
+            f"soak_bench: the console outlived its terminal; killed pid {proc.pid}", file=sys.stderr
+        )
+    except psutil.Error:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="window incl. warm-up")
@@ -171,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     kind_samples: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
     program_samples: dict[int, list[tuple[float, float]]] = defaultdict(list)
     rss_start = rss_end = 0.0
+    console: psutil.Process | None = None
     try:
         if args.headless:
             argv_run.append("--headless")
@@ -225,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             tmux("send-keys", "-t", "s", "y")
             time.sleep(3)
             tmux("kill-server")  # our private server only
+        if console is not None:
+            reap(console)
 
     span = window - warmup
     result: dict[str, Any] = {

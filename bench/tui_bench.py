@@ -19,6 +19,7 @@ Ends with one JSON line. Bounded: about a minute; every process it starts is sto
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -103,6 +104,23 @@ def headless_cpu(runs: Path, warmup: float, window: float) -> float:
             proc.wait()
 
 
+def reap(proc: psutil.Process, grace: float = 10.0) -> None:
+    """Make sure the console we started is gone: one that outlived its terminal (seen once,
+    spinning at half a core) would distort every later figure on this machine."""
+    try:
+        proc.wait(grace)
+    except psutil.TimeoutExpired:
+        children = proc.children(recursive=True)
+        for victim in [proc, *children]:
+            with contextlib.suppress(psutil.Error):
+                victim.kill()
+        print(
+            f"tui_bench: the console outlived its terminal; killed pid {proc.pid}", file=sys.stderr
+        )
+    except psutil.Error:
+        pass
+
+
 def console_pid(pane_pid: int) -> int:
     """The pane runs ``sh -c 'exec stressdeck ...'``; follow a launcher shim if there is one."""
     proc = psutil.Process(pane_pid)
@@ -132,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     line = " ".join([*command(), "run", str(PROFILE), "--runs-dir", str(runs)])
     shell = f"STRESSDECK_UI_STATS={ui_stats} STRESSDECK_ENGINE_STATS={engine_stats} exec {line}"
     result: dict[str, Any] = {"bench": "tui", "sessions": 40, "terminal": "200x50"}
+    proc: psutil.Process | None = None
     try:
         tmux("new-session", "-d", "-s", "b", "-x", "200", "-y", "50", "-c", str(ROOT), shell)
         tmux("set-option", "-t", "b", "remain-on-exit", "on")
@@ -200,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             result["draw_cpu_pct"] = round(result["cpu_pct"] - base, 2)
     finally:
         tmux("kill-server")  # our private server only
+        if proc is not None:
+            reap(proc)
     print(f"console CPU      {result.get('cpu_pct')} % of a core (40 panes, 4 Hz)")
     if "draw_cpu_pct" in result:
         print(
