@@ -47,8 +47,8 @@ restart = "never"
 """
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -59,18 +59,23 @@ async def bench(
     profile = load_profile_text(_profile(sessions, lines, size), name="pty-bench")
     run = Run(profile, runs_dir=runs_dir)
     cpu0 = _cpu_seconds()
+    children0 = _cpu_seconds(resource.RUSAGE_CHILDREN)
     task = asyncio.create_task(run.run())
     while not run.sessions:
         await asyncio.sleep(0.01)
     ptys = [s for s in run.sessions.values() if isinstance(s, PtySession)]
     started = time.monotonic()
     deadline = started + timeout
+    all_writing: float | None = None
     while any(s.state not in ("exited", "crashed", "failed") for s in ptys):
         if time.monotonic() > deadline:
             break
+        if all_writing is None and all(s.output.bytes for s in ptys):
+            all_writing = time.monotonic() - started
         await asyncio.sleep(0.01)
     elapsed = time.monotonic() - started
     cpu = _cpu_seconds() - cpu0
+    children_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children0
     run.request_stop()
     await task
     expected = lines * size
@@ -91,6 +96,11 @@ async def bench(
         "seconds": round(elapsed, 3),
         "aggregate_mb_s": round(total_bytes / 1e6 / elapsed, 2),
         "console_cpu_s_per_mb": round(cpu / (total_bytes / 1e6), 4),
+        "console_cpu_pct": round(100 * cpu / elapsed, 1),
+        # The programs' own CPU (start-up, generating lines, the kernel's terminal work on
+        # their side): with the console's, what the machine's cores had to give.
+        "programs_cpu_pct": round(100 * children_cpu / elapsed, 1),
+        "all_writing_s": round(all_writing, 3) if all_writing is not None else -1.0,
         "console_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -110,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         f"aggregate           {figures['aggregate_mb_s']} MB/s "
         f"({figures['terminal_bytes'] / 1e6:.1f} MB in {figures['seconds']} s)"
     )
-    print(f"console CPU         {figures['console_cpu_s_per_mb']} s per MB")
+    print(
+        f"console CPU         {figures['console_cpu_s_per_mb']} s per MB "
+        f"({figures['console_cpu_pct']}% of a core; the programs: {figures['programs_cpu_pct']}%)"
+    )
+    print(f"all writing         after {figures['all_writing_s']} s (start-up of the programs)")
     print(f"console peak RSS    {figures['console_peak_rss_mb']} MB")
     print(json.dumps(figures))
     ok = figures["bytes_lost"] == 0 and figures["sessions_complete"] == figures["sessions"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -22,7 +24,9 @@ from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot
 
-__all__ = ["RunController"]
+__all__ = ["ENGINE_STATS_ENV", "RunController"]
+
+ENGINE_STATS_ENV = "STRESSDECK_ENGINE_STATS"  # path: the engine's loop-lag samples, at exit
 
 T = TypeVar("T")
 
@@ -65,11 +69,20 @@ class RunController:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            self._write_stats()
             with self._lock:
                 leftover = list(self._pending)
             for future in leftover:
                 if not future.done():
                     future.set_exception(RuntimeError("the run ended before the command ran"))
+
+    def _write_stats(self) -> None:
+        """For benchmarks (bench/tui_bench.py): the engine loop's recent lag samples."""
+        path = os.environ.get(ENGINE_STATS_ENV)
+        if path:
+            samples = [[round(t, 3), round(ms, 2)] for t, ms in self.run.loop_lag.recent]
+            with contextlib.suppress(OSError):
+                Path(path).write_text(json.dumps({"samples": samples}) + "\n")
 
     def _submit(self, coro: Any) -> Future[Any]:
         """Run ``coro`` on the engine's loop; a run that has ended answers with an error.

@@ -115,8 +115,26 @@ class LineVerifier:
         if PREFIX not in data and b"SDE-" not in data:
             self.other_lines += data.count(b"\n", 0, cut + 1)
             return
+        # The hot loop (a million lines in the PTY benchmark): data lines are checked inline,
+        # which halves the cost per line against a method call or two each; the bookkeeping
+        # that is not the common "next line, in order" case stays in ``_accept``.
+        crc32 = zlib.crc32
         for line in data[:cut].split(b"\n"):
-            self._line(line)
+            if not line.startswith(PREFIX):
+                self._line(line)
+                continue
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            body, _, crc = line.rpartition(b" ")
+            try:
+                seq = int(body[4:13]) if len(crc) == 8 and int(crc, 16) == crc32(body) else -1
+            except ValueError:
+                seq = -1
+            if seq == self.expected and self.in_stream and self.size:
+                self.lines_ok += 1
+                self.expected = seq + 1
+            else:
+                self._accept(seq, len(line))
 
     def _line(self, line: bytes) -> None:
         if line.endswith(b"\r"):
@@ -133,11 +151,15 @@ class LineVerifier:
     def _data_line(self, line: bytes) -> None:
         body, _, crc = line.rpartition(b" ")
         try:
-            ok = len(crc) == 8 and int(crc, 16) == zlib.crc32(body)
-            seq = int(body[4:13]) if ok else -1
+            seq = int(body[4:13]) if len(crc) == 8 and int(crc, 16) == zlib.crc32(body) else -1
         except ValueError:
-            ok, seq = False, -1
-        if not ok:
+            seq = -1
+        self._accept(seq, len(line))
+
+    def _accept(self, seq: int, length: int) -> None:
+        """A data line of ``length`` bytes (without its line ending) with sequence ``seq``,
+        -1 when its checksum failed."""
+        if seq < 0:
             # A torn or merged line: its sequence number cannot be trusted. The next good line
             # shows the gap, which is where it is counted as lost.
             self.lines_corrupt += 1
@@ -146,7 +168,7 @@ class LineVerifier:
             self.in_stream = True
             self.streams += 1
         if not self.size:
-            self.size = len(line) + 1
+            self.size = length + 1
         if seq < self.expected:
             self.lines_duplicate += 1
             return

@@ -735,6 +735,10 @@ class Run:
                 self._log("subscriber_error", f"{type(exc).__name__}: {exc}")
         return snapshot
 
+    @property
+    def loop_lag(self) -> LoopLagProbe:
+        return self._lag
+
     def current_snapshot(self) -> RunSnapshot:
         """The latest published snapshot, or a new one before the first is published."""
         return self.latest or self.make_snapshot()

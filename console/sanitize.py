@@ -71,6 +71,11 @@ def clean(
     ``multiline`` keeps newlines (for a detail that is several lines by nature);
     ``drop_style`` removes SGR colour sequences (for program output tails).
     """
+    if text.isprintable() and len(text) <= limit:
+        # Most texts (counters, numbers, plain output lines) have nothing to neutralise, and
+        # one C-level scan says so: every character ``clean`` rewrites (controls, tabs, bidi
+        # overrides, line and paragraph separators) is one ``isprintable`` rejects.
+        return text
     cut = len(text) - limit
     if cut > 0:
         text = text[:limit]

@@ -25,6 +25,9 @@ class LoopLagProbe:
         self.latest_ms = 0.0
         self.trend = Trend()
         self._pending: list[float] = []
+        # (unix time, ms), the last five minutes at 20 Hz: lets a benchmark take the p99 of a
+        # steady window rather than of the whole run with its start-up.
+        self.recent: deque[tuple[float, float]] = deque(maxlen=6000)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -35,6 +38,7 @@ class LoopLagProbe:
             self.latest_ms = lag
             self.trend.record(lag)
             self._pending.append(lag)
+            self.recent.append((time.time(), lag))
 
     def drain(self) -> list[float]:
         """Samples since the last call, for the run's metrics."""

@@ -9,6 +9,8 @@ import time
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console.emit import LineVerifier, format_line, main
 
@@ -129,3 +131,52 @@ def test_the_test_process_keeps_ignoring_sigpipe() -> None:
 def test_emit_rejects_a_line_too_short_for_its_fields() -> None:
     with pytest.raises(SystemExit):
         main(["--size", "10"])
+
+
+def _counts(v: LineVerifier) -> tuple[int, ...]:
+    return (
+        v.lines_ok,
+        v.lines_lost,
+        v.bytes_lost,
+        v.lines_corrupt,
+        v.lines_duplicate,
+        v.other_lines,
+        v.streams,
+        v.streams_complete,
+        v.expected,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["keep", "drop", "twice", "flip", "other"]), st.integers(0, 79)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 700),
+    st.booleans(),
+)
+def test_chunked_feeding_counts_what_line_by_line_checking_counts(
+    edits: list[tuple[str, int]], chunk: int, crlf: bool
+) -> None:
+    """The hot loop's inline checks agree with the line-by-line path on damaged streams."""
+    lines = [b"SDE-BEGIN count=40 size=80 rate=0 pid=1\n"]
+    for seq, (edit, at) in enumerate(edits):
+        line = format_line(seq, 80)
+        if edit == "drop":
+            continue
+        if edit == "flip":
+            line = line[:at] + bytes([line[at] ^ 0x20]) + line[at + 1 :] if at < 79 else line
+        lines += [line, line] if edit == "twice" else [b"$ prompt\n"] if edit == "other" else [line]
+    lines.append(b"SDE-END lines=%d\n" % len(edits))
+    data = b"".join(lines)
+    if crlf:
+        data = data.replace(b"\n", b"\r\n")
+    chunked = LineVerifier()
+    for i in range(0, len(data), chunk):
+        chunked.feed(data[i : i + chunk])
+    reference = LineVerifier()
+    for line in data.split(b"\n")[:-1]:
+        reference._line(line)
+    assert _counts(chunked) == _counts(reference)

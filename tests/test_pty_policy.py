@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from console.sessions.pty.policy import RestartPolicy
@@ -85,6 +87,32 @@ def test_tree_scan_sums_a_process_and_its_children() -> None:
         own = scan_trees([child.pid])[child.pid]
         assert stats.processes >= 2
         assert stats.rss > own.rss > 1e6
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_proc_table_agrees_with_psutil_and_survives_odd_command_names(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    import psutil
+
+    from console.sessions.pty.stats import _read_proc
+
+    # A name with spaces and a ")" is what makes /proc/<pid>/stat awkward to split.
+    odd = tmp_path / "a b) c"
+    odd.symlink_to("/bin/sleep")
+    child = subprocess.Popen([str(odd), "5"])
+    try:
+        table = _read_proc()
+        ppid, rss, _ = table[child.pid]
+        assert ppid == os.getpid()
+        assert rss > 0
+        me = psutil.Process()
+        _, own_rss, own_cpu = table[os.getpid()]
+        assert abs(own_rss - me.memory_info().rss) < 8e6  # moments apart, same figure
+        assert 0 <= own_cpu <= sum(me.cpu_times()[:2]) + 0.05
     finally:
         child.kill()
         child.wait()

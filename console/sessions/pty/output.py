@@ -35,7 +35,7 @@ def text_lines(raw: bytes, keep: int) -> tuple[str, ...]:
     """
     text = raw.decode("utf-8", "replace")
     lines = []
-    for line in text.split("\n")[-keep - 1 :]:
+    for line in text.rsplit("\n", keep + 1)[-keep - 1 :]:
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
         lines.append(clean(line, drop_style=True, limit=LINE_LIMIT))
     if lines and not lines[-1]:
@@ -55,6 +55,7 @@ class SessionOutput:
         self._fd: int | None = None
         self.dropped_bytes = 0  # output that could not be written to the file
         self.write_error = ""  # the latest write error, "" once a write succeeds
+        self._tail: tuple[int, int, int, tuple[str, ...]] = (-1, 0, 0, ())  # bytes, keep, window
 
     def open(self) -> None:
         if self.path is not None and self._fd is None:
@@ -104,4 +105,10 @@ class SessionOutput:
         return bytes(self._display[-self.display_cap :])
 
     def tail(self, keep: int, window: int = 16384) -> tuple[str, ...]:
-        return text_lines(bytes(self._display[-window:]), keep)
+        """The last ``keep`` lines; computed again only once more output has arrived (a quiet
+        session's view, four times a second, costs nothing here)."""
+        seen, kept, width, lines = self._tail
+        if (seen, kept, width) != (self.bytes, keep, window):
+            lines = text_lines(bytes(self._display[-window:]), keep)
+            self._tail = (self.bytes, keep, window, lines)
+        return lines
