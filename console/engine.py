@@ -35,7 +35,7 @@ from console import export
 from console.criteria import Criterion, RecoveryTracker
 from console.errors import ExitStatus, RunDirError
 from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
-from console.faults import FaultInjector
+from console.faults import FaultInjector, after_end_text, faults_after_end, seconds_text
 from console.files import new_private_dir
 from console.k6 import JsonOutput, write_summary_export
 from console.metrics import MetricsRegistry, Trend, summarize
@@ -62,6 +62,7 @@ from console.snapshot import (
 )
 from console.timeline import RunRecorder
 from console.units import UnitError, parse_duration
+from console.verdicts import NOT_JUDGED, PENDING, exit_status, overall
 
 if TYPE_CHECKING:  # the client library loads only when a run serves /metrics
     from console.prom import Exposition, MetricsServer
@@ -313,6 +314,34 @@ class Run:
 
     # ----- running -------------------------------------------------------------------------
 
+    def start_warnings(self) -> list[str]:
+        """What the operator must know before the run starts: faults scheduled after its end,
+        whose criteria will not be judged. Shown by headless mode and the console."""
+        late = faults_after_end(self.profile.faults, self.config.duration)
+        return [after_end_text(late, self.config.duration)] if late else []
+
+    def _unjudged_reasons(self) -> None:
+        """Tell each criterion tied to a fault that never ran why it cannot be judged."""
+        duration = self.config.duration
+        late = faults_after_end(self.profile.faults, duration)
+        elapsed = self.active_elapsed()
+        cut = elapsed < duration - 1e-3  # stopped early (q, Ctrl-C, an abort)
+        ended = f"the run ended at {seconds_text(round(elapsed, 1) if cut else duration)}"
+        for criterion in self.criteria:
+            if criterion.scope == "recovery":
+                related = [(a, t) for a, t in late if a == criterion.after]
+            else:  # a kind's metrics are named after it: pty_restart_success needs a pty.* fault
+                kind = criterion.metric.split("_", 1)[0]
+                related = [(a, t) for a, t in late if a.split(".", 1)[0] == kind]
+            if related:
+                scheduled = ", ".join(f"{a} is scheduled at {seconds_text(t)}" for a, t in related)
+                reason = f"{scheduled}; {ended}"
+                if criterion.scope != "recovery":
+                    reason = f"no {criterion.metric} data: {reason}"
+                criterion.unjudged_reason = reason
+            elif cut:
+                criterion.unjudged_reason += f" ({ended} of {seconds_text(duration)})"
+
     async def run(self) -> RunResult:
         self._t0 = self._clock()
         self._wall_t0 = time.time()
@@ -323,6 +352,8 @@ class Run:
             f"duration {self.config.duration:.0f}s",
             data={"profile": str(self.profile.path), "duration_s": self.config.duration},
         )
+        for warning in self.start_warnings():
+            self._log("run_warning", warning, success=False)
         try:
             self._build()
             self._open_outputs()
@@ -591,11 +622,14 @@ class Run:
         for criterion in self.criteria:
             before = criterion.state
             criterion.evaluate(now, elapsed, run_values, self.recoveries, final=final)
-            if criterion.state != before and (criterion.state != "pending" or final):
+            if criterion.state != before and (criterion.state != PENDING or final):
+                view = criterion.snapshot()
+                detail = f"{criterion.name}: {view.value_text} (target {view.target_text})"
+                if criterion.state == NOT_JUDGED:
+                    detail = f"{criterion.name}: {view.evidence}"
                 self._log(
                     "criterion_" + criterion.state,
-                    f"{criterion.name}: {criterion.snapshot().value_text} "
-                    f"(target {criterion.snapshot().target_text})",
+                    detail,
                     success=criterion.state == "pass",
                 )
             if (
@@ -835,6 +869,7 @@ class Run:
         # Only the loop-lag backlog: a CPU sample taken now would measure shutdown, not the run.
         for lag in self._lag.drain():
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
+        self._unjudged_reasons()
         self._evaluate(self.now(), final=True)
         idle = self._without_work()
         for session_id in idle:
@@ -851,8 +886,8 @@ class Run:
         elif self.abort_reason:
             self.state, code = "aborted", ExitStatus.FAILED
         else:
-            failed = any(c.state == "fail" for c in self.criteria) or bool(idle)
-            self.state, code = "finished", ExitStatus.FAILED if failed else ExitStatus.OK
+            verdict = overall(c.state for c in self.criteria)
+            self.state, code = "finished", ExitStatus.FAILED if idle else exit_status(verdict)
         snapshot = self.make_snapshot()
         self._close_outputs(snapshot)
         summary = {

@@ -28,8 +28,17 @@ from console.profile import FaultPlan
 from console.replay import ReplayFault
 from console.sessions.base import KindRuntime, Session, SessionKind
 from console.snapshot import FAULT_SOURCES, FaultRecord
+from console.units import format_duration
 
-__all__ = ["FAULT_SOURCES", "RECORD_CAP", "FaultInjector", "fault_times"]
+__all__ = [
+    "FAULT_SOURCES",
+    "RECORD_CAP",
+    "FaultInjector",
+    "after_end_text",
+    "fault_times",
+    "faults_after_end",
+    "seconds_text",
+]
 
 RECORD_CAP = 500
 
@@ -39,14 +48,40 @@ class _Log(Protocol):
 
 
 def fault_times(plan: FaultPlan, duration: float) -> Iterator[float]:
-    """When a scheduled fault fires: its ``at`` times, then every ``every`` until the end."""
+    """When a scheduled fault fires: its ``at`` times, then every ``every`` until the end.
+
+    A time at or after the end is not a fault of this run: it could only land on sessions
+    already stopping, and no criterion could judge it (:func:`faults_after_end` warns).
+    """
     times = sorted(plan.times)
-    yield from times
+    yield from (t for t in times if t < duration)
     if plan.every:
         t = (times[-1] if times else 0.0) + plan.every
         while t < duration:
             yield t
             t += plan.every
+
+
+def faults_after_end(plans: Iterable[FaultPlan], duration: float) -> list[tuple[str, float]]:
+    """``(action, first time)`` of each scheduled fault that never fires before ``duration``."""
+    late = []
+    for plan in plans:
+        if next(fault_times(plan, duration), None) is None:
+            first = min(plan.times) if plan.times else (plan.every or 0.0)
+            late.append((plan.action, first))
+    return sorted(late, key=lambda fault: fault[1])
+
+
+def after_end_text(late: Sequence[tuple[str, float]], duration: float) -> str:
+    """``"ssh.drop is scheduled at 30s; the run ends at 20s"``: the start-of-run warning."""
+    faults = ", ".join(f"{action} at {seconds_text(at)}" for action, at in late)
+    verb = "is" if len(late) == 1 else "are"
+    return f"{faults} {verb} scheduled after the end: the run ends at {seconds_text(duration)}"
+
+
+def seconds_text(t: float) -> str:
+    """Run seconds as a profile writes them: ``30s``, ``1.5s``, ``1m30s``."""
+    return f"{t:g}s" if t < 60 else format_duration(t)
 
 
 class FaultInjector:

@@ -151,8 +151,8 @@ async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
     report = (result.run_dir / "report.md").read_text()
     assert (
         "| Criterion | Target | Actual | Status |" in report
-        and "✅ PASS" in report
-        and "❌ FAIL" in report
+        and "✓ PASS" in report
+        and "✗ FAIL" in report
     )
     suite = ET.parse(result.run_dir / "junit.xml").getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
@@ -531,3 +531,36 @@ async def test_a_session_that_never_did_any_work_fails_the_run(tmp_path: Path) -
     (no_work,) = [e for e in events(result.run_dir) if e["event"] == "session_no_work"]
     assert no_work["session_id"] == "idle#0"
     assert run.kind_figures(result.snapshot)["sessions without work"] == "idle#0"
+
+
+@on_loop_time
+async def test_a_fault_scheduled_after_the_end_is_warned_and_its_criterion_not_judged(
+    tmp_path: Path,
+) -> None:
+    p = profile(
+        '[[fake]]\nname = "t"\ncount = 2\n'
+        '[[faults]]\nat = "30s"\naction = "fake.drop"\n'
+        '[[faults]]\nat = "1s"\naction = "fake.slow"\n'  # at the end: not a fault of this run
+        '[[criteria]]\nname = "back"\nafter = "fake.drop"\nwithin = "5s"\nthreshold = "rate==1"\n'
+        '[[criteria]]\nname = "fast"\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n',
+    )
+    run = new_run(p, tmp_path)
+    assert run.start_warnings() == [
+        "fake.slow at 1s, fake.drop at 30s are scheduled after the end: the run ends at 1s"
+    ]
+    result = await run.run()
+    states = {c.name: (c.state, c.evidence) for c in result.snapshot.criteria}
+    assert states["fast"] == ("pass", "")
+    assert states["back"] == (
+        "not_judged",
+        "fake.drop is scheduled at 30s; the run ended at 1s",
+    )
+    assert result.exit_code == ExitStatus.NOT_JUDGED and result.snapshot.faults == ()
+    logged = events(result.run_dir)
+    assert [e["detail"] for e in logged if e["event"] == "run_warning"] == run.start_warnings()
+    (unjudged,) = [e for e in logged if e["event"] == "criterion_not_judged"]
+    assert "fake.drop is scheduled at 30s" in unjudged["detail"]
+    report = (result.run_dir / "report.md").read_text()
+    assert "○ NOT JUDGED: 1 of 2 criteria passed" in report  # the overall verdict
+    suite = ET.parse(result.run_dir / "junit.xml").getroot()
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"

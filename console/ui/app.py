@@ -39,6 +39,7 @@ from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 
+from console import verdicts
 from console.errors import ExitStatus
 from console.metrics import Trend
 from console.net.presets import PRESETS, is_active, link_of, removal
@@ -87,6 +88,7 @@ class Controller(Protocol):
     """What the console needs from :class:`console.controller.RunController`."""
 
     def start(self) -> None: ...
+    def start_warnings(self) -> list[str]: ...
     def latest(self) -> RunSnapshot | None: ...
     def subscribe(self, callback: Callable[[RunSnapshot], None]) -> None: ...
     def inject(
@@ -174,6 +176,13 @@ class StressdeckApp(App[int]):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(sig, self._interrupt)
             self.controller.subscribe(self._on_publish)
+            for warning in self.controller.start_warnings():
+                self.notify(
+                    f"{warning}; criteria that need them will not be judged",
+                    title="scheduled after the end",
+                    severity="warning",
+                    timeout=15,
+                )
             self.controller.start()
             latest = self.controller.latest()
             if latest is not None:
@@ -587,10 +596,14 @@ def closing_text(result: Any) -> str:
     if snapshot.abort_reason:
         lines.append(f"  aborted: {snapshot.abort_reason}")
     lines += [f"  NOT WRITTEN {text}" for text in snapshot.data_loss]
-    marks = {"pass": "PASS", "fail": "FAIL", "pending": "WAIT"}
+    lines.append(
+        f"  verdict: {verdicts.label(verdicts.overall(c.state for c in snapshot.criteria))}"
+    )
     for c in snapshot.criteria:
-        mark = marks.get(c.state, c.state)
-        lines.append(f"  {mark} {c.name}: {c.value_text} (target {c.target_text})")
+        text = f"{c.value_text} (target {c.target_text})"
+        if c.state == verdicts.NOT_JUDGED:
+            text = c.evidence
+        lines.append(f"  {verdicts.label(c.state)} {c.name}: {text}")
     by_source: dict[str, int] = {}
     for fault in snapshot.faults:
         by_source[fault.source] = by_source.get(fault.source, 0) + 1
