@@ -564,3 +564,23 @@ async def test_a_fault_scheduled_after_the_end_is_warned_and_its_criterion_not_j
     assert "○ NOT JUDGED: 1 of 2 criteria passed" in report  # the overall verdict
     suite = ET.parse(result.run_dir / "junit.xml").getroot()
     assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+
+
+@on_loop_time
+async def test_the_run_clock_starts_when_every_session_is_ready(tmp_path: Path) -> None:
+    """Setup is not load: a session still not ready holds the load back up to SETUP_LIMIT,
+    and then the duration and the fault schedule count from there."""
+    from console.engine import SETUP_LIMIT
+
+    p = profile(
+        '[[fake]]\nname = "ok"\n[[fake]]\nname = "idle"\nnever_starts = true\n'
+        '[[faults]]\nat = "500ms"\naction = "fake.slow"\ntarget = "ok"\n',
+        duration="2s",
+    )
+    result = await new_run(p, tmp_path).run()
+    logged = events(result.run_dir)
+    (started,) = [e for e in logged if e["event"] == "load_started"]
+    assert started["data"]["setup_s"] == pytest.approx(SETUP_LIMIT, abs=0.05)
+    assert "not ready after 10s: idle#0" in started["detail"] and started["success"] is False
+    assert [f.t for f in result.snapshot.faults] == [pytest.approx(0.5, abs=0.02)]
+    assert result.snapshot.elapsed == pytest.approx(2.0, abs=0.02)

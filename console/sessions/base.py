@@ -128,6 +128,9 @@ class RunEnv:
     seed: int
     context: Callable[[str, str, str, str], SessionContext]  # (session_id, kind, group, host)
     secrets: Secrets = NO_SECRETS  # children start from secrets.child_env()
+    # Seconds of load the run asks for (pauses excluded): a kind whose load has its own clock
+    # (an HTTP scenario) runs exactly this long from when it is ready; 0 = until stopped.
+    duration: float = 0.0
 
 
 class SessionContext:
