@@ -43,13 +43,12 @@ from console.files import new_private_dir
 from console.k6 import JsonOutput, write_summary_export
 from console.metrics import MetricsRegistry, Trend, summarize
 from console.profile import Profile
-from console.replay import ReplayFault
+from console.replay import RUN_PAUSE, ReplayFault
 from console.sanitize import clean, clean_data
 from console.secrets import Secrets
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
 from console.sessions.base import (
-    FaultNotApplicable,
     KindRuntime,
     RunEnv,
     Session,
@@ -149,6 +148,7 @@ class Run:
             recoveries=self.recoveries,
             now=self.now,
             timestamp=self.timestamp,
+            run_seconds=self.active_elapsed,
             log=self._log,
             on_fault=lambda: self.registry.add("faults_injected", 1, session=RUN_SESSION),
             rng=self.rng,
@@ -160,6 +160,7 @@ class Run:
         self._paused_at: float | None = None
         self._paused_total = 0.0
         self._load_started = False
+        self.paused_what = ""  # what a pause stopped, for the header
         # Run seconds when the stop began: stopping sessions is not load, and rates divide by
         # the time the load ran.
         self._load_ended: float | None = None
@@ -427,11 +428,15 @@ class Run:
                     for plan in self.profile.faults
                 ),
             ]
-            if self.replay:
+            faults = [f for f in self.replay if f.action != RUN_PAUSE]
+            if faults:
                 replay = self.injector.play(
-                    FaultInjector.replayed(self.replay), "replay", self._wait_until
+                    FaultInjector.replayed(faults), "replay", self._wait_until
                 )
                 self._aux.append(asyncio.create_task(replay, name="replay"))
+            pauses = [f for f in self.replay if f.action == RUN_PAUSE]
+            if pauses:
+                self._aux.append(asyncio.create_task(self._replay_pauses(pauses), name="pauses"))
             await self._stop.wait()
         finally:
             result = await self._finish()
@@ -613,17 +618,17 @@ class Run:
         ``http.clear``, see ``FaultSpec.until``); else until the last session it disrupted came
         back. A condition still holding runs to the present; a one-off has no end."""
         back = {r.fault_id: r for r in self.recoveries.faults}
-        now = self.now()
+        now = self.active_elapsed()  # the clock fault times are in
         spans = []
         records = self.injector.records
         for i, fault in enumerate(records):
-            end: float | None = None
+            end: float | None = fault.ended
             for key in ("duration", "down"):
                 try:
                     seconds = parse_duration(fault.params.get(key))
                 except UnitError:
                     continue
-                if seconds > 0:
+                if seconds > 0 and end is None:
                     end = fault.t + seconds
             kind_name, _, name = fault.action.partition(".")
             kind = self.kinds.get(kind_name)
@@ -684,6 +689,14 @@ class Run:
                 self._log("run_aborted", self.abort_reason, success=False)
                 self._stop.set()
 
+    async def _replay_pauses(self, pauses: Sequence[ReplayFault]) -> None:
+        """Pause the run where the replayed one was paused, for as long (wall seconds)."""
+        for pause in sorted(pauses, key=lambda p: p.t):
+            await self._wait_until(pause.t)
+            await self.pause("replay")
+            await asyncio.sleep(float(pause.params.get("duration", 0.0)))
+            await self.resume("replay")
+
     async def _wait_until(self, at: float) -> None:
         """Sleep until ``at`` seconds of un-paused run time."""
         while True:
@@ -729,31 +742,45 @@ class Run:
         return self.injector.records
 
     async def pause(self, source: str = "api") -> None:
+        """Pause everything the run drives (PTY programs SIGSTOPped, SSH polling and HTTP load
+        stopped) and its clock. A control, not a fault: ``run_paused``/``run_resumed`` events,
+        which a replay repeats with the pause's length."""
         if self._paused_at is not None or self.state != "running":
             return
+        t = round(self.active_elapsed(), 3)
         self._paused_at = self.now()
         self._resumed.clear()
         self.state = "paused"
-        self._log("run_paused", "fault schedule, run timer and load paused", source=source)
-        await self._broadcast("pause", source)
+        what: dict[str, int] = {}
+        for session in list(self.sessions.values()):
+            try:
+                paused = await session.pause()
+            except Exception as exc:  # one session must not keep the others running
+                self._log("pause_error", f"{type(exc).__name__}: {exc}", session_id=session.id)
+                continue
+            if paused:
+                key = f"{session.kind} {paused}"
+                what[key] = what.get(key, 0) + 1
+        self.paused_what = ", ".join(f"{n} {key}" for key, n in what.items())
+        self._log("run_paused", self.paused_what or "nothing to pause", source=source,
+                  data={"t": t})  # fmt: skip
 
     async def resume(self, source: str = "api") -> None:
         if self._paused_at is None:
             return
+        paused_s = round(self.now() - self._paused_at, 3)
+        for session in list(self.sessions.values()):
+            try:
+                await session.resume()
+            except Exception as exc:
+                self._log("pause_error", f"{type(exc).__name__}: {exc}", session_id=session.id)
         self._paused_total += self.now() - self._paused_at
         self._paused_at = None
+        self.paused_what = ""
         self.state = "running"
         self._resumed.set()
-        self._log("run_resumed", "", source=source)
-        await self._broadcast("resume", source)
-
-    async def _broadcast(self, action: str, source: str) -> None:
-        for kind_name, kind in self.kinds.items():
-            if action in kind.faults:
-                try:
-                    await self.inject(f"{kind_name}.{action}", source=source)
-                except FaultNotApplicable:
-                    pass
+        self._log("run_resumed", f"after {paused_s:g}s", source=source,
+                  data={"t": round(self.active_elapsed(), 3), "paused_s": paused_s})  # fmt: skip
 
     async def export(self) -> list[Path]:
         """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
@@ -842,6 +869,7 @@ class Run:
             exports=tuple(str(p) for p in self.exports),
             abort_reason=self.abort_reason,
             data_loss=tuple(self.data_loss.values()),
+            paused=self.paused_what,
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:

@@ -254,6 +254,15 @@ class Session(ABC):
     async def stop(self) -> None:
         """End the session promptly and release every resource (processes, fds, sockets)."""
 
+    async def pause(self) -> str:
+        """The run is paused: stop what this session drives (a program, polling, load) until
+        :meth:`resume`. Return what was paused ("SIGSTOP", "polling", "load"), or "" if nothing.
+        Not a fault: nothing is recorded, nothing recovers."""
+        return ""
+
+    async def resume(self) -> None:  # noqa: B027 - optional: most kinds have nothing to undo
+        """The run goes on: undo :meth:`pause`."""
+
     async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
         """Apply a fault or control action (the part after ``kind.``).
 

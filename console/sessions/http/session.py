@@ -360,6 +360,19 @@ class HttpSession(Session):
 
     # --- faults and controls ---
 
+    async def pause(self) -> str:
+        """Stop the load: arrivals stop, VUs finish their iteration, the scenario's clock stops."""
+        if self.state not in ("running", "paused") or not self.has_flow:
+            return ""
+        with contextlib.suppress(FaultNotApplicable):
+            await self._send({"op": "pause"})
+            return "load"
+        return ""
+
+    async def resume(self) -> None:
+        with contextlib.suppress(FaultNotApplicable):
+            await self._send({"op": "resume"})
+
     async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
         if action in TARGET_ACTIONS:
             if action == "stall" and not self.has_flow:
