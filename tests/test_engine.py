@@ -586,3 +586,55 @@ async def test_the_run_clock_starts_when_every_session_is_ready(tmp_path: Path) 
     assert "not ready after 10s: idle#0" in started["detail"] and started["success"] is False
     assert [f.t for f in result.snapshot.faults] == [pytest.approx(0.5, abs=0.02)]
     assert result.snapshot.elapsed == pytest.approx(2.0, abs=0.02)
+
+
+@on_loop_time
+async def test_a_replay_repeats_faults_with_their_ends_and_pauses_with_their_length(
+    tmp_path: Path,
+) -> None:
+    """A resume ends the fault it ends (no new fault); a replay of hang/resume and
+    pause/resume reproduces the same faults, durations and pauses."""
+    from console.replay import RUN_PAUSE, load_replay, to_toml
+
+    p = profile('[[fake]]\nname = "t"\ncount = 2\n', duration="2s")
+    first = new_run(p, tmp_path / "first")
+    task = asyncio.create_task(first.run())
+    await on_loop_until(first, 0.2)
+    await first.inject("fake.slow", target="t#0", source="key")
+    await on_loop_until(first, 0.4)
+    await first.pause(source="key")
+    await asyncio.sleep(0.5)
+    await first.resume(source="key")
+    await on_loop_until(first, 0.7)
+    ended = await first.inject("fake.fast", target="all", source="command")
+    with pytest.raises(FaultNotApplicable, match=r"no fake\.slow in progress"):
+        await first.inject("fake.fast", target="all", source="key")
+    original = (await task).snapshot
+    assert [(f.action, f.sessions, f.ended_by) for f in original.faults] == [
+        ("fake.slow", ("t#0",), "fake.fast")
+    ]
+    assert ended.duration == pytest.approx(0.5, abs=0.03) and original.fault_count == 1
+
+    replay = load_replay(original_dir := Path(original.run_dir))
+    assert [f.action for f in replay] == ["fake.slow", RUN_PAUSE]
+    assert replay[1].t == pytest.approx(0.4, abs=0.03)
+    assert replay[1].params["duration"] == pytest.approx(0.5, abs=0.03)
+    toml = to_toml(replay)
+    assert 'action = "fake.slow"' in toml and 'action = "fake.fast"' in toml
+    assert "# the run was paused at" in toml
+
+    second = new_run(p, tmp_path / "second", replay=replay)
+    again = (await second.run()).snapshot
+    assert [(f.action, f.sessions, f.source, f.ended_by) for f in again.faults] == [
+        ("fake.slow", ("t#0",), "replay", "fake.fast")
+    ]
+    assert again.faults[0].t == pytest.approx(original.faults[0].t, abs=0.03)
+    assert again.faults[0].duration == pytest.approx(ended.duration, abs=0.03)
+    resumed = [e for e in events(Path(again.run_dir)) if e["event"] == "run_resumed"]
+    assert len(resumed) == 1 and resumed[0]["data"]["paused_s"] == pytest.approx(0.5, abs=0.03)
+    assert original_dir != Path(again.run_dir)
+
+
+async def on_loop_until(run: Run, at: float) -> None:
+    while run.active_elapsed() < at:
+        await asyncio.sleep(0.01)
