@@ -295,6 +295,7 @@ class FaultInjector:
             self._log(
                 "fault_ended",
                 f"{record.action} on {_names_of(record.sessions)} after {done.duration:g}s",
+                session_id=record.sessions[0] if len(record.sessions) == 1 else None,
                 kind=kind_name,
                 source=source,
                 fault_id=record.id,

@@ -56,7 +56,7 @@ async def test_pause_stops_pty_output_and_ssh_polling(tmp_path: Path) -> None:
         assert states["emit#0"] == "paused", states
         assert header == "1 pty SIGSTOP, 1 ssh polling", header  # the header says what
 
-    result, run, events = await run_profile(PROFILE, tmp_path, 60, during)
+    result, _, events = await run_profile(PROFILE, tmp_path, 60, during)
     assert seen["lines_paused"] == 0 and seen["polls_paused"] == 0, seen
     assert seen["lines_after"] > 100, seen  # 200 lines/s again
     assert not result.snapshot.faults  # a pause is not a fault
