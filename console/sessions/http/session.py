@@ -349,7 +349,8 @@ class HttpSession(Session):
         self._update_score()
 
     def _update_score(self) -> None:
-        if not self.probes:
+        # Pending until every probe ran: 2 of 4 passed is not 100/100.
+        if not self.probes or len(self.probes) < len(self.config.probes):
             return
         checks = self.rates.get("checks")
         checks_rate = checks[0] / checks[1] if checks and checks[1] else None
