@@ -27,16 +27,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TextIO, TypeVar
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.drivers.linux_driver import LinuxDriver
 from textual.reactive import var
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Footer
 
 from console import verdicts
@@ -46,6 +45,7 @@ from console.net.presets import PRESETS, is_active, link_of, removal
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
+from console.ui.commands import KeyTableCommands
 from console.ui.driver import HangupSafeDriver, detach_from_terminal
 from console.ui.keys import APP_BINDINGS
 from console.ui.messages import SessionFocused, SnapshotReady
@@ -113,6 +113,7 @@ class StressdeckApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Stressdeck"
     BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
+    COMMANDS = App.COMMANDS | {KeyTableCommands}  # every key-table action, found by name
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
     AUTO_FOCUS = "#grid"
 
@@ -538,17 +539,6 @@ class StressdeckApp(App[int]):
             KeyHelp(" ".join(grouped[i][1]), grouped[i][0].description, i, grouped[i][0].tooltip)
             for i in ranked
         ]
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for entry in self._key_help():
-            binding = next((b for b in APP_BINDINGS if b.id == entry.binding_id), None)
-            if binding is None:
-                continue
-            help_text = f"key {entry.keys}" + (f" · {entry.tooltip}" if entry.tooltip else "")
-            yield SystemCommand(
-                entry.description, help_text, partial(self.run_action, binding.action)
-            )
 
 
 def make_app(
