@@ -50,3 +50,27 @@ async def test_the_palette_runs_the_action_it_found() -> None:
         from widgets import HelpScreen
 
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help opened")
+
+
+async def test_the_footer_shows_the_keys_of_the_profiles_kinds_and_always_help_and_quit() -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=0, pty=0, http=2), show_log=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        shown = [k.description for k in app.query(FooterKey)]
+        assert {"Rate +", "Rate -", "Burst"} <= set(shown), shown
+        assert not {"Kill", "Drop", "Hang/resume"} & set(shown), shown  # no PTY, no SSH
+        visible = [k for k in app.query(FooterKey) if k.region.right <= 80 and k.region.width]
+        assert {"Help", "Quit"} <= {k.description for k in visible}
+
+
+async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    snapshot = replace(synthetic_snapshot(ssh=1, pty=1, http=1), run_dir=str(tmp_path))
+    app = make_app(snapshot=snapshot, show_log=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_screenshot(filename="shot.svg")
+        await until(pilot, lambda: (tmp_path / "shot.svg").exists(), "the screenshot file")
+    assert "<svg" in (tmp_path / "shot.svg").read_text()[:2000]

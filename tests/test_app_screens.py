@@ -131,7 +131,8 @@ async def test_help_lists_every_key_and_the_palette_offers_them(live: Stressdeck
         await pilot.press("question_mark")
         assert isinstance(live.screen, HelpScreen)
         ids = {entry.binding_id for entry in live.screen.keys}
-        assert {"kill", "kill_all", "drop", "hang", "restart", "pause", "export", "quit"} <= ids
+        assert {"kill", "kill_all", "hang", "restart", "pause", "export", "quit"} <= ids
+        assert "drop" not in ids and "burst" not in ids  # PTY only: no SSH drop, no HTTP load
         assert {"grid.up", "grid.down", "rate_up", "burst", "log", "filter", "detail"} <= ids
         # fault keys are disabled under a modal: K does nothing while help is open
         await pilot.press("K")

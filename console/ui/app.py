@@ -134,6 +134,7 @@ class StressdeckApp(App[int]):
         self.controller = controller
         self._initial = snapshot
         self._profile_keys = dict(keymap or {})
+        self._verbs: frozenset[str] | None = None  # fault verbs the sessions take, once known
         self._show_log = show_log
         self._clock = clock
         self.run_result: Any = None
@@ -225,6 +226,7 @@ class StressdeckApp(App[int]):
         if snapshot.state in ("finished", "aborted") and not self._stopping:
             note = "run over · q to exit"
         self.query_one(RunHeader).show(snapshot, note)
+        self._note_verbs(snapshot)
         self.query_one(SessionGrid).update_sessions(snapshot.sessions)
         self.query_one(CriteriaPanel).show(snapshot.criteria)
         self.query_one(ConsoleStatsPanel).show(snapshot.console, self.ui_lag_p99())
@@ -307,7 +309,30 @@ class StressdeckApp(App[int]):
     # -- actions (bound in console.ui.keys) -----------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen))
+        if action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        # Keys for faults no session in this run takes are hidden from the footer (an
+        # HTTP-only profile shows + - b, not K d z), so ? and q stay visible at 80 columns.
+        verb = {"hang": "hang", "hang_all": "hang"}.get(action)
+        if action in ("fault", "fault_all", "rate") and parameters:
+            verb = str(parameters[0])
+        if verb is not None and self._verbs is not None:
+            return any(name in self._verbs for name in VERB_ALIASES.get(verb, (verb,)))
+        return True
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Textual's screenshot (palette: "Save screenshot"), into the run directory with the
+        run's other files rather than ~/Downloads, which may not exist."""
+        if path is None and self.snapshot is not None and self.snapshot.run_dir:
+            path = self.snapshot.run_dir
+        self.deliver_screenshot(filename, path)
+
+    def _note_verbs(self, snapshot: RunSnapshot) -> None:
+        """The fault verbs the run's sessions take; the footer follows when they change."""
+        verbs = frozenset(a.rsplit(".", 1)[-1] for s in snapshot.sessions for a in s.actions)
+        if verbs and verbs != self._verbs:
+            self._verbs = verbs
+            self.refresh_bindings()
 
     def action_fault(self, verb: str) -> None:
         session = self.focused_session
