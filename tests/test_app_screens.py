@@ -133,7 +133,7 @@ async def test_help_lists_every_key_and_the_palette_offers_them(live: Stressdeck
         ids = {entry.binding_id for entry in live.screen.keys}
         assert {"kill", "kill_all", "hang", "restart", "pause", "export", "quit"} <= ids
         assert "drop" not in ids and "burst" not in ids  # PTY only: no SSH drop, no HTTP load
-        assert {"grid.up", "grid.down", "rate_up", "burst", "log", "filter", "detail"} <= ids
+        assert {"grid.up", "grid.down", "log", "filter", "detail"} <= ids
         # fault keys are disabled under a modal: K does nothing while help is open
         await pilot.press("K")
         await pilot.press("escape")
