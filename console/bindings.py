@@ -38,6 +38,9 @@ class KeySpec:
 
 # Faults and controls on the run. Actions are App methods (action_<name>).
 APP_KEYS: tuple[KeySpec, ...] = (
+    # First, so the footer never cuts them off at 80 columns.
+    KeySpec("help", "question_mark", "help", "Help", key_display="?"),
+    KeySpec("quit", "q", "quit", "Quit", tooltip="Stop the run gracefully and exit"),
     KeySpec("detail", "enter", "detail", "Detail", tooltip="Open the focused session"),
     KeySpec("kill", "K", "fault('kill')", "Kill", tooltip="SIGKILL the focused PTY"),
     KeySpec("kill_all", "ctrl+k", "fault_all('kill')", "Kill all", show=False),
@@ -49,14 +52,12 @@ APP_KEYS: tuple[KeySpec, ...] = (
     KeySpec("restart_all", "R", "fault_all('restart')", "Restart all", show=False),
     KeySpec("pause", "p", "pause", "Pause", tooltip="Pause or resume the run's load"),
     KeySpec("net", "w", "net_menu", "Net", tooltip="Network faults on the focused pane"),
-    KeySpec("rate_up", "plus,=", "rate('rate_up')", "Rate +", show=False),
-    KeySpec("rate_down", "minus", "rate('rate_down')", "Rate -", show=False),
-    KeySpec("burst", "b", "rate('burst')", "Burst", show=False),
+    KeySpec("rate_up", "plus,=", "rate('rate_up')", "Rate +"),
+    KeySpec("rate_down", "minus", "rate('rate_down')", "Rate -"),
+    KeySpec("burst", "b", "rate('burst')", "Burst"),
     KeySpec("export", "x", "export", "Export", tooltip="Write snapshot, report, junit"),
     KeySpec("log", "e", "toggle_log", "Log", tooltip="Show or hide the event log"),
     KeySpec("filter", "f", "cycle_filter", "Filter log", show=False),
-    KeySpec("help", "question_mark", "help", "Help", key_display="?"),
-    KeySpec("quit", "q", "quit", "Quit", tooltip="Stop the run gracefully and exit"),
 )
 
 # Moving the focus between panes; bound on the grid widget.

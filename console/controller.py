@@ -111,6 +111,10 @@ class RunController:
         with self._lock:
             self._pending.discard(future)
 
+    def start_warnings(self) -> list[str]:
+        """Faults scheduled after the end (:meth:`Run.start_warnings`), to show at start."""
+        return self.run.start_warnings()
+
     def latest(self) -> RunSnapshot | None:
         return self.run.latest
 

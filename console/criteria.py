@@ -15,8 +15,9 @@ Three scopes, one expression language (k6's: ``p(95)<2000``, ``rate<0.01``, ``co
 Threshold values may carry units, converted to the metric's unit: ``p(95)<2s`` on a metric in
 ms means 2000; ``value<200MB`` on bytes means 200e6; ``rate>=90%`` means 0.9.
 
-A criterion with no data is *pending*; at the end of a run, pending means *fail* with the
-evidence "no data", so a threshold can never pass silently (grafana/k6#1526).
+A criterion with no data is *pending*; at the end of a run, pending becomes *not judged* with
+its reason (:mod:`console.verdicts`), so a threshold can never pass silently (grafana/k6#1526)
+and a fault cut off by ``--duration`` is not mistaken for a failure.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from console.metrics import (
     format_value,
 )
 from console.snapshot import CriterionSnapshot
+from console.verdicts import FAIL, NOT_JUDGED, PASS, PENDING
 
 __all__ = [
     "Criterion",
@@ -305,7 +307,14 @@ class Criterion:
         self.within = within
         self.abort_on_fail = abort_on_fail
         self.abort_grace = abort_grace
-        self.state = "pending"
+        self.state = PENDING
+        # Why a criterion still without data at the end is not judged; the engine may set a
+        # better reason ("ssh.drop is scheduled at 30s; the run ended at 20s").
+        self.unjudged_reason = (
+            f"no {after} fault ran"
+            if scope == "recovery"
+            else f"no data: {metric} was never recorded"
+        )
         self.value: float | None = None
         self.ever_failed = False
         self.flips: list[tuple[float, str]] = []
@@ -318,7 +327,7 @@ class Criterion:
             self.state = state
             self.flips.append((round(now, 3), state))
             del self.flips[:-200]
-        if state == "fail":
+        if state == FAIL:
             self.ever_failed = True
 
     def evaluate(
@@ -343,26 +352,24 @@ class Criterion:
         # Until a window has filled, it reads what there is: a run shorter than its window
         # still gets a verdict.
         value = aggregate(view, self.threshold.aggregation, span)
-        if value is None and self.scope == "window" and self.state != "pending":
+        if value is None and self.scope == "window" and self.state != PENDING:
             # The window emptied (the load ended before the run): keep the last verdict.
             value, state = self.value, self.state
         else:
-            state = (
-                "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
-            )
+            state = PENDING if value is None else (PASS if self.threshold.holds(value) else FAIL)
         self._set(now, state, value)
         if final:
             self._finalise()
 
     def _finalise(self) -> None:
-        if self.state == "pending":
-            self.state = "fail"
-            self.evidence = self.evidence or "no data: the metric was never recorded"
-            self.ever_failed = True
+        if self.state == PENDING:
+            # Not a flip to record: the run ended, the criterion did not change its mind.
+            self.state = NOT_JUDGED
+            self.evidence = self.evidence or self.unjudged_reason
         elif self.scope in ("window", "recovery") and self.ever_failed:
             # A failure earlier in the run is not undone by passing later.
-            failing = [t for t, s in self.flips if s == "fail"]
-            self.state = "fail"
+            failing = [t for t, s in self.flips if s == FAIL]
+            self.state = FAIL
             where = "over the window" if self.scope == "window" else "after a fault"
             self.evidence = f"failed {where} at {', '.join(f'{t:.0f}s' for t in failing[:10])}" + (
                 f"; {self.evidence}" if self.scope == "recovery" and self.evidence else ""
@@ -389,7 +396,7 @@ class Criterion:
         if not settled:
             if final and too_late and self.value is None:
                 self.evidence = f"{too_late} {self.after} fault(s) too close to the end to judge"
-            self._set(now, "pending" if self.value is None else self.state, self.value)
+            self._set(now, PENDING if self.value is None else self.state, self.value)
             if final:
                 self._finalise()
             return
@@ -410,7 +417,7 @@ class Criterion:
         failing = [
             r for r, fraction in settled if agg == "rate" and not self.threshold.holds(fraction)
         ]
-        state = "pending" if value is None else ("pass" if self.threshold.holds(value) else "fail")
+        state = PENDING if value is None else (PASS if self.threshold.holds(value) else FAIL)
         last = settled[-1][0]
         self.evidence = (
             f"{len(settled)} {self.after} fault(s); last at {last.t:.1f}s: "
@@ -424,7 +431,7 @@ class Criterion:
 
     @property
     def should_abort(self) -> bool:
-        return self.abort_on_fail and self.state == "fail"
+        return self.abort_on_fail and self.state == FAIL
 
     def snapshot(self) -> CriterionSnapshot:
         metric = f"recovery after {self.after}" if self.scope == "recovery" else self.metric

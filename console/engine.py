@@ -12,6 +12,9 @@ from another thread) and headless mode both use:
 * :meth:`Run.export` - write ``snapshot-N.json``, ``report.md`` and ``junit.xml``;
 * :meth:`Run.request_stop` - end gracefully (``interrupted=True`` for Ctrl-C: exit 130).
 
+Setup is not load: run seconds start at 0 when every session is ready (or after
+``SETUP_LIMIT``), as k6 starts after ``setup()``; events during setup have negative run seconds.
+
 Sessions are supervised: an exception escaping ``Session.run`` becomes a ``session_error`` event
 and a ``failed`` session; the run goes on. Every turn to ``failed`` counts in
 ``session_abnormal_ends`` when it happens (:meth:`Run.session_failed`). A session that never
@@ -35,18 +38,17 @@ from console import export
 from console.criteria import Criterion, RecoveryTracker
 from console.errors import ExitStatus, RunDirError
 from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
-from console.faults import FaultInjector
+from console.faults import FaultInjector, after_end_text, faults_after_end, seconds_text
 from console.files import new_private_dir
 from console.k6 import JsonOutput, write_summary_export
 from console.metrics import MetricsRegistry, Trend, summarize
 from console.profile import Profile
-from console.replay import ReplayFault
+from console.replay import RUN_PAUSE, ReplayFault
 from console.sanitize import clean, clean_data
 from console.secrets import Secrets
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
 from console.sessions.base import (
-    FaultNotApplicable,
     KindRuntime,
     RunEnv,
     Session,
@@ -62,6 +64,7 @@ from console.snapshot import (
 )
 from console.timeline import RunRecorder
 from console.units import UnitError, parse_duration
+from console.verdicts import NOT_JUDGED, PENDING, exit_status, overall
 
 if TYPE_CHECKING:  # the client library loads only when a run serves /metrics
     from console.prom import Exposition, MetricsServer
@@ -69,6 +72,10 @@ if TYPE_CHECKING:  # the client library loads only when a run serves /metrics
 __all__ = ["Run", "RunResult"]
 
 RUN_SESSION = "run"  # the session id under which run-wide metrics (console_*) are recorded
+# Setup is not load: the run's clock starts once every session is ready (k6 starts after
+# setup()), or after this many seconds with the ones that are (the rest are named).
+SETUP_LIMIT = 10.0
+_SETTLED = ("failed", "exited", "stopped", "crashed")  # not ready, but nothing to wait for
 _STOP_TIMEOUT = 10.0
 
 
@@ -141,6 +148,7 @@ class Run:
             recoveries=self.recoveries,
             now=self.now,
             timestamp=self.timestamp,
+            run_seconds=self.active_elapsed,
             log=self._log,
             on_fault=lambda: self.registry.add("faults_injected", 1, session=RUN_SESSION),
             rng=self.rng,
@@ -151,6 +159,11 @@ class Run:
         self._wall_t0 = time.time()
         self._paused_at: float | None = None
         self._paused_total = 0.0
+        self._load_started = False
+        self.paused_what = ""  # what a pause stopped, for the header
+        # Run seconds when the stop began: stopping sessions is not load, and rates divide by
+        # the time the load ran.
+        self._load_ended: float | None = None
         self._resumed = asyncio.Event()
         self._stop = asyncio.Event()
         self._seq = 0
@@ -174,11 +187,16 @@ class Run:
         return iso_at(self._wall_t0 + self.now())
 
     def now(self) -> float:
-        """Seconds since the run started (wall time, pauses included)."""
+        """Run seconds: since the load started (every session ready; negative during setup),
+        wall time, pauses included."""
         return self._clock() - self._t0
 
     def active_elapsed(self) -> float:
         """Seconds of un-paused run time: what the duration and the fault schedule count."""
+        if not self._load_started:
+            return 0.0
+        if self._load_ended is not None:
+            return self._load_ended
         paused = self._paused_total
         if self._paused_at is not None:
             paused += self.now() - self._paused_at
@@ -296,6 +314,7 @@ class Run:
             seed=self.config.seed,
             context=self._context,
             secrets=self.secrets,
+            duration=self.config.duration,
         )
         for kind_name in self.profile.kinds:
             kind = get_kind(kind_name)
@@ -313,16 +332,66 @@ class Run:
 
     # ----- running -------------------------------------------------------------------------
 
+    def start_warnings(self) -> list[str]:
+        """What the operator must know before the run starts: faults scheduled after its end,
+        whose criteria will not be judged. Shown by headless mode and the console."""
+        late = faults_after_end(self.profile.faults, self.config.duration)
+        return [after_end_text(late, self.config.duration)] if late else []
+
+    def _unjudged_reasons(self) -> None:
+        """Tell each criterion tied to a fault that never ran why it cannot be judged."""
+        duration = self.config.duration
+        late = faults_after_end(self.profile.faults, duration)
+        elapsed = self.active_elapsed()
+        cut = elapsed < duration - 1e-3  # stopped early (q, Ctrl-C, an abort)
+        ended = f"the run ended at {seconds_text(round(elapsed, 1) if cut else duration)}"
+        for criterion in self.criteria:
+            if criterion.scope == "recovery":
+                related = [(a, t) for a, t in late if a == criterion.after]
+            else:  # a kind's metrics are named after it: pty_restart_success needs a pty.* fault
+                kind = criterion.metric.split("_", 1)[0]
+                related = [(a, t) for a, t in late if a.split(".", 1)[0] == kind]
+            if related:
+                scheduled = ", ".join(f"{a} is scheduled at {seconds_text(t)}" for a, t in related)
+                reason = f"{scheduled}; {ended}"
+                if criterion.scope != "recovery":
+                    reason = f"no {criterion.metric} data: {reason}"
+                criterion.unjudged_reason = reason
+            elif cut:
+                criterion.unjudged_reason += f" ({ended} of {seconds_text(duration)})"
+
+    def _start_load(self) -> None:
+        """Setup is over: run seconds restart at 0, so the duration, the fault schedule, the
+        header, the faults list, the events and every rate count the time the load ran."""
+        waiting = [s.id for s in self.sessions.values() if not s.worked and s.state not in _SETTLED]
+        setup = self.now()
+        self._t0 += setup
+        self._wall_t0 += setup
+        self._last_sample -= setup
+        self._load_started = True
+        self.state = "running"
+        self._resumed.set()
+        detail = f"after {setup:.2f}s of setup"
+        if waiting:
+            detail += f"; not ready after {SETUP_LIMIT:g}s: {', '.join(waiting[:10])}"
+        self._log("load_started", detail, data={"setup_s": round(setup, 3)}, success=not waiting)
+
+    def _setup_done(self) -> bool:
+        if self.now() >= SETUP_LIMIT:
+            return True
+        return all(s.worked or s.state in _SETTLED for s in self.sessions.values())
+
     async def run(self) -> RunResult:
         self._t0 = self._clock()
         self._wall_t0 = time.time()
-        self._resumed.set()
         self._log(
             "run_started",
             f"{self.profile.name}: {len(self.profile.groups)} group(s), "
             f"duration {self.config.duration:.0f}s",
             data={"profile": str(self.profile.path), "duration_s": self.config.duration},
         )
+        for warning in self.start_warnings():
+            self._log("run_warning", warning, success=False)
         try:
             self._build()
             self._open_outputs()
@@ -359,12 +428,15 @@ class Run:
                     for plan in self.profile.faults
                 ),
             ]
-            if self.replay:
+            faults = [f for f in self.replay if f.action != RUN_PAUSE]
+            if faults:
                 replay = self.injector.play(
-                    FaultInjector.replayed(self.replay), "replay", self._wait_until
+                    FaultInjector.replayed(faults), "replay", self._wait_until
                 )
                 self._aux.append(asyncio.create_task(replay, name="replay"))
-            self.state = "running"
+            pauses = [f for f in self.replay if f.action == RUN_PAUSE]
+            if pauses:
+                self._aux.append(asyncio.create_task(self._replay_pauses(pauses), name="pauses"))
             await self._stop.wait()
         finally:
             result = await self._finish()
@@ -401,6 +473,9 @@ class Run:
                 if now - self._last_sample >= self.config.sample_interval:
                     self._last_sample = now
                     self._sample(now)
+                if self.state == "starting" and self._setup_done():
+                    self._start_load()
+                    now = self.now()
                 if self.state == "running" and self.active_elapsed() >= self.config.duration:
                     self._stop.set()
                 self.event_log.flush()
@@ -414,7 +489,10 @@ class Run:
                 if text != last_error:  # once per distinct error, not four times a second
                     last_error = text
                     self._log("tick_error", text, success=False)
-            await asyncio.sleep(interval)
+            # Setup ends when the last session is ready, and the run at its duration: notice
+            # both within a few ms, not a beat later (a beat of load is 25 requests at 100/s).
+            left = self.config.duration - self.active_elapsed()
+            await asyncio.sleep(min(interval, max(left, 0.005)) if self._load_started else 0.01)
 
     def _check_event_log(self, now: float) -> None:
         """Note write failures of events.jsonl; once writes work again, log what was lost."""
@@ -540,17 +618,17 @@ class Run:
         ``http.clear``, see ``FaultSpec.until``); else until the last session it disrupted came
         back. A condition still holding runs to the present; a one-off has no end."""
         back = {r.fault_id: r for r in self.recoveries.faults}
-        now = self.now()
+        now = self.active_elapsed()  # the clock fault times are in
         spans = []
         records = self.injector.records
         for i, fault in enumerate(records):
-            end: float | None = None
+            end: float | None = fault.ended
             for key in ("duration", "down"):
                 try:
                     seconds = parse_duration(fault.params.get(key))
                 except UnitError:
                     continue
-                if seconds > 0:
+                if seconds > 0 and end is None:
                     end = fault.t + seconds
             kind_name, _, name = fault.action.partition(".")
             kind = self.kinds.get(kind_name)
@@ -591,11 +669,14 @@ class Run:
         for criterion in self.criteria:
             before = criterion.state
             criterion.evaluate(now, elapsed, run_values, self.recoveries, final=final)
-            if criterion.state != before and (criterion.state != "pending" or final):
+            if criterion.state != before and (criterion.state != PENDING or final):
+                view = criterion.snapshot()
+                detail = f"{criterion.name}: {view.value_text} (target {view.target_text})"
+                if criterion.state == NOT_JUDGED:
+                    detail = f"{criterion.name}: {view.evidence}"
                 self._log(
                     "criterion_" + criterion.state,
-                    f"{criterion.name}: {criterion.snapshot().value_text} "
-                    f"(target {criterion.snapshot().target_text})",
+                    detail,
                     success=criterion.state == "pass",
                 )
             if (
@@ -607,6 +688,14 @@ class Run:
                 self.abort_reason = f"criterion '{criterion.name}' failed"
                 self._log("run_aborted", self.abort_reason, success=False)
                 self._stop.set()
+
+    async def _replay_pauses(self, pauses: Sequence[ReplayFault]) -> None:
+        """Pause the run where the replayed one was paused, for as long (wall seconds)."""
+        for pause in sorted(pauses, key=lambda p: p.t):
+            await self._wait_until(pause.t)
+            await self.pause("replay")
+            await asyncio.sleep(float(pause.params.get("duration", 0.0)))
+            await self.resume("replay")
 
     async def _wait_until(self, at: float) -> None:
         """Sleep until ``at`` seconds of un-paused run time."""
@@ -653,31 +742,45 @@ class Run:
         return self.injector.records
 
     async def pause(self, source: str = "api") -> None:
+        """Pause everything the run drives (PTY programs SIGSTOPped, SSH polling and HTTP load
+        stopped) and its clock. A control, not a fault: ``run_paused``/``run_resumed`` events,
+        which a replay repeats with the pause's length."""
         if self._paused_at is not None or self.state != "running":
             return
+        t = round(self.active_elapsed(), 3)
         self._paused_at = self.now()
         self._resumed.clear()
         self.state = "paused"
-        self._log("run_paused", "fault schedule, run timer and load paused", source=source)
-        await self._broadcast("pause", source)
+        what: dict[str, int] = {}
+        for session in list(self.sessions.values()):
+            try:
+                paused = await session.pause()
+            except Exception as exc:  # one session must not keep the others running
+                self._log("pause_error", f"{type(exc).__name__}: {exc}", session_id=session.id)
+                continue
+            if paused:
+                key = f"{session.kind} {paused}"
+                what[key] = what.get(key, 0) + 1
+        self.paused_what = ", ".join(f"{n} {key}" for key, n in what.items())
+        self._log("run_paused", self.paused_what or "nothing to pause", source=source,
+                  data={"t": t})  # fmt: skip
 
     async def resume(self, source: str = "api") -> None:
         if self._paused_at is None:
             return
+        paused_s = round(self.now() - self._paused_at, 3)
+        for session in list(self.sessions.values()):
+            try:
+                await session.resume()
+            except Exception as exc:
+                self._log("pause_error", f"{type(exc).__name__}: {exc}", session_id=session.id)
         self._paused_total += self.now() - self._paused_at
         self._paused_at = None
+        self.paused_what = ""
         self.state = "running"
         self._resumed.set()
-        self._log("run_resumed", "", source=source)
-        await self._broadcast("resume", source)
-
-    async def _broadcast(self, action: str, source: str) -> None:
-        for kind_name, kind in self.kinds.items():
-            if action in kind.faults:
-                try:
-                    await self.inject(f"{kind_name}.{action}", source=source)
-                except FaultNotApplicable:
-                    pass
+        self._log("run_resumed", f"after {paused_s:g}s", source=source,
+                  data={"t": round(self.active_elapsed(), 3), "paused_s": paused_s})  # fmt: skip
 
     async def export(self) -> list[Path]:
         """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
@@ -770,6 +873,7 @@ class Run:
             exports=tuple(str(p) for p in self.exports),
             abort_reason=self.abort_reason,
             data_loss=tuple(self.data_loss.values()),
+            paused=self.paused_what,
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -811,6 +915,7 @@ class Run:
     # ----- ending --------------------------------------------------------------------------
 
     async def _finish(self) -> RunResult:
+        self._load_ended = self.active_elapsed() if self._load_started else None
         self.state = "stopping"
         for task in self._aux:
             task.cancel()
@@ -839,6 +944,7 @@ class Run:
         # Only the loop-lag backlog: a CPU sample taken now would measure shutdown, not the run.
         for lag in self._lag.drain():
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
+        self._unjudged_reasons()
         self._evaluate(self.now(), final=True)
         idle = self._without_work()
         for session_id in idle:
@@ -855,8 +961,8 @@ class Run:
         elif self.abort_reason:
             self.state, code = "aborted", ExitStatus.FAILED
         else:
-            failed = any(c.state == "fail" for c in self.criteria) or bool(idle)
-            self.state, code = "finished", ExitStatus.FAILED if failed else ExitStatus.OK
+            verdict = overall(c.state for c in self.criteria)
+            self.state, code = "finished", ExitStatus.FAILED if idle else exit_status(verdict)
         snapshot = self.make_snapshot()
         self._close_outputs(snapshot)
         summary = {

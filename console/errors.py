@@ -62,6 +62,9 @@ class ExitStatus(IntEnum):
     OK = 0  # every criterion passed
     FAILED = 1  # a criterion failed, or abort_on_fail ended the run
     USAGE = 2  # a bad profile, option or value: nothing ran
+    # Nothing failed, but some criterion could not be judged (its fault was scheduled after the
+    # end, its metric got no data): not a pass, and not a failure of the system under test.
+    NOT_JUDGED = 3
     INTERRUPTED = 130  # Ctrl-C, SIGTERM or the terminal went away; the summary is still written
 
 

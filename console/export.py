@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from console import report_html
+from console import report_html, verdicts
 from console.files import private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
@@ -153,9 +153,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str
     return lines
 
 
-STATUS = {"pass": "✅ PASS", "fail": "❌ FAIL", "pending": "⏳ PENDING"}
-
-
 def render_report(
     snapshot: RunSnapshot,
     profile: Profile,
@@ -163,10 +160,8 @@ def render_report(
     secrets: Secrets | None = None,
 ) -> str:
     secrets = Secrets.from_profile(profile) if secrets is None else secrets
-    passed = sum(c.state == "pass" for c in snapshot.criteria)
-    verdict = "PASS" if snapshot.criteria and passed == len(snapshot.criteria) else "FAIL"
-    if not snapshot.criteria:
-        verdict = "NO CRITERIA"
+    passed = sum(c.state == verdicts.PASS for c in snapshot.criteria)
+    verdict = verdicts.label(verdicts.overall(c.state for c in snapshot.criteria))
     out = [f"# {snapshot.profile_name}: run report", ""]
     if snapshot.description:
         out += [snapshot.description, ""]
@@ -185,7 +180,7 @@ def render_report(
                 f"{format_duration(snapshot.elapsed)} / {format_duration(snapshot.duration)}",
             ],
             ["Events logged", snapshot.events_logged],
-            ["Overall", f"{verdict} ({passed}/{len(snapshot.criteria)} criteria)"],
+            ["Overall", f"{verdict}: {passed} of {len(snapshot.criteria)} criteria passed"],
         ],
     )
     out += ["", "## Configuration", ""]
@@ -208,7 +203,7 @@ def render_report(
                 c.name,
                 f"{c.metric} {c.target_text}".strip(),
                 c.value_text + (f" ({c.evidence})" if c.evidence else ""),
-                STATUS.get(c.state, c.state),
+                verdicts.label(c.state),
             ]
             for c in snapshot.criteria
         ],
@@ -268,13 +263,16 @@ def render_report(
 
 
 def render_junit(snapshot: RunSnapshot) -> str:
-    failures = sum(c.state != "pass" for c in snapshot.criteria)
+    # JUnit has no "not judged": such a case is skipped (with its reason), not failed.
+    failures = sum(c.state not in (verdicts.PASS, verdicts.NOT_JUDGED) for c in snapshot.criteria)
+    skipped = sum(c.state == verdicts.NOT_JUDGED for c in snapshot.criteria)
     suite = ET.Element(
         "testsuite",
         name=f"stressdeck.{snapshot.profile_name}",
         tests=str(len(snapshot.criteria)),
         failures=str(failures),
         errors="0",
+        skipped=str(skipped),
         time=f"{snapshot.elapsed:.3f}",
     )
     for criterion in snapshot.criteria:
@@ -282,7 +280,9 @@ def render_junit(snapshot: RunSnapshot) -> str:
             suite, "testcase", classname=f"stressdeck.{snapshot.profile_name}", name=criterion.name
         )
         message = f"{criterion.metric}: {criterion.value_text} (target {criterion.target_text})"
-        if criterion.state != "pass":
+        if criterion.state == verdicts.NOT_JUDGED:
+            ET.SubElement(case, "skipped", message=criterion.evidence)
+        elif criterion.state != verdicts.PASS:
             failure = ET.SubElement(case, "failure", message=message, type=criterion.state)
             failure.text = criterion.evidence or message
         else:

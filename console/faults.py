@@ -28,8 +28,17 @@ from console.profile import FaultPlan
 from console.replay import ReplayFault
 from console.sessions.base import KindRuntime, Session, SessionKind
 from console.snapshot import FAULT_SOURCES, FaultRecord
+from console.units import UnitError, format_duration, parse_duration
 
-__all__ = ["FAULT_SOURCES", "RECORD_CAP", "FaultInjector", "fault_times"]
+__all__ = [
+    "FAULT_SOURCES",
+    "RECORD_CAP",
+    "FaultInjector",
+    "after_end_text",
+    "fault_times",
+    "faults_after_end",
+    "seconds_text",
+]
 
 RECORD_CAP = 500
 
@@ -39,14 +48,60 @@ class _Log(Protocol):
 
 
 def fault_times(plan: FaultPlan, duration: float) -> Iterator[float]:
-    """When a scheduled fault fires: its ``at`` times, then every ``every`` until the end."""
+    """When a scheduled fault fires: its ``at`` times, then every ``every`` until the end.
+
+    A time at or after the end is not a fault of this run: it could only land on sessions
+    already stopping, and no criterion could judge it (:func:`faults_after_end` warns).
+    """
     times = sorted(plan.times)
-    yield from times
+    yield from (t for t in times if t < duration)
     if plan.every:
         t = (times[-1] if times else 0.0) + plan.every
         while t < duration:
             yield t
             t += plan.every
+
+
+def _own_duration(params: Mapping[str, Any]) -> float | None:
+    """How long a fault lasts by itself (its ``duration`` or ``down``), if it says."""
+    for key in ("duration", "down"):
+        try:
+            seconds = parse_duration(params.get(key))
+        except UnitError:
+            continue
+        if seconds > 0:
+            return seconds
+    return None
+
+
+def _names_of(ids: Sequence[str]) -> str:
+    return ", ".join(ids[:6]) + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+
+
+def _names(sessions: Sequence[Session]) -> str:
+    return _names_of([s.id for s in sessions])
+
+
+def faults_after_end(plans: Iterable[FaultPlan], duration: float) -> list[tuple[str, float]]:
+    """``(action, first time)`` of each scheduled fault that never fires before ``duration``."""
+    late = []
+    for plan in plans:
+        if next(fault_times(plan, duration), None) is None:
+            first = min(plan.times) if plan.times else (plan.every or 0.0)
+            late.append((plan.action, first))
+    return sorted(late, key=lambda fault: fault[1])
+
+
+def after_end_text(late: Sequence[tuple[str, float]], duration: float) -> str:
+    """``"ssh.drop is scheduled at 30s; the run ends at 20s"``: the start-of-run warning."""
+    faults = ", ".join(f"{action} at {seconds_text(at)}" for action, at in late)
+    verb = "is" if len(late) == 1 else "are"
+    return f"{faults} {verb} scheduled after the end: the run ends at {seconds_text(duration)}"
+
+
+def seconds_text(t: float) -> str:
+    """Run seconds as a profile writes them: ``30s``, ``1.5s``, ``1m30s``."""
+    return f"{t:g}s" if t < 60 else format_duration(t)
 
 
 class FaultInjector:
@@ -60,6 +115,7 @@ class FaultInjector:
         recoveries: RecoveryTracker,
         now: Callable[[], float],
         timestamp: Callable[[], str],
+        run_seconds: Callable[[], float] | None = None,
         log: _Log,
         on_fault: Callable[[], None],
         rng: random.Random,
@@ -67,7 +123,10 @@ class FaultInjector:
         self._kinds = kinds
         self._runtimes = runtimes
         self._recoveries = recoveries
-        self._now = now
+        self._now = now  # the recovery clock: pauses included, as sessions live through them
+        # A fault's time: the run seconds the header, the schedule and a replay count (pauses
+        # excluded), so a replay lands where the original did.
+        self._run_seconds = run_seconds or now
         self._timestamp = timestamp
         self._log = log
         self._on_fault = on_fault  # counts faults_injected
@@ -100,9 +159,15 @@ class FaultInjector:
 
     @staticmethod
     def replayed(replay: Sequence[ReplayFault]) -> Iterator[tuple[float, dict[str, Any]]]:
-        for fault in sorted(replay, key=lambda f: f.t):
-            arguments = {"target": fault.target, "params": fault.params, "sessions": fault.sessions}
-            yield fault.t, {"action": fault.action, **arguments}
+        """Each fault at its time, and the action that ended it at the time it did."""
+        timed = []
+        for fault in replay:
+            arguments = {"target": fault.target, "sessions": fault.sessions}
+            timed.append((fault.t, {"action": fault.action, "params": fault.params, **arguments}))
+            if fault.ended is not None and fault.ended_by:
+                timed.append((fault.ended, {"action": fault.ended_by, **arguments}))
+        # Stable: a fault and its end at the same time stay in that order.
+        yield from sorted(timed, key=lambda item: item[0])
 
     # ----- injection -----------------------------------------------------------------------
 
@@ -146,6 +211,8 @@ class FaultInjector:
             targets = self._rng.sample(targets, pick)
         if not targets:
             self._refuse(f"{action}: no session matches {target!r}", kind=kind_name, source=source)
+        if any(name in other.until for other in kind.faults.values()):
+            return await self._end(kind_name, name, targets, dict(params or {}), source)
         spec = kind.faults[name]
         ids = runtime.reach(targets)  # a link's fault reaches the sessions behind it
         record = self.record(action, target, ids, source, dict(params or {}), spec.recovers)
@@ -170,6 +237,72 @@ class FaultInjector:
                 raise FaultNotApplicable(next(iter(refused.values())))
         self._on_fault()
         return record
+
+    def open_faults(self, kind_name: str, ender: str) -> list[FaultRecord]:
+        """The faults of a kind still in force that ``ender`` (``resume``) would end."""
+        kind = self._kinds.get(kind_name)
+        if kind is None:
+            return []
+        now = self._run_seconds()
+        found = []
+        for record in self.records:
+            kind_of, _, name = record.action.partition(".")
+            spec = kind.faults.get(name) if kind_of == kind_name else None
+            if spec is None or ender not in spec.until or record.ended is not None:
+                continue
+            lasts = _own_duration(record.params)
+            if lasts is not None and record.t + lasts <= now:
+                continue  # it ended by itself (a hang with a duration)
+            found.append(record)
+        return found
+
+    async def _end(
+        self,
+        kind_name: str,
+        name: str,
+        targets: Sequence[Session],
+        params: dict[str, Any],
+        source: str,
+    ) -> FaultRecord:
+        """End the faults ``name`` ends on ``targets``: applied only to the sessions they
+        reached, recorded as their end (``ended``, ``fault_ended`` event), never as a fault."""
+        action = f"{kind_name}.{name}"
+        runtime = self._runtimes[kind_name]
+        wanted = set(runtime.reach(targets)) | {s.id for s in targets}
+        ending = [r for r in self.open_faults(kind_name, name) if set(r.sessions) & wanted]
+        if not ending:
+            kind = self._kinds[kind_name]
+            ends = [f"{kind_name}.{n}" for n, spec in kind.faults.items() if name in spec.until]
+            self._refuse(
+                f"{action}: no {' or '.join(ends)} in progress on {_names(targets)}",
+                kind=kind_name,
+                source=source,
+            )
+        reached = {s for r in ending for s in r.sessions}
+        hit = [s for s in targets if s.id in reached or set(runtime.reach([s])) & reached]
+        try:
+            await runtime.inject(name, hit, params, ending[0])
+        except FaultNotApplicable:
+            pass  # e.g. a hang that ended by itself a moment ago: the fault is over either way
+        t = round(self._run_seconds(), 3)
+        ended = []
+        for record in ending:
+            done = replace(record, ended=t, ended_by=action)
+            ended.append(done)
+            index = next((i for i, f in enumerate(self.records) if f.id == record.id), None)
+            if index is not None:
+                self.records[index] = done
+            self._log(
+                "fault_ended",
+                f"{record.action} on {_names_of(record.sessions)} after {done.duration:g}s",
+                session_id=record.sessions[0] if len(record.sessions) == 1 else None,
+                kind=kind_name,
+                source=source,
+                fault_id=record.id,
+                data={"action": record.action, "ended_by": action, "t": t,
+                      "duration_s": done.duration, "sessions": list(record.sessions)},
+            )  # fmt: skip
+        return ended[0]
 
     def observed(self, kind: str, cause: str, session_id: str) -> None:
         """An unsolicited crash or drop counts as a fault too, with source ``observed``."""
@@ -223,7 +356,7 @@ class FaultInjector:
         self._next_id += 1
         record = FaultRecord(
             id=self._next_id,
-            t=round(self._now(), 3),
+            t=round(self._run_seconds(), 3),
             ts=self._timestamp(),
             action=action,
             target=target,
@@ -244,8 +377,14 @@ class FaultInjector:
             kind=action.partition(".")[0],
             source=source,
             fault_id=record.id,
-            data={"action": action, "target": target, "sessions": list(sessions), "params": params},
+            data={
+                "action": action,
+                "target": target,
+                "sessions": list(sessions),
+                "params": params,
+                "t": record.t,
+            },
         )
         if recovers:
-            self._recoveries.opened(record.id, action, record.t, sessions)
+            self._recoveries.opened(record.id, action, round(self._now(), 3), sessions)
         return record

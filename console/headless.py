@@ -1,7 +1,8 @@
 """Headless runs: a progress line every few seconds, a k6-style summary, an exit status.
 
-Exit status: 0 every criterion passed; 1 a criterion failed or aborted the run; 2 a bad
-profile or usage (raised before a run starts); 130 interrupted by Ctrl-C or SIGTERM, with the
+Exit status (:class:`console.errors.ExitStatus`): 0 every criterion passed; 1 a criterion
+failed or aborted the run; 2 a bad profile or usage (raised before a run starts); 3 nothing
+failed but some criterion could not be judged; 130 interrupted by Ctrl-C or SIGTERM, with the
 summary and final snapshot still written.
 """
 
@@ -20,10 +21,9 @@ from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import RunSnapshot
 from console.units import format_bytes, format_duration
+from console.verdicts import NOT_JUDGED, STATES, label, mark, overall
 
 __all__ = ["format_summary", "run_headless"]
-
-MARK = {"pass": "✓", "fail": "✗", "pending": "…"}
 
 
 def progress_line(snap: RunSnapshot) -> str:
@@ -32,13 +32,14 @@ def progress_line(snap: RunSnapshot) -> str:
     for session in snap.sessions:
         counts = links if session.kind == "net" else states
         counts[session.state] = counts.get(session.state, 0) + 1
-    crit = {s: sum(c.state == s for c in snap.criteria) for s in ("pass", "fail", "pending")}
+    crit = {s: sum(c.state == s for c in snap.criteria) for s in STATES}
     return (
         f"[{format_duration(snap.elapsed):>7} / {format_duration(snap.duration)}] "
         f"{snap.state} | sessions "
         + " ".join(f"{k}={v}" for k, v in sorted(states.items()))
         + (" | links " + " ".join(f"{k}={v}" for k, v in sorted(links.items())) if links else "")
-        + f" | criteria ✓{crit['pass']} ✗{crit['fail']} …{crit['pending']}"
+        + " | criteria "
+        + " ".join(f"{mark(s)}{n}" for s, n in crit.items() if n or s != NOT_JUDGED)
         + f" | faults {snap.fault_count} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
     )
 
@@ -51,16 +52,19 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
     lines = [
         "",
         f"  {snap.profile_name}: {snap.state}"
-        + (f" ({snap.abort_reason})" if snap.abort_reason else ""),
+        + (f" ({snap.abort_reason})" if snap.abort_reason else "")
+        + f": {label(overall(c.state for c in snap.criteria))}",
         "",
     ]
     if snap.criteria:
         lines.append("  criteria")
         for c in snap.criteria:
-            extra = f"  ({c.evidence})" if c.evidence else ""
-            lines.append(
-                f"  {MARK.get(c.state, '?')} {c.name + ' ':.<{width}} {c.value_text} (target {c.expression}){extra}"
-            )
+            if c.state == NOT_JUDGED:
+                text = f"not judged: {c.evidence} (target {c.expression})"
+            else:
+                text = f"{c.value_text} (target {c.expression})"
+                text += f"  ({c.evidence})" if c.evidence else ""
+            lines.append(f"  {mark(c.state)} {c.name + ' ':.<{width}} {text}")
         lines.append("")
     if summary:
         lines.append("  summary")
@@ -110,6 +114,12 @@ def run_headless(
 ) -> int:
     run = Run(profile, runs_dir=runs_dir, duration=duration, replay=replay)
     print(f"stressdeck: {profile.name} -> {run.run_dir}", file=out, flush=True)
+    for warning in run.start_warnings():
+        print(
+            f"stressdeck: warning: {warning}; criteria that need them will not be judged",
+            file=out,
+            flush=True,
+        )
     result = asyncio.run(_run(run, out))
     print(format_summary(result, run.kind_figures(result.snapshot)), file=out, flush=True)
     return result.exit_code

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from console import verdicts
 from console.files import open_private, write_private
 from console.metrics import CounterValue, GaugeValue, MetricsRegistry, RateValue, Trend
 from console.snapshot import RunSnapshot
@@ -151,7 +152,7 @@ def summary_export(snapshot: RunSnapshot) -> dict[str, Any]:
     thresholds: dict[str, dict[str, bool]] = {}
     for c in snapshot.criteria:
         if c.scope in ("run", "window"):
-            thresholds.setdefault(c.metric, {})[c.expression] = c.state != "pass"
+            thresholds.setdefault(c.metric, {})[c.expression] = c.state != verdicts.PASS
     metrics: dict[str, dict[str, Any]] = {}
     for m in snapshot.metrics:
         values = dict(m.values)

@@ -35,6 +35,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from console import verdicts
 from console.metrics import CounterValue, GaugeValue, MetricsRegistry, RateValue, Trend
 from console.snapshot import CriterionSnapshot, FaultRecord
 from console.units import parse_address
@@ -117,11 +118,11 @@ class Exposition(Collector):
         out: list[Metric] = [m for f in families.values() for m in f.metrics]
         state = GaugeMetricFamily(
             PREFIX + "criterion_state",
-            "1 for each criterion's current state (pending, pass, fail).",
+            "1 for each criterion's current state (pending, pass, fail, not_judged).",
             labels=["criterion", "metric", "state"],
         )
         for c in criteria:
-            for s in ("pending", "pass", "fail"):
+            for s in verdicts.STATES:
                 state.add_metric([c.name, c.metric, s], 1.0 if c.state == s else 0.0)
         out.append(state)
         fault_family = CounterMetricFamily(

@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
-__all__ = ["dump_toml", "render"]
+from console import verdicts
 
-STATUS = {"pass": ("PASS", "pass"), "fail": ("FAIL", "fail"), "pending": ("PENDING", "pending")}
+__all__ = ["dump_toml", "render"]
 
 
 @functools.cache
@@ -129,18 +129,13 @@ def dump_toml(data: Mapping[str, Any]) -> str:
 
 
 def _verdict(criteria: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    if not criteria:
-        return "NO CRITERIA", "pending"
-    if all(c["state"] == "pass" for c in criteria):
-        return "PASS", "pass"
-    if any(c["state"] == "fail" for c in criteria):
-        return "FAIL", "fail"
-    return "PENDING", "pending"
+    look = verdicts.look(verdicts.overall(c["state"] for c in criteria))
+    return look.word, look.css
 
 
 def _state_badge(state: str) -> str:
-    text, cls = STATUS.get(state, (state.upper(), "pending"))
-    return f'<span class="badge {cls}">{_e(text)}</span>'
+    look = verdicts.look(state)
+    return f'<span class="badge {look.css}">{_e(look.word)}</span>'
 
 
 def _criteria(criteria: Sequence[Mapping[str, Any]]) -> str:

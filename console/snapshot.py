@@ -82,9 +82,18 @@ class FaultRecord:
     action: str  # "pty.kill", "ssh.drop", "http.pause", ...
     target: str  # as asked: "all", a group, a session id
     sessions: tuple[str, ...]  # the sessions it reached
-    source: str  # "schedule", "key", "api", "replay"
+    source: str  # one of FAULT_SOURCES
     params: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
+    # When an action that ends it (``pty.resume`` ends ``pty.hang``: ``FaultSpec.until``)
+    # reached its sessions, in run seconds, and which action that was. A resume is the end of
+    # a fault, not a fault of its own.
+    ended: float | None = None
+    ended_by: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else round(self.ended - self.t, 3)
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,7 @@ class RunSnapshot:
     exports: tuple[str, ...] = ()  # paths of snapshot files written so far
     abort_reason: str = ""
     data_loss: tuple[str, ...] = ()  # one line per file that could not be (fully) written
+    paused: str = ""  # while paused, what is: "3 pty SIGSTOP, 2 ssh polling, 1 http load"
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)

@@ -58,7 +58,11 @@ async def test_kill_hang_resume_restart_on_the_focused_pane(app: StressdeckApp) 
         assert key_faults(app, "pty.hang")
         await pilot.press("z")
         await until(pilot, lambda: session(app, "emit#0").state == "running", "emit#0 resumed")
-        assert key_faults(app, "pty.resume")
+        # Resuming is not a fault: the second z ends the hang, recorded as the hang's end.
+        assert not key_faults(app, "pty.resume")
+        await until(pilot, lambda: events_named(app, "fault_ended", "emit#0"), "the hang ended")
+        (hang,) = [f for f in snap(app).faults if f.action == "pty.hang"]
+        assert hang.ended_by == "pty.resume" and hang.duration is not None
 
         before = dict(session(app, "emit#0").details)["pid"]
         await pilot.press("r")
@@ -77,8 +81,14 @@ async def test_kill_hang_resume_restart_on_the_focused_pane(app: StressdeckApp) 
 
     run_dir = Path(snap(app).run_dir)
     logged = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    keyed = {e["data"]["action"] for e in logged if e.get("source") == "key"}
-    assert {"pty.kill", "pty.hang", "pty.resume", "pty.restart"} <= keyed
+    keyed = {
+        e["data"]["action"]
+        for e in logged
+        if e.get("source") == "key" and e["event"] == "fault_injected"
+    }
+    assert keyed == {"pty.kill", "pty.hang", "pty.restart"}
+    (end,) = [e for e in logged if e["event"] == "fault_ended"]
+    assert end["source"] == "key" and end["data"]["ended_by"] == "pty.resume"
 
 
 def pane_marked(app: StressdeckApp, session_id: str) -> bool:

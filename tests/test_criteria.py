@@ -149,12 +149,24 @@ def test_seed_criteria_are_expressible() -> None:
     )
 
 
-def test_no_data_is_pending_then_fails_at_the_end() -> None:
+def test_no_data_is_pending_then_not_judged_at_the_end() -> None:
     c = Criterion(name="c", threshold=parse_threshold("p(95)<1", TREND_MS), metric="x", scope="run")
     c.evaluate(1.0, 1.0, {}, RecoveryTracker())
     assert c.state == "pending"
     c.evaluate(2.0, 2.0, {}, RecoveryTracker(), final=True)
-    assert c.state == "fail" and "no data" in c.evidence
+    # Neither a pass (a threshold never passes silently) nor a failure (nothing went wrong).
+    assert c.state == "not_judged" and c.evidence == "no data: x was never recorded"
+
+
+def test_the_run_verdict_orders_fail_then_not_judged() -> None:
+    from console.errors import ExitStatus
+    from console.verdicts import exit_status, overall
+
+    assert overall(["pass", "not_judged", "fail"]) == "fail"
+    assert overall(["pass", "not_judged"]) == "not_judged"
+    assert overall(["pass"]) == "pass"
+    assert exit_status("not_judged") == ExitStatus.NOT_JUDGED == 3
+    assert exit_status("fail") == ExitStatus.FAILED and exit_status("pass") == ExitStatus.OK
 
 
 def test_window_criterion_flips_and_remembers_failure() -> None:

@@ -122,7 +122,9 @@ async def test_pause_freezes_the_schedule_and_the_timer(tmp_path: Path) -> None:
     assert run.faults == [] and run.state == "paused"
     await run.resume()
     result = await task
-    assert result.snapshot.faults[0].t >= 0.9  # it waited for the pause
+    # It waited for the pause, and is recorded at the run seconds it was scheduled at: the
+    # header's, the schedule's and a replay's clock (pauses excluded).
+    assert result.snapshot.faults[0].t == pytest.approx(0.5, abs=0.01)
     assert run.now() >= 1.7
 
 
@@ -151,8 +153,8 @@ async def test_exports_hold_everything_and_no_secret(tmp_path: Path) -> None:
     report = (result.run_dir / "report.md").read_text()
     assert (
         "| Criterion | Target | Actual | Status |" in report
-        and "✅ PASS" in report
-        and "❌ FAIL" in report
+        and "✓ PASS" in report
+        and "✗ FAIL" in report
     )
     suite = ET.parse(result.run_dir / "junit.xml").getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "1"
@@ -538,3 +540,108 @@ async def test_a_session_that_never_did_any_work_fails_the_run(tmp_path: Path) -
     (no_work,) = [e for e in events(result.run_dir) if e["event"] == "session_no_work"]
     assert no_work["session_id"] == "idle#0"
     assert run.kind_figures(result.snapshot)["sessions without work"] == "idle#0"
+
+
+@on_loop_time
+async def test_a_fault_scheduled_after_the_end_is_warned_and_its_criterion_not_judged(
+    tmp_path: Path,
+) -> None:
+    p = profile(
+        '[[fake]]\nname = "t"\ncount = 2\n'
+        '[[faults]]\nat = "30s"\naction = "fake.drop"\n'
+        '[[faults]]\nat = "1s"\naction = "fake.slow"\n'  # at the end: not a fault of this run
+        '[[criteria]]\nname = "back"\nafter = "fake.drop"\nwithin = "5s"\nthreshold = "rate==1"\n'
+        '[[criteria]]\nname = "fast"\nmetric = "fake_latency"\nthreshold = "p(95)<2s"\n',
+    )
+    run = new_run(p, tmp_path)
+    assert run.start_warnings() == [
+        "fake.slow at 1s, fake.drop at 30s are scheduled after the end: the run ends at 1s"
+    ]
+    result = await run.run()
+    states = {c.name: (c.state, c.evidence) for c in result.snapshot.criteria}
+    assert states["fast"] == ("pass", "")
+    assert states["back"] == (
+        "not_judged",
+        "fake.drop is scheduled at 30s; the run ended at 1s",
+    )
+    assert result.exit_code == ExitStatus.NOT_JUDGED and result.snapshot.faults == ()
+    logged = events(result.run_dir)
+    assert [e["detail"] for e in logged if e["event"] == "run_warning"] == run.start_warnings()
+    (unjudged,) = [e for e in logged if e["event"] == "criterion_not_judged"]
+    assert "fake.drop is scheduled at 30s" in unjudged["detail"]
+    report = (result.run_dir / "report.md").read_text()
+    assert "○ NOT JUDGED: 1 of 2 criteria passed" in report  # the overall verdict
+    suite = ET.parse(result.run_dir / "junit.xml").getroot()
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+
+
+@on_loop_time
+async def test_the_run_clock_starts_when_every_session_is_ready(tmp_path: Path) -> None:
+    """Setup is not load: a session still not ready holds the load back up to SETUP_LIMIT,
+    and then the duration and the fault schedule count from there."""
+    from console.engine import SETUP_LIMIT
+
+    p = profile(
+        '[[fake]]\nname = "ok"\n[[fake]]\nname = "idle"\nnever_starts = true\n'
+        '[[faults]]\nat = "500ms"\naction = "fake.slow"\ntarget = "ok"\n',
+        duration="2s",
+    )
+    result = await new_run(p, tmp_path).run()
+    logged = events(result.run_dir)
+    (started,) = [e for e in logged if e["event"] == "load_started"]
+    assert started["data"]["setup_s"] == pytest.approx(SETUP_LIMIT, abs=0.05)
+    assert "not ready after 10s: idle#0" in started["detail"] and started["success"] is False
+    assert [f.t for f in result.snapshot.faults] == [pytest.approx(0.5, abs=0.02)]
+    assert result.snapshot.elapsed == pytest.approx(2.0, abs=0.02)
+
+
+@on_loop_time
+async def test_a_replay_repeats_faults_with_their_ends_and_pauses_with_their_length(
+    tmp_path: Path,
+) -> None:
+    """A resume ends the fault it ends (no new fault); a replay of hang/resume and
+    pause/resume reproduces the same faults, durations and pauses."""
+    from console.replay import RUN_PAUSE, load_replay, to_toml
+
+    p = profile('[[fake]]\nname = "t"\ncount = 2\n', duration="2s")
+    first = new_run(p, tmp_path / "first")
+    task = asyncio.create_task(first.run())
+    await on_loop_until(first, 0.2)
+    await first.inject("fake.slow", target="t#0", source="key")
+    await on_loop_until(first, 0.4)
+    await first.pause(source="key")
+    await asyncio.sleep(0.5)
+    await first.resume(source="key")
+    await on_loop_until(first, 0.7)
+    ended = await first.inject("fake.fast", target="all", source="command")
+    with pytest.raises(FaultNotApplicable, match=r"no fake\.slow in progress"):
+        await first.inject("fake.fast", target="all", source="key")
+    original = (await task).snapshot
+    assert [(f.action, f.sessions, f.ended_by) for f in original.faults] == [
+        ("fake.slow", ("t#0",), "fake.fast")
+    ]
+    assert ended.duration == pytest.approx(0.5, abs=0.03) and original.fault_count == 1
+
+    replay = load_replay(original_dir := Path(original.run_dir))
+    assert [f.action for f in replay] == ["fake.slow", RUN_PAUSE]
+    assert replay[1].t == pytest.approx(0.4, abs=0.03)
+    assert replay[1].params["duration"] == pytest.approx(0.5, abs=0.03)
+    toml = to_toml(replay)
+    assert 'action = "fake.slow"' in toml and 'action = "fake.fast"' in toml
+    assert "# the run was paused at" in toml
+
+    second = new_run(p, tmp_path / "second", replay=replay)
+    again = (await second.run()).snapshot
+    assert [(f.action, f.sessions, f.source, f.ended_by) for f in again.faults] == [
+        ("fake.slow", ("t#0",), "replay", "fake.fast")
+    ]
+    assert again.faults[0].t == pytest.approx(original.faults[0].t, abs=0.03)
+    assert again.faults[0].duration == pytest.approx(ended.duration, abs=0.03)
+    resumed = [e for e in events(Path(again.run_dir)) if e["event"] == "run_resumed"]
+    assert len(resumed) == 1 and resumed[0]["data"]["paused_s"] == pytest.approx(0.5, abs=0.03)
+    assert original_dir != Path(again.run_dir)
+
+
+async def on_loop_until(run: Run, at: float) -> None:
+    while run.active_elapsed() < at:
+        await asyncio.sleep(0.01)

@@ -254,3 +254,18 @@ async def test_ramping_arrival_rate_integrates_stages(target: EmbeddedTarget) ->
     # the ramp's area is 100 arrivals, the plateau's 200
     assert 298 <= stats.counters["iterations"] <= 300
     assert stats.counters.get("dropped_iterations", 0) == 0
+
+
+async def test_a_pause_is_not_scenario_time(target: EmbeddedTarget) -> None:
+    """Paused for a while mid-scenario, the scenario still runs its full schedule after it."""
+    config = group(executor="constant-arrival-rate", rate=100, duration="1s", pre_allocated_vus=5,
+                   max_vus=20, steps=HEALTH)  # fmt: skip
+    executor, stats = await drive(config, target.url)
+    task = asyncio.ensure_future(executor.run())
+    await asyncio.sleep(0.3)
+    executor.control("pause")
+    await asyncio.sleep(0.6)
+    executor.control("resume")
+    await task
+    assert stats.counters["iterations"] == 100  # not 100 less the paused 60
+    assert stats.counters.get("dropped_iterations", 0) == 0

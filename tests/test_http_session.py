@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -243,3 +244,24 @@ name = "up"
     assert pane is not None and pane.state == "failed"
     errors = [e.detail for e in run.event_log.recent if e.event == "session_error"]
     assert errors and "no-such.raw" in errors[0]
+
+
+@pytest.mark.slow
+async def test_setup_is_not_load_rate_times_duration_iterations(tmp_path: Path) -> None:
+    """k6 starts its clock after setup(): rate 100 for 5 s is 500 iterations at 100/s, however
+    long the worker and the SSH session took to be ready."""
+    text = (
+        '[run]\nduration = "5s"\n'
+        '[[ssh]]\nname = "ssh"\ntarget = "embedded"\npoll_interval = "5s"\n'
+        '[[http]]\nname = "api"\nbase_url = "embedded"\nexecutor = "constant-arrival-rate"\n'
+        "rate = 100\npre_allocated_vus = 5\nmax_vus = 20\n"
+        '[[http.steps]]\nrequest = { url = "/health" }\n'
+    )
+    result = await Run(load_profile_text(text, name="t"), runs_dir=tmp_path).run()
+    iterations = result.snapshot.metric("iterations")
+    assert iterations is not None and iterations.get("count") == 500
+    assert iterations.get("rate") == pytest.approx(100.0, rel=0.01)
+    text = (result.run_dir / "events.jsonl").read_text()
+    events = [json.loads(line) for line in text.splitlines()]
+    (started,) = [e for e in events if e["event"] == "load_started"]
+    assert started["data"]["setup_s"] > 0 and started["success"] is True

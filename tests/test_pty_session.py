@@ -291,15 +291,20 @@ async def test_hang_without_duration_waits_for_resume_and_faults_say_when_they_c
     async def script(run: Run) -> None:
         s = session(run, "emit#0")
         await until(lambda: s.verifier.lines_ok > 20)
-        with pytest.raises(FaultNotApplicable, match="not hung"):
+        with pytest.raises(FaultNotApplicable, match=r"no pty\.hang in progress on emit#0"):
             await run.inject("pty.resume", target="emit#0")
         await run.inject("pty.hang", target="emit#0")
         await asyncio.sleep(0.5)
         assert s.state == "hung" and not events(run, "session_recovered")
         with pytest.raises(FaultNotApplicable, match="already hung"):
             await run.inject("pty.hang", target="emit#0")
-        await run.inject("pty.resume", target="emit#0")
+        await asyncio.sleep(0.3)
+        ended = await run.inject("pty.resume", target="emit#0")
         await until(lambda: bool(events(run, "session_recovered")))
+        # A resume is the end of the hang, not a fault of its own.
+        assert ended.action == "pty.hang" and ended.ended_by == "pty.resume"
+        assert ended.duration is not None and ended.duration >= 0.3
+        assert [f.action for f in run.faults] == ["pty.hang"] and run.injector.total == 1
 
     result = await drive(run, script)
     assert result.snapshot.sessions[0].state == "stopped"

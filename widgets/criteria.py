@@ -7,25 +7,23 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual import events
 
+from console import verdicts
 from console.snapshot import CriterionSnapshot
 from widgets.lines import TextLines
 
 __all__ = ["CriteriaPanel", "criterion_lines"]
 
-VERDICTS = {
-    "pass": ("✔ PASS", "bold green"),
-    "fail": ("✘ FAIL", "bold red"),
-    "pending": ("… WAIT", "yellow"),
-}
-
 
 def criterion_lines(criterion: CriterionSnapshot, width: int) -> list[Text]:
     """One line when it fits the panel, else the name and then value vs target below it."""
-    mark, style = VERDICTS.get(criterion.state, (criterion.state.upper(), "bold"))
-    head = Text(f"{mark} ", style=style)
+    look = verdicts.look(criterion.state)
+    head = Text(f"{verdicts.label(criterion.state)} ", style=look.style)
     head.append(criterion.name, style="bold")
-    value = Text(f"{criterion.value_text} ")
-    value.append(f"(target {criterion.target_text})", style="dim")
+    if criterion.state == verdicts.NOT_JUDGED:  # the reason says more than a bare "-"
+        value = Text(criterion.evidence, style="magenta")
+    else:
+        value = Text(f"{criterion.value_text} ")
+        value.append(f"(target {criterion.target_text})", style="dim")
     if criterion.abort_on_fail:
         value.append(" abort", style="red")
     if head.cell_len + 2 + value.cell_len <= width:
@@ -40,8 +38,7 @@ class CriteriaPanel(TextLines):
 
     def show(self, criteria: Sequence[CriterionSnapshot]) -> None:
         self._criteria = criteria
-        rank = {"fail": 0, "pending": 1, "pass": 2}
-        ordered = sorted(criteria, key=lambda c: rank.get(c.state, 1))
+        ordered = sorted(criteria, key=lambda c: verdicts.rank(c.state))
         width = max(self.size.width - 1, 20)
         lines = [line for c in ordered for line in criterion_lines(c, width)]
         self.set_lines(lines or [Text("no criteria", style="dim")])

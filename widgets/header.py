@@ -46,6 +46,8 @@ class RunHeader(TextLines):
             return
         line.append(f" {snapshot.profile_name} ", style="bold")
         line.append(f" {snapshot.state.upper()} ", style=STATE_STYLES.get(snapshot.state, "bold"))
+        if snapshot.state == "paused" and snapshot.paused:
+            line.append(f" {snapshot.paused} ", style="magenta")
         total = snapshot.duration
         line.append(f" {clock_text(snapshot.elapsed)} / {clock_text(total)} ")
         if total > 0:

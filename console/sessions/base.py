@@ -128,6 +128,9 @@ class RunEnv:
     seed: int
     context: Callable[[str, str, str, str], SessionContext]  # (session_id, kind, group, host)
     secrets: Secrets = NO_SECRETS  # children start from secrets.child_env()
+    # Seconds of load the run asks for (pauses excluded): a kind whose load has its own clock
+    # (an HTTP scenario) runs exactly this long from when it is ready; 0 = until stopped.
+    duration: float = 0.0
 
 
 class SessionContext:
@@ -250,6 +253,15 @@ class Session(ABC):
     @abstractmethod
     async def stop(self) -> None:
         """End the session promptly and release every resource (processes, fds, sockets)."""
+
+    async def pause(self) -> str:
+        """The run is paused: stop what this session drives (a program, polling, load) until
+        :meth:`resume`. Return what was paused ("SIGSTOP", "polling", "load"), or "" if nothing.
+        Not a fault: nothing is recorded, nothing recovers."""
+        return ""
+
+    async def resume(self) -> None:  # noqa: B027 - optional: most kinds have nothing to undo
+        """The run goes on: undo :meth:`pause`."""
 
     async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
         """Apply a fault or control action (the part after ``kind.``).

@@ -27,24 +27,25 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TextIO, TypeVar
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.drivers.linux_driver import LinuxDriver
 from textual.reactive import var
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Footer
 
+from console import verdicts
 from console.errors import ExitStatus
 from console.metrics import Trend
 from console.net.presets import PRESETS, is_active, link_of, removal
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
+from console.ui.commands import KeyTableCommands
 from console.ui.driver import HangupSafeDriver, detach_from_terminal
 from console.ui.keys import APP_BINDINGS
 from console.ui.messages import SessionFocused, SnapshotReady
@@ -87,6 +88,7 @@ class Controller(Protocol):
     """What the console needs from :class:`console.controller.RunController`."""
 
     def start(self) -> None: ...
+    def start_warnings(self) -> list[str]: ...
     def latest(self) -> RunSnapshot | None: ...
     def subscribe(self, callback: Callable[[RunSnapshot], None]) -> None: ...
     def inject(
@@ -111,6 +113,7 @@ class StressdeckApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Stressdeck"
     BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
+    COMMANDS = App.COMMANDS | {KeyTableCommands}  # every key-table action, found by name
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
     AUTO_FOCUS = "#grid"
 
@@ -131,6 +134,7 @@ class StressdeckApp(App[int]):
         self.controller = controller
         self._initial = snapshot
         self._profile_keys = dict(keymap or {})
+        self._verbs: frozenset[str] | None = None  # fault verbs the sessions take, once known
         self._show_log = show_log
         self._clock = clock
         self.run_result: Any = None
@@ -174,6 +178,13 @@ class StressdeckApp(App[int]):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(sig, self._interrupt)
             self.controller.subscribe(self._on_publish)
+            for warning in self.controller.start_warnings():
+                self.notify(
+                    f"{warning}; criteria that need them will not be judged",
+                    title="scheduled after the end",
+                    severity="warning",
+                    timeout=15,
+                )
             self.controller.start()
             latest = self.controller.latest()
             if latest is not None:
@@ -215,6 +226,7 @@ class StressdeckApp(App[int]):
         if snapshot.state in ("finished", "aborted") and not self._stopping:
             note = "run over · q to exit"
         self.query_one(RunHeader).show(snapshot, note)
+        self._note_verbs(snapshot)
         self.query_one(SessionGrid).update_sessions(snapshot.sessions)
         self.query_one(CriteriaPanel).show(snapshot.criteria)
         self.query_one(ConsoleStatsPanel).show(snapshot.console, self.ui_lag_p99())
@@ -297,7 +309,30 @@ class StressdeckApp(App[int]):
     # -- actions (bound in console.ui.keys) -----------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen))
+        if action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        # Keys for faults no session in this run takes are hidden from the footer (an
+        # HTTP-only profile shows + - b, not K d z), so ? and q stay visible at 80 columns.
+        verb = {"hang": "hang", "hang_all": "hang"}.get(action)
+        if action in ("fault", "fault_all", "rate") and parameters:
+            verb = str(parameters[0])
+        if verb is not None and self._verbs is not None:
+            return any(name in self._verbs for name in VERB_ALIASES.get(verb, (verb,)))
+        return True
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Textual's screenshot (palette: "Save screenshot"), into the run directory with the
+        run's other files rather than ~/Downloads, which may not exist."""
+        if path is None and self.snapshot is not None and self.snapshot.run_dir:
+            path = self.snapshot.run_dir
+        self.deliver_screenshot(filename, path)
+
+    def _note_verbs(self, snapshot: RunSnapshot) -> None:
+        """The fault verbs the run's sessions take; the footer follows when they change."""
+        verbs = frozenset(a.rsplit(".", 1)[-1] for s in snapshot.sessions for a in s.actions)
+        if verbs and verbs != self._verbs:
+            self._verbs = verbs
+            self.refresh_bindings()
 
     def action_fault(self, verb: str) -> None:
         session = self.focused_session
@@ -530,17 +565,6 @@ class StressdeckApp(App[int]):
             for i in ranked
         ]
 
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for entry in self._key_help():
-            binding = next((b for b in APP_BINDINGS if b.id == entry.binding_id), None)
-            if binding is None:
-                continue
-            help_text = f"key {entry.keys}" + (f" · {entry.tooltip}" if entry.tooltip else "")
-            yield SystemCommand(
-                entry.description, help_text, partial(self.run_action, binding.action)
-            )
-
 
 def make_app(
     profile: Profile | None = None,
@@ -587,10 +611,14 @@ def closing_text(result: Any) -> str:
     if snapshot.abort_reason:
         lines.append(f"  aborted: {snapshot.abort_reason}")
     lines += [f"  NOT WRITTEN {text}" for text in snapshot.data_loss]
-    marks = {"pass": "PASS", "fail": "FAIL", "pending": "WAIT"}
+    lines.append(
+        f"  verdict: {verdicts.label(verdicts.overall(c.state for c in snapshot.criteria))}"
+    )
     for c in snapshot.criteria:
-        mark = marks.get(c.state, c.state)
-        lines.append(f"  {mark} {c.name}: {c.value_text} (target {c.target_text})")
+        text = f"{c.value_text} (target {c.target_text})"
+        if c.state == verdicts.NOT_JUDGED:
+            text = c.evidence
+        lines.append(f"  {verdicts.label(c.state)} {c.name}: {text}")
     by_source: dict[str, int] = {}
     for fault in snapshot.faults:
         by_source[fault.source] = by_source.get(fault.source, 0) + 1

@@ -135,7 +135,9 @@ def create(groups: Sequence[HttpGroupConfig], env: RunEnv) -> HttpRuntime:
                     workers=group.count,
                     run_probes=index == 0,
                     base_dir=base_dir or env.run_dir,
-                    run_duration=0.0,  # duration 0 = until the engine stops us
+                    # The scenario's clock starts when its worker is ready, before the run's
+                    # (which waits for every session): it ends on time, not cut by the stop.
+                    run_duration=env.duration,
                     embedded=is_embedded,
                 )
             )

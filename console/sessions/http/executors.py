@@ -112,6 +112,7 @@ class Executor:
         self.open_model = config.executor.endswith("arrival-rate")
         self._wake = asyncio.Event()
         self._bursts = 0
+        self._paused_at: float | None = None
         duration = config.duration or run_duration
         if config.executor.startswith("ramping"):
             self.end = sum(s.duration for s in config.stages)
@@ -163,8 +164,15 @@ class Executor:
 
     def control(self, op: str, value: float = 0.0) -> str:
         if op == "pause":
+            if not self.paused:
+                self._paused_at = time.perf_counter()
             self.paused = True
         elif op == "resume":
+            if self._paused_at is not None:
+                # One clock with the run: a pause is not scenario time, so the schedule picks
+                # up where it stopped and the scenario still ends after its full duration.
+                self.started += time.perf_counter() - self._paused_at
+                self._paused_at = None
             self.paused = False
         elif op == "scale":
             self.scale = max(0.01, self.scale * value)
@@ -264,9 +272,8 @@ class Executor:
         # like k6, a non-zero starting rate starts its first iteration at once
         next_t = 0.0 if self.shape.rate_at(0.0) > 0 else self.shape.next_arrival(0.0, self.scale)
         while not self.stopping:
-            if self.paused:
+            if self.paused:  # resuming moves ``started``: the schedule goes on from next_t
                 await self._sleep(0.5)
-                next_t = max(next_t, self.elapsed())
                 continue
             # the epsilon keeps 250 sums of 1/50 s from landing just under 5 s
             if next_t >= self.end - 1e-9 or math.isinf(next_t):

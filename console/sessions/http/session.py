@@ -337,7 +337,8 @@ class HttpSession(Session):
         self._update_score()
 
     def _update_score(self) -> None:
-        if not self.probes:
+        # Pending until every probe ran: 2 of 4 passed is not 100/100.
+        if not self.probes or len(self.probes) < len(self.config.probes):
             return
         checks = self.rates.get("checks")
         checks_rate = checks[0] / checks[1] if checks and checks[1] else None
@@ -347,6 +348,19 @@ class HttpSession(Session):
             self.ctx.gauge("resilience_score", score)
 
     # --- faults and controls ---
+
+    async def pause(self) -> str:
+        """Stop the load: arrivals stop, VUs finish their iteration, the scenario's clock stops."""
+        if self.state not in ("running", "paused") or not self.has_flow:
+            return ""
+        with contextlib.suppress(FaultNotApplicable):
+            await self._send({"op": "pause"})
+            return "load"
+        return ""
+
+    async def resume(self) -> None:
+        with contextlib.suppress(FaultNotApplicable):
+            await self._send({"op": "resume"})
 
     async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
         if action in TARGET_ACTIONS:

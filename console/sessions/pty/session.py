@@ -141,7 +141,7 @@ class PtySession(Session):
         proc = self.proc
         if proc is not None and proc.running:
             await proc.terminate(self.config.stop_grace)
-        if self.state in ("running", "idle", "hung", "starting", "restarting"):
+        if self.state in ("running", "idle", "hung", "paused", "starting", "restarting"):
             self.state = "stopped"
         self._settle(self.unsolicited_crashes == 0 and self.state != "failed", "run ended")
         self._release()
@@ -471,6 +471,24 @@ class PtySession(Session):
             self._resume()
         else:
             raise FaultNotApplicable(f"{self.id} does not accept pty.{action}")
+
+    async def pause(self) -> str:
+        """SIGSTOP the program's group: a paused run produces no output (a hang stays a hang)."""
+        proc = self.proc
+        if self.state not in ("running", "idle") or proc is None or not proc.running:
+            return ""
+        proc.signal(signal.SIGSTOP, group=True)
+        self.state = "paused"
+        return "SIGSTOP"
+
+    async def resume(self) -> None:
+        proc = self.proc
+        if self.state != "paused":
+            return
+        if proc is not None and proc.running:
+            proc.signal(signal.SIGCONT, group=True)
+        self._last_output = self._now()  # the pause was not silence
+        self.state = "running"
 
     def _resume(self) -> None:
         proc = self.proc

@@ -87,6 +87,8 @@ class SshSession(Session):
             self._pty = PtyChannel(cfg.intensity, self._count_pty_bytes)
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # a drop request, a manual reconnect or stop
+        self._run_gate = asyncio.Event()  # clear while the run is paused
+        self._run_gate.set()
         self._drop_cause = ""
         self._drop_at = 0.0
         self._expected_drop = ""  # a server-side drop the console caused (server_restart)
@@ -330,6 +332,7 @@ class SshSession(Session):
         next_at = loop.time() + self.ctx.rng.uniform(0.0, min(self.cfg.poll_interval, 5.0))
         await asyncio.sleep(next_at - loop.time())
         while not conn.is_closed():
+            await self._run_gate.wait()  # the run is paused: no polls
             await self._poll_once(conn)
             next_at += self.cfg.poll_interval
             next_at = max(next_at, loop.time())  # a slow poll skips, never bunches up
@@ -391,6 +394,7 @@ class SshSession(Session):
 
     async def _pty_loop(self, channel: PtyChannel) -> None:
         while self._opened is not None and not self._going_down(self._opened.conn):
+            await self._run_gate.wait()  # the run is paused: no PTY load
             try:
                 nbytes, elapsed = await channel.cycle(self.cfg.pty_timeout)
             except ChannelError as exc:
@@ -413,9 +417,17 @@ class SshSession(Session):
 
     # -- controls -----------------------------------------------------------------------------
 
+    async def pause(self) -> str:
+        self._run_gate.clear()
+        return "polling"
+
+    async def resume(self) -> None:
+        self._run_gate.set()
+
     async def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._run_gate.set()  # a paused loop must see the stop
         self._close_connection()
 
     def request_drop(self, cause: str) -> None:

@@ -1,0 +1,76 @@
+"""The command palette finds every action of the key table by typing, with its key."""
+
+from __future__ import annotations
+
+import pytest
+from textual.command import CommandList, CommandPalette
+
+from console.bindings import APP_KEYS
+from console.ui.app import make_app
+from tests.console_harness import until
+from tests.synthetic_run import synthetic_snapshot
+
+# Help opens a modal and quit asks first: the rest must all be found by their words.
+ACTIONS = [spec for spec in APP_KEYS if spec.id not in ("quit",)]
+
+
+async def _search(pilot, app, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+    await pilot.press("ctrl+p")
+    await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+    await pilot.press(*text)
+    results = app.screen.query_one(CommandList)
+    await until(pilot, lambda: results.option_count > 0, f"a match for {text!r}")
+    await pilot.pause(0.2)  # the search streams its hits in
+    found = [str(results.get_option_at_index(i).prompt) for i in range(results.option_count)]
+    await pilot.press("escape")
+    await until(pilot, lambda: not isinstance(app.screen, CommandPalette), "palette closed")
+    return found
+
+
+@pytest.mark.parametrize("word", ["drop", "kill", "hang", "burst", "export", "filter", "rate"])
+async def test_typing_a_word_finds_its_action_with_its_key(word: str) -> None:
+    app = make_app(snapshot=synthetic_snapshot(ssh=2, pty=2, http=1), show_log=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        found = await _search(pilot, app, word)
+        specs = [s for s in ACTIONS if word in s.description.lower() or word in s.id]
+        assert specs
+        for spec in specs:
+            assert any(spec.description in line for line in found), (spec.id, found)
+
+
+async def test_the_palette_runs_the_action_it_found() -> None:
+    app = make_app(snapshot=synthetic_snapshot(ssh=2, pty=2, http=1), show_log=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.press(*"Help")
+        results = app.screen.query_one(CommandList)
+        await until(pilot, lambda: results.option_count > 0, "Help found")
+        await pilot.press("enter")
+        from widgets import HelpScreen
+
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help opened")
+
+
+async def test_the_footer_shows_the_keys_of_the_profiles_kinds_and_always_help_and_quit() -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=0, pty=0, http=2), show_log=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        shown = [k.description for k in app.query(FooterKey)]
+        assert {"Rate +", "Rate -", "Burst"} <= set(shown), shown
+        assert not {"Kill", "Drop", "Hang/resume"} & set(shown), shown  # no PTY, no SSH
+        visible = [k for k in app.query(FooterKey) if k.region.right <= 80 and k.region.width]
+        assert {"Help", "Quit"} <= {k.description for k in visible}
+
+
+async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    snapshot = replace(synthetic_snapshot(ssh=1, pty=1, http=1), run_dir=str(tmp_path))
+    app = make_app(snapshot=snapshot, show_log=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_screenshot(filename="shot.svg")
+        await until(pilot, lambda: (tmp_path / "shot.svg").exists(), "the screenshot file")
+    assert "<svg" in (tmp_path / "shot.svg").read_text()[:2000]
