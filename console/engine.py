@@ -38,6 +38,7 @@ from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
 from console.faults import FaultInjector
 from console.files import new_private_dir
 from console.k6 import JsonOutput, write_summary_export
+from console.ledger import FaultLedger
 from console.metrics import MetricsRegistry, Trend, summarize
 from console.profile import Profile
 from console.replay import ReplayFault
@@ -162,6 +163,12 @@ class Run:
         self._last_sample = -1e9
         # The run's history for report.html: fetched for exports only, never in a snapshot.
         self.recorder = RunRecorder(self.registry, self._session_states)
+        self.ledger = FaultLedger(
+            sessions=self._kind_and_group,
+            spans=self.fault_spans,
+            ends_another=self._ends_a_fault,
+            sample_interval=self.config.sample_interval,
+        )
         self.exposition: Exposition | None = None  # Prometheus, when run.metrics_listen is set
         self._metrics_server: MetricsServer | None = None
         self._k6_out: JsonOutput | None = None
@@ -455,6 +462,8 @@ class Run:
                     kind=session.kind,
                 )
         self.recorder.sample(now)
+        self.ledger.follow(self.injector.records)
+        self.ledger.sample(now, self.recorder.last_row)
         self._feed_outputs()
 
     # ----- outputs for other tools: Prometheus, k6 JSON ------------------------------------
@@ -521,6 +530,15 @@ class Run:
         if self._metrics_server is not None:
             self._metrics_server.stop()
             self._metrics_server = None
+
+    def _ends_a_fault(self, action: str) -> bool:
+        kind_name, _, name = action.partition(".")
+        kind = self.kinds.get(kind_name)
+        return kind is not None and any(name in spec.until for spec in kind.faults.values())
+
+    def _kind_and_group(self, session_id: str) -> tuple[str, str] | None:
+        session = self.sessions.get(session_id)
+        return None if session is None else (session.kind, session.ctx.group)
 
     def _session_states(self) -> Iterator[tuple[str, str, str, str]]:
         for session in self.sessions.values():
@@ -766,6 +784,7 @@ class Run:
             exports=tuple(str(p) for p in self.exports),
             abort_reason=self.abort_reason,
             data_loss=tuple(self.data_loss.values()),
+            ledger=self.ledger.entries(),
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -836,6 +855,7 @@ class Run:
         for lag in self._lag.drain():
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
         self._evaluate(self.now(), final=True)
+        self.ledger.finish()
         idle = self._without_work()
         for session_id in idle:
             session = self.sessions[session_id]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from console import report_html
+from console import ledger, report_html
 from console.files import private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
@@ -241,6 +241,8 @@ def render_report(
         )
     else:
         out.append("No faults were injected.")
+    if snapshot.ledger:
+        out += ["", "## Fault impact", "", *ledger.markdown_table(snapshot.ledger)]
     out += ["", "## Sessions", ""]
     for kind in dict.fromkeys(s.kind for s in snapshot.sessions):
         sessions = [s for s in snapshot.sessions if s.kind == kind]
@@ -287,6 +289,20 @@ def render_junit(snapshot: RunSnapshot) -> str:
             failure.text = criterion.evidence or message
         else:
             ET.SubElement(case, "system-out").text = message
+    for entry in snapshot.ledger:  # one case per fault: recovered, not back, or not judged
+        name, state, text = ledger.junit_case(entry)
+        case = ET.SubElement(
+            suite, "testcase", classname=f"stressdeck.{snapshot.profile_name}.faults", name=name
+        )
+        if state == "fail":
+            ET.SubElement(case, "failure", message=text, type="not back").text = text
+            failures += 1
+        elif state == "skip":
+            ET.SubElement(case, "skipped", message=text)
+        else:
+            ET.SubElement(case, "system-out").text = text
+    suite.set("tests", str(len(snapshot.criteria) + len(snapshot.ledger)))
+    suite.set("failures", str(failures))
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

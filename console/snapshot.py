@@ -19,6 +19,8 @@ __all__ = [
     "ConsoleStats",
     "CriterionSnapshot",
     "FaultRecord",
+    "LedgerEntry",
+    "MetricImpact",
     "MetricSummary",
     "RunSnapshot",
     "SeriesView",
@@ -88,6 +90,34 @@ class FaultRecord:
 
 
 @dataclass(frozen=True)
+class MetricImpact:
+    """What one fault did to one key metric of one group (console.ledger)."""
+
+    group: str
+    metric: str  # "p95", "error rate", "req/s", "exec p95", "connected", "output B/s"
+    unit: str
+    baseline: float | None  # median of the window before the fault
+    worst: float | None
+    back_after: float | None  # seconds from the fault until back within tolerance
+    state: str  # "watching", "back", "not back", "run ended", "no baseline"
+    baseline_text: str = ""
+    worst_text: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One fault's impact on the groups it reached."""
+
+    fault_id: int
+    t: float
+    action: str
+    target: str
+    source: str
+    end: float | None  # when the fault's condition ended (its start for a one-off)
+    impacts: tuple[MetricImpact, ...] = ()
+
+
+@dataclass(frozen=True)
 class MetricSummary:
     name: str
     type: str
@@ -126,6 +156,7 @@ class RunSnapshot:
     exports: tuple[str, ...] = ()  # paths of snapshot files written so far
     abort_reason: str = ""
     data_loss: tuple[str, ...] = ()  # one line per file that could not be (fully) written
+    ledger: tuple[LedgerEntry, ...] = ()  # each fault's impact (console.ledger)
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)

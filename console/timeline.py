@@ -140,6 +140,7 @@ class RunRecorder:
         self.timeline = Timeline(capacity)
         self._before: dict[tuple[str, str], Any] = {}
         self._last_t: float | None = None
+        self.last_row: dict[str, float | None] = {}  # the newest interval figures (the ledger's)
 
     def sample(self, t: float) -> None:
         dt = None if self._last_t is None else t - self._last_t
@@ -177,6 +178,7 @@ class RunRecorder:
             )
             row[column(group, name, "value")] = combined
         self._sessions_up(row, infos)
+        self.last_row = row
         self.timeline.record(t, row)
 
     def _sessions_up(

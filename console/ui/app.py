@@ -223,7 +223,7 @@ class StressdeckApp(App[int]):
             if name not in self._loss_shown:
                 self._loss_shown.add(name)
                 self.notify(text, title="data not written", severity="error", timeout=15)
-        self.query_one(FaultsPanel).show(snapshot.faults)
+        self.query_one(FaultsPanel).show(snapshot.faults, ledger=snapshot.ledger)
         log = self.query_one(EventLogPanel)
         if log.display:
             log.show(snapshot.recent_events)
