@@ -288,6 +288,8 @@ class Run:
             within=plan.within,
             abort_on_fail=plan.abort_on_fail,
             abort_grace=plan.abort_grace,
+            baseline=plan.baseline,
+            faults=lambda: ((f.action, f.t) for f in self.injector.records),
         )
 
     def _context(self, session_id: str, kind: str, group: str, host: str) -> SessionContext:

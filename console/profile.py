@@ -174,10 +174,25 @@ class CriterionConfig:
         doc="Evaluate over this sliding window instead of the whole run.",
     )
     after: str = opt(
-        "", doc="Recovery scope: the fault action (`ssh.drop`) after which sessions must come back."
+        "",
+        doc="The fault action (`ssh.drop`) after which sessions must come back (recovery "
+        "scope), or, with `metric`, after which the metric is judged (after scope).",
     )
     within: float | None = opt(
-        None, unit="duration", gt=0, le=DAY, doc="Recovery scope: how long they have."
+        None,
+        unit="duration",
+        gt=0,
+        le=DAY,
+        doc="Recovery scope: how long they have; after scope: how long after the fault the "
+        "metric is read.",
+    )
+    baseline: float = opt(
+        30.0,
+        unit="duration",
+        gt=0,
+        le=DAY,
+        doc="For `x baseline` thresholds: the run's first this much (run and window scopes), "
+        "or this much before each fault (after scope).",
     )
     abort_on_fail: bool = opt(False, doc="Stop the run (exit 1) when this fails.")
     abort_grace: float = opt(
@@ -215,6 +230,7 @@ class CriterionPlan:
     within: float
     abort_on_fail: bool
     abort_grace: float
+    baseline: float = 30.0  # seconds, for relative thresholds ("<1.5x baseline")
 
 
 @dataclass(frozen=True)
@@ -708,11 +724,16 @@ class _Builder:
             name = config.name or (
                 f"{config.metric} {config.threshold}" if config.metric else config.threshold
             )
+            if config.after and config.metric:
+                plan = self._after_criterion(name, config, path, specs, actions)
+                if plan is not None:
+                    plans.append(plan)
+                continue
             if config.after:
-                if config.metric or config.window:
+                if config.window:
                     self.issue(
                         (*path, "after"),
-                        "a recovery criterion ('after') takes no 'metric' or 'window'",
+                        "a recovery criterion ('after') takes no 'window'",
                     )
                 if config.within is None:
                     self.issue(
@@ -729,6 +750,13 @@ class _Builder:
                     threshold = parse_recovery_threshold(config.threshold)
                 except CriterionError as exc:
                     self.issue((*path, "threshold"), str(exc))
+                    continue
+                if threshold.factor is not None:
+                    self.issue(
+                        (*path, "threshold"),
+                        "recovery times have no baseline: give a 'metric' to compare it "
+                        "after the fault with before it",
+                    )
                     continue
                 plans.append(
                     CriterionPlan(
@@ -775,9 +803,64 @@ class _Builder:
                     0.0,
                     config.abort_on_fail,
                     config.abort_grace,
+                    config.baseline,
                 )
             )
         return plans
+
+    def _after_criterion(
+        self,
+        name: str,
+        config: CriterionConfig,
+        path: KeyPath,
+        specs: Mapping[str, MetricSpec],
+        actions: set[str],
+    ) -> CriterionPlan | None:
+        """A metric judged in the ``within`` after each fault of ``after`` (after scope)."""
+        ok = True
+        if config.window:
+            self.issue((*path, "window"), "a criterion with 'after' takes no 'window'")
+            ok = False
+        if config.within is None:
+            self.issue(
+                (*path, "within"), "a criterion with 'after' needs 'within', such as \"10s\""
+            )
+            ok = False
+        if config.after not in actions:
+            hint = suggest(config.after, actions)
+            extra = f" (did you mean {hint!r}?)" if hint else ""
+            self.issue(
+                (*path, "after"),
+                f"{config.after!r} is not a fault action of this profile's sessions{extra}",
+            )
+            ok = False
+        spec = specs.get(config.metric)
+        if spec is None:
+            hint = suggest(config.metric, specs)
+            extra = f" Did you mean {hint!r}?" if hint else ""
+            self.issue(
+                (*path, "metric"), f"no session in this profile produces {config.metric!r}.{extra}"
+            )
+            return None
+        try:
+            threshold = parse_threshold(config.threshold, spec)
+        except CriterionError as exc:
+            self.issue((*path, "threshold"), str(exc))
+            return None
+        if not ok:
+            return None
+        return CriterionPlan(
+            name,
+            "after",
+            config.metric,
+            threshold,
+            None,
+            config.after,
+            config.within or 0.0,
+            config.abort_on_fail,
+            config.abort_grace,
+            config.baseline,
+        )
 
     def _keys(self) -> dict[str, str]:
         raw = self.data.get("keys", {})
