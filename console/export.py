@@ -27,6 +27,7 @@ from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.secrets import REDACTED, Secrets, redact
 from console.snapshot import RunSnapshot
+from console.timeline import interval_spread
 from console.units import format_duration
 
 __all__ = ["REDACTED", "ExportError", "redact", "write_all"]
@@ -106,6 +107,8 @@ def write_all(
     def data() -> dict[str, Any]:
         if not redacted:  # built once: snapshot-N.json and report.html show the same copy
             redacted.update(snapshot_dict(snapshot, profile, summary, secrets))
+            if history:  # the run's own noise, for `stressdeck diff`
+                redacted["intervals"] = interval_spread(history)
         return redacted
 
     files = [

@@ -66,10 +66,12 @@ class KeyMetric:
 
 
 KEY_METRICS: tuple[KeyMetric, ...] = (
-    KeyMetric("http", "http_req_duration", "p95", "p95", "ms", True, 5.0),
+    # Floors: a loaded machine's loopback jitter is a few ms; within 10 ms of its baseline a
+    # p95 is back.
+    KeyMetric("http", "http_req_duration", "p95", "p95", "ms", True, 10.0),
     KeyMetric("http", "http_req_failed", "rate", "error rate", "fraction", True, 0.01),
     KeyMetric("http", "http_reqs", "rate", "req/s", "/s", False, 1.0),
-    KeyMetric("ssh", "ssh_exec_latency", "p95", "exec p95", "ms", True, 5.0),
+    KeyMetric("ssh", "ssh_exec_latency", "p95", "exec p95", "ms", True, 10.0),
     KeyMetric("ssh", "ssh_sessions_up", "share", "connected", "fraction", False, 0.0),
     KeyMetric("pty", "pty_bytes", "rate", "output B/s", "bytes/s", False, 1.0),
 )

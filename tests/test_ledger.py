@@ -85,7 +85,7 @@ def test_the_noise_of_the_baseline_widens_the_tolerance() -> None:
 LATENCY = """
 [run]
 name = "ledger"
-duration = "24s"
+duration = "26s"
 [[http]]
 name = "api"
 executor = "constant-arrival-rate"
@@ -114,7 +114,7 @@ async def test_a_scheduled_latency_is_one_ledger_entry(tmp_path: Path) -> None:
     p95 = impact(entry, "p95")
     assert p95.baseline is not None and p95.baseline < 100, p95  # clean: a few ms
     assert p95.worst is not None and 190 <= p95.worst - p95.baseline <= 400, p95
-    assert p95.state == "back" and p95.back_after is not None
+    assert p95.state == "back" and p95.back_after is not None, p95
     assert p95.back_after >= 15.0 - entry.t, p95  # back only after the fault ended
     data = json.loads((result.run_dir / "snapshot-1.json").read_text())
     assert data["ledger"][0]["impacts"][0]["metric"] == "p95"
