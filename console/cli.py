@@ -6,6 +6,7 @@ stressdeck run PROFILE --replay RUN   the same, re-injecting a previous run's ke
    ... --metrics-listen ADDR --out json=FILE --summary-export FILE   outputs for other tools
 stressdeck faults RUN              a previous run's key faults as [[faults]] TOML
 stressdeck diff RUN_A RUN_B        is B worse than A beyond the noise? (exit 1 if so)
+stressdeck freeze RUN -o FILE      the run as a CI profile: its faults and observed criteria
 stressdeck validate PROFILE        check a profile; exit 2 with file:line: key: message
 stressdeck profiles                the bundled profiles, one line each
 stressdeck emit ...                sequence-numbered output for PTY loss accounting
@@ -87,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("--json", action="store_true", help="JSON instead of Markdown")
     diff.add_argument("--all", action="store_true", help="list unchanged figures too")
+    freeze = sub.add_parser(
+        "freeze", help="write a run's profile, faults and observed criteria as a CI profile"
+    )
+    freeze.add_argument("run", help="a run directory or its snapshot-N.json")
+    freeze.add_argument("-o", "--output", help="the profile to write (default: stdout)")
     validate = sub.add_parser("validate", help="check a profile without running it")
     validate.add_argument("profile")
     sub.add_parser("profiles", help="list the bundled profiles")
@@ -138,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "diff":
             return _diff(args)
+        if args.command == "freeze":
+            return _freeze(args)
         if args.command == "validate":
             profile = load_profile(args.profile)
             groups = ", ".join(
@@ -183,6 +191,31 @@ def _diff(args: argparse.Namespace) -> int:
     else:
         print(to_markdown(result, all_figures=args.all))
     return ExitStatus.FAILED if result.regressions else ExitStatus.OK
+
+
+def _freeze(args: argparse.Namespace) -> int:
+    from console.diff import DiffError
+    from console.freeze import freeze
+
+    try:
+        text = freeze(Path(args.run))
+    except DiffError as exc:
+        print(f"stressdeck: freeze: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    if not args.output:
+        print(text, end="")
+        return ExitStatus.OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"stressdeck: freeze: {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    print(
+        f"{args.output}: {text.count('[[faults]]')} fault(s), "
+        f"{text.count('[[criteria]]')} criteria",
+        file=sys.stderr,
+    )
+    return ExitStatus.OK
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, str]:

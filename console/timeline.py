@@ -252,7 +252,7 @@ class RunRecorder:
 
 def interval_spread(history: Mapping[str, Any], settle: float = 5.0) -> dict[str, Any]:
     """How much each run-wide figure varies from interval to interval when no fault acts:
-    ``{column: {"median", "sd", "n"}}``. ``sd`` is the plain standard deviation, not a robust
+    ``{column: {"median", "sd", "n", "max"}}`` (``max`` over every point, faults included). ``sd`` is the plain standard deviation, not a robust
     one: a hiccup in a few intervals is exactly what moves a whole-run p99, so it must widen
     the noise too. Points inside a fault's span, or within ``settle`` seconds after its end, are
     left out (unless that leaves almost none: a condition that held all run long is the run's
@@ -275,7 +275,8 @@ def interval_spread(history: Mapping[str, Any], settle: float = 5.0) -> dict[str
             continue
         mean = sum(picked) / len(picked)
         sd = math.sqrt(sum((v - mean) ** 2 for v in picked) / (len(picked) - 1))
-        out[name] = {"median": _median(picked), "sd": sd, "n": len(picked)}
+        worst = max(v for v in values if v is not None)  # faults included: the run's worst
+        out[name] = {"median": _median(picked), "sd": sd, "n": len(picked), "max": worst}
     return out
 
 

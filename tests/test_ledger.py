@@ -56,7 +56,10 @@ def test_baseline_worst_and_back_after_the_end() -> None:
 
 
 def test_not_back_after_the_give_up_time_and_run_end_is_not_judged() -> None:
-    spans = [{"id": 1, "start": 5.0, "end": 5.0}, {"id": 2, "start": 47.5, "end": None}]
+    spans: list[dict[str, Any]] = [
+        {"id": 1, "start": 5.0, "end": 5.0},
+        {"id": 2, "start": 47.5, "end": None},
+    ]
     ledger = ledger_on(spans)
     for t in range(1, 50):
         if t == 6:
