@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import export
+from console.chaos import ChaosPlan, draws, picked
 from console.criteria import Criterion, RecoveryTracker
 from console.errors import ExitStatus, RunDirError
 from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
@@ -147,6 +148,7 @@ class Run:
             rng=self.rng,
         )
         self.latest: RunSnapshot | None = None
+        self.chaos_on = True  # [[chaos]] draws are injected (a key switches it)
         self._subscribers: list[Callable[[RunSnapshot], None]] = []
         self._t0 = self._clock()
         self._wall_t0 = time.time()
@@ -373,6 +375,11 @@ class Run:
                     FaultInjector.replayed(self.replay), "replay", self._wait_until
                 )
                 self._aux.append(asyncio.create_task(replay, name="replay"))
+            if not self._replays_chaos():  # a replay of a chaos run carries its faults
+                self._aux += [
+                    asyncio.create_task(self._chaos(plan), name="chaos")
+                    for plan in self.profile.chaos
+                ]
             self.state = "running"
             await self._stop.wait()
         finally:
@@ -627,6 +634,36 @@ class Run:
                 self.abort_reason = f"criterion '{criterion.name}' failed"
                 self._log("run_aborted", self.abort_reason, success=False)
                 self._stop.set()
+
+    # ----- seeded chaos (console.chaos) -----------------------------------------------------
+
+    def _replays_chaos(self) -> bool:
+        return any(f.source == "chaos" for f in self.replay)
+
+    async def _chaos(self, plan: ChaosPlan) -> None:
+        for draw in draws(plan, self.config.duration):
+            await self._wait_until(draw.t)
+            if not self.chaos_on:
+                continue  # skipped, not postponed: switching back on resumes the same sequence
+            choice = draw.choice
+            kind_name = choice.action.partition(".")[0]
+            ids = [s.id for s in self.injector.resolve_targets(kind_name, choice.target)]
+            try:
+                await self.inject(
+                    choice.action,
+                    target=choice.target,
+                    params=choice.params,
+                    source="chaos",
+                    sessions=picked(ids, choice.pick, draw.pick_seed) if choice.pick else (),
+                )
+            except FaultNotApplicable:
+                pass  # logged as fault_not_applicable; chaos goes on
+
+    def set_chaos(self, on: bool | None = None, source: str = "api") -> bool:
+        """Switch chaos on or off (``None``: toggle); return the new state."""
+        self.chaos_on = (not self.chaos_on) if on is None else on
+        self._log("chaos_on" if self.chaos_on else "chaos_off", "", source=source)
+        return self.chaos_on
 
     async def _wait_until(self, at: float) -> None:
         """Sleep until ``at`` seconds of un-paused run time."""

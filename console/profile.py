@@ -29,6 +29,7 @@ from typing import Any
 
 from console import units
 from console.bindings import check_keymap
+from console.chaos import ChaosChoice, ChaosPlan
 from console.config import ConfigIssue, GroupConfig, KeyPath, format_path, opt, read_table, suggest
 from console.criteria import (
     CriterionError,
@@ -159,6 +160,34 @@ class FaultConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChaosChoiceConfig:
+    """One entry of a chaos menu: an action, where, and how often relative to the others."""
+
+    action: str = opt(doc="`kind.action`, as in `[[faults]]`.")
+    target: str = opt("all", doc="`all`, a group name, or a session id.")
+    weight: float = opt(1.0, ge=0.0, doc="How often it is drawn relative to the other entries.")
+    pick: int | None = opt(None, ge=1, le=1000, doc="Reach this many of the target's sessions.")
+    params: dict[str, Any] = opt({}, doc="Parameters of the action.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChaosConfig:
+    rate: float = opt(
+        unit="rate",
+        gt=0,
+        doc='Faults per unit time on average, drawn as a Poisson process: `"6/m"`.',
+    )
+    seed: int | None = opt(
+        None, doc="Seed of the draws (default: `run.seed`); same seed, same faults."
+    )
+    start: float = opt(0.0, unit="duration", doc="No chaos before this much run time.")
+    stop: float | None = opt(None, unit="duration", doc="No chaos after this much run time.")
+    menu: tuple[ChaosChoiceConfig, ...] = opt(
+        nonempty=True, doc="The weighted actions to draw from (`[[chaos.menu]]`)."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class CriterionConfig:
     name: str = opt("", doc="Shown in the side panel and the report; defaults to the expression.")
     metric: str = opt("", doc="The metric the threshold reads (run and window scope).")
@@ -242,6 +271,7 @@ class Profile:
     criteria: tuple[CriterionPlan, ...]
     keys: Mapping[str, str]
     data: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    chaos: tuple[ChaosPlan, ...] = ()
 
     @property
     def name(self) -> str:
@@ -271,7 +301,7 @@ def _table(kind: str) -> str:
 
 
 def _top_level() -> tuple[str, ...]:
-    return ("run", "faults", "criteria", "keys", *kind_tables())
+    return ("run", "faults", "chaos", "criteria", "keys", *kind_tables())
 
 
 class _LineIndex:
@@ -491,6 +521,7 @@ class _Builder:
         groups = self._groups()
         kinds: dict[str, SessionKind] = {g.kind: get_kind(g.kind) for g in groups}
         faults = self._faults(groups, kinds)
+        chaos = self._chaos(groups, kinds, run.seed)
         criteria = self._criteria(groups, kinds)
         keys = self._keys()
         if not any(g.kind != "net" for g in groups) and not self.issues:
@@ -498,7 +529,7 @@ class _Builder:
         if self.issues:
             raise ProfileError(self.issues)
         return Profile(
-            self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data
+            self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data, chaos
         )
 
     def _groups(self) -> list[GroupSpec]:
@@ -602,6 +633,52 @@ class _Builder:
                 )
             )
         return plans
+
+    def _chaos(
+        self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind], seed: int
+    ) -> tuple[ChaosPlan, ...]:
+        raw = self.data.get("chaos", [])
+        if not isinstance(raw, list):
+            self.issue(("chaos",), "write [[chaos]] (an array of tables)")
+            return ()
+        plans = []
+        for i, table in enumerate(raw):
+            config, found = read_table(ChaosConfig, table, ("chaos", i))
+            self.take(found)
+            if config is None:
+                continue
+            menu = []
+            for j, entry in enumerate(config.menu):
+                path: KeyPath = ("chaos", i, "menu", j)
+                kind_name, _, action = entry.action.partition(".")
+                kind = kinds.get(kind_name)
+                spec = kind.faults.get(action) if kind is not None else None
+                if kind is None or spec is None:
+                    known = sorted(f"{k}.{a}" for k, kd in kinds.items() for a in kd.faults)
+                    hint = suggest(entry.action, known)
+                    extra = f" (did you mean {hint!r}?)" if hint else ""
+                    self.issue((*path, "action"), f"unknown action {entry.action!r}{extra}")
+                    continue
+                targetable = [g for g in groups if g.kind == kind_name]
+                if not self._target_exists(entry.target, targetable):
+                    self.issue(
+                        (*path, "target"),
+                        f"{entry.target!r} is not 'all', a {kind_name} group name or one of its session ids",
+                    )
+                params = self._fault_params(spec, entry.params, (*path, "params"))
+                menu.append(
+                    ChaosChoice(entry.action, entry.target, entry.weight, entry.pick, params)
+                )
+            plans.append(
+                ChaosPlan(
+                    config.rate,
+                    seed if config.seed is None else config.seed,
+                    config.start,
+                    config.stop,
+                    tuple(menu),
+                )
+            )
+        return tuple(plans)
 
     def _fault_params(
         self, spec: FaultSpec, raw: Mapping[str, Any], path: KeyPath

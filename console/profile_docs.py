@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from console.config import doc_rows, nested_tables
 from console.metrics import AGGREGATIONS
-from console.profile import CONSOLE_METRICS, CriterionConfig, FaultConfig, RunConfig
+from console.profile import (
+    CONSOLE_METRICS,
+    ChaosConfig,
+    CriterionConfig,
+    FaultConfig,
+    RunConfig,
+)
 from console.sessions import get_kind, kind_tables
 
 INTRO = """# Profiles
@@ -201,6 +207,32 @@ def render() -> str:
         "",
     ]
     out += table(FaultConfig)
+    out += [
+        "",
+        "## `[[chaos]]`",
+        "",
+        "Seeded chaos: faults drawn at a Poisson `rate` from a weighted `menu`, from the `seed` "
+        "alone, so the same seed gives the same faults at the same run times. Each is recorded "
+        "like any other fault with source `chaos`; `--replay` of the run injects them again "
+        "exactly (and the profile's chaos stays quiet then). The `c` key switches chaos off "
+        "and on live; draws that come due while it is off are skipped.",
+        "",
+        "```toml",
+        "[[chaos]]",
+        'rate = "6/m"',
+        "seed = 42",
+        "[[chaos.menu]]",
+        'action = "ssh.drop"',
+        'target = "ssh"',
+        "pick = 1",
+        "weight = 3",
+        "[[chaos.menu]]",
+        'action = "http.stall"',
+        'params = { duration = "2s" }',
+        "```",
+        "",
+    ]
+    out += table(ChaosConfig)
     out += ["", "## `[[criteria]]`", ""]
     out += table(CriterionConfig)
     aggregations = "\n".join(

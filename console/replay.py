@@ -7,8 +7,9 @@ with its run time and the sessions it reached. From there:
   same session ids, with source ``replay``;
 * ``stressdeck faults RUN`` prints them as ``[[faults]]`` tables to paste into the profile.
 
-Only faults from keys and the API are taken: scheduled ones are already in the profile, and
-observed ones (crashes nobody asked for) are outcomes, not inputs.
+Only faults from keys, the API and seeded chaos are taken: scheduled ones are already in the
+profile, and observed ones (crashes nobody asked for) are outcomes, not inputs. A replay that
+carries chaos faults keeps the profile's ``[[chaos]]`` quiet, so they happen once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from console.errors import ReplayError
 
 __all__ = ["ReplayError", "ReplayFault", "load_replay", "to_toml"]
 
-REPLAYED_SOURCES = ("key", "api")
+REPLAYED_SOURCES = ("key", "api", "chaos")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ReplayFault:
     target: str
     sessions: tuple[str, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "key"  # where the original came from
 
 
 def _log_path(source: Path) -> Path:
@@ -75,6 +77,7 @@ def load_replay(source: Path) -> list[ReplayFault]:
                 target=str(data.get("target", "all")),
                 sessions=tuple(data.get("sessions", ())),
                 params=dict(data.get("params") or {}),
+                source=str(record.get("source")),
             )
         )
     return faults

@@ -71,9 +71,9 @@ class CriterionSnapshot:
 
 
 # Where a fault came from (``FaultRecord.source``, the event's ``source``): the profile's
-# schedule, a key, a typed command, the API, a replay of an earlier run, or observed (a crash
-# or drop nobody injected).
-FAULT_SOURCES = ("schedule", "key", "command", "api", "replay", "observed")
+# schedule, a key, a typed command, the API, a replay of an earlier run, observed (a crash
+# or drop nobody injected), or drawn by seeded chaos (console.chaos).
+FAULT_SOURCES = ("schedule", "key", "command", "api", "replay", "observed", "chaos")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ SOURCE_MARKS = {
     "api": "⚙",
     "replay": "↺",
     "observed": "!",
+    "chaos": "~",
 }
 
 
