@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from console import ledger, report_html
+from console import bottleneck, ledger, report_html
 from console.files import private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
@@ -118,7 +118,9 @@ def write_all(
         ),
         (
             run_dir / "report.md",
-            lambda: secrets.text(render_report(snapshot, profile, summary, secrets)),
+            lambda: secrets.text(
+                render_report(snapshot, profile, summary, secrets) + _host_section(history)
+            ),
         ),
         (run_dir / "junit.xml", lambda: secrets.text(render_junit(snapshot))),
         # Its inputs are redacted rather than the page: a regex over the inlined chart library
@@ -144,6 +146,12 @@ def write_all(
     if failures:
         raise ExportError(failures, written)
     return written
+
+
+def _host_section(history: Mapping[str, Any] | None) -> str:
+    """The target host's resources when latency rose (a monitor's figures, console.bottleneck)."""
+    lines = bottleneck.markdown_lines(history or {})
+    return "\n".join(["", "## Target host", "", *lines, ""]) if lines else ""
 
 
 def _cell(text: object) -> str:

@@ -854,6 +854,8 @@ class _Builder:
                     (*path, "metric"), "missing 'metric' (or 'after' for a recovery criterion)"
                 )
                 continue
+            if config.metric not in specs and f"ssh_{config.metric}" in specs:
+                config = replace(config, metric=f"ssh_{config.metric}")  # remote_cpu and kin
             spec = specs.get(config.metric)
             if spec is None:
                 hint = suggest(config.metric, specs)
