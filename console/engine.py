@@ -38,6 +38,7 @@ from console.errors import ExitStatus, RunDirError
 from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
 from console.faults import FaultInjector
 from console.files import new_private_dir
+from console.health import UNTRUSTWORTHY, GeneratorHealth
 from console.k6 import JsonOutput, write_summary_export
 from console.ledger import FaultLedger
 from console.metrics import MetricsRegistry, Trend, summarize
@@ -148,6 +149,8 @@ class Run:
             rng=self.rng,
         )
         self.latest: RunSnapshot | None = None
+        self.health = GeneratorHealth(self.registry.run_value)
+        self._saturation_told = False
         self.chaos_on = True  # [[chaos]] draws are injected (a key switches it)
         self._subscribers: list[Callable[[RunSnapshot], None]] = []
         self._t0 = self._clock()
@@ -470,6 +473,11 @@ class Run:
                     session_id=session.id,
                     kind=session.kind,
                 )
+        if self.health.check(now):
+            if not self._saturation_told:  # once: the evidence goes on in the snapshot
+                self._saturation_told = True
+                self._log("generator_saturated", self.health.lines()[-1], success=False)
+            self.registry.add("generator_saturated", 1, session=RUN_SESSION)
         self.recorder.sample(now)
         self.ledger.follow(self.injector.records)
         self.ledger.sample(now, self.recorder.last_row)
@@ -824,6 +832,7 @@ class Run:
             abort_reason=self.abort_reason,
             data_loss=tuple(self.data_loss.values()),
             ledger=self.ledger.entries(),
+            generator=self.health.lines(),
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -854,6 +863,8 @@ class Run:
         figures: dict[str, Any] = {}
         if idle := self._without_work():
             figures["sessions without work"] = ", ".join(idle)
+        if self.health.saturated:
+            figures["generator_saturated"] = UNTRUSTWORTHY
         for kind in self.kinds.values():
             if kind.figures is not None:
                 try:

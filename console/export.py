@@ -119,7 +119,9 @@ def write_all(
         (
             run_dir / "report.md",
             lambda: secrets.text(
-                render_report(snapshot, profile, summary, secrets) + _host_section(history)
+                render_report(snapshot, profile, summary, secrets)
+                + _host_section(history)
+                + _generator_section(snapshot)
             ),
         ),
         (run_dir / "junit.xml", lambda: secrets.text(render_junit(snapshot))),
@@ -152,6 +154,16 @@ def _host_section(history: Mapping[str, Any] | None) -> str:
     """The target host's resources when latency rose (a monitor's figures, console.bottleneck)."""
     lines = bottleneck.markdown_lines(history or {})
     return "\n".join(["", "## Target host", "", *lines, ""]) if lines else ""
+
+
+def _generator_section(snapshot: RunSnapshot) -> str:
+    """Evidence that the load generator saturated (console.health): latencies are suspect."""
+    if not snapshot.generator:
+        return ""
+    verdict, *evidence = snapshot.generator
+    return "\n".join(
+        ["", "## Load generator", "", f"⚠ {verdict}", "", *(f"- {e}" for e in evidence), ""]
+    )
 
 
 def _cell(text: object) -> str:

@@ -78,6 +78,12 @@ CONSOLE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("console_loop_lag", MetricType.TREND, "ms", "Event-loop lag of the engine's loop."),
     MetricSpec("session_abnormal_ends", MetricType.COUNTER, "count", "Sessions that ended failed."),
     MetricSpec("faults_injected", MetricType.COUNTER, "count", "Faults and controls applied."),
+    MetricSpec(
+        "generator_saturated",
+        MetricType.COUNTER,
+        "count",
+        "Samples in which the load generator itself was saturated (`count==0`: never).",
+    ),
 )
 
 

@@ -157,6 +157,7 @@ class RunSnapshot:
     abort_reason: str = ""
     data_loss: tuple[str, ...] = ()  # one line per file that could not be (fully) written
     ledger: tuple[LedgerEntry, ...] = ()  # each fault's impact (console.ledger)
+    generator: tuple[str, ...] = ()  # evidence that the load generator saturated (console.health)
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)
