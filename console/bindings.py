@@ -55,6 +55,7 @@ APP_KEYS: tuple[KeySpec, ...] = (
     KeySpec("rate_up", "plus,=", "rate('rate_up')", "Rate +"),
     KeySpec("rate_down", "minus", "rate('rate_down')", "Rate -"),
     KeySpec("burst", "b", "rate('burst')", "Burst"),
+    KeySpec("chaos", "c", "toggle_chaos", "Chaos", show=False, tooltip="Seeded chaos on/off"),
     KeySpec("export", "x", "export", "Export", tooltip="Write snapshot, report, junit"),
     KeySpec("log", "e", "toggle_log", "Log", tooltip="Show or hide the event log"),
     KeySpec("filter", "f", "cycle_filter", "Filter log", show=False),

@@ -5,6 +5,8 @@ stressdeck run PROFILE [--headless] [--duration D] [--runs-dir DIR]
 stressdeck run PROFILE --replay RUN   the same, re-injecting a previous run's key faults
    ... --metrics-listen ADDR --out json=FILE --summary-export FILE   outputs for other tools
 stressdeck faults RUN              a previous run's key faults as [[faults]] TOML
+stressdeck diff RUN_A RUN_B        is B worse than A beyond the noise? (exit 1 if so)
+stressdeck freeze RUN -o FILE      the run as a CI profile: its faults and observed criteria
 stressdeck validate PROFILE        check a profile; exit 2 with file:line: key: message
 stressdeck profiles                the bundled profiles, one line each
 stressdeck emit ...                sequence-numbered output for PTY loss accounting
@@ -74,6 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     faults = sub.add_parser("faults", help="print a previous run's key faults as [[faults]] tables")
     faults.add_argument("run", help="a run directory or its events.jsonl")
+    diff = sub.add_parser(
+        "diff", help="compare two runs metric by metric and fault by fault; exit 1 on regression"
+    )
+    diff.add_argument("run_a", help="the earlier run (its directory or a snapshot-N.json)")
+    diff.add_argument("run_b", help="the run to judge")
+    diff.add_argument(
+        "--max-regression",
+        default="10%",
+        help="how much worse a figure may get before it counts (default 10%%)",
+    )
+    diff.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    diff.add_argument("--all", action="store_true", help="list unchanged figures too")
+    freeze = sub.add_parser(
+        "freeze", help="write a run's profile, faults and observed criteria as a CI profile"
+    )
+    freeze.add_argument("run", help="a run directory or its snapshot-N.json")
+    freeze.add_argument("-o", "--output", help="the profile to write (default: stdout)")
     validate = sub.add_parser("validate", help="check a profile without running it")
     validate.add_argument("profile")
     sub.add_parser("profiles", help="list the bundled profiles")
@@ -123,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "faults":
             print(to_toml(load_replay(Path(args.run))), end="")
             return 0
+        if args.command == "diff":
+            return _diff(args)
+        if args.command == "freeze":
+            return _freeze(args)
         if args.command == "validate":
             profile = load_profile(args.profile)
             groups = ", ".join(
@@ -146,6 +169,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.USAGE
     parser.print_help()
     return ExitStatus.USAGE
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import json
+
+    from console.diff import DiffError, diff_runs, to_markdown
+
+    text = args.max_regression.strip()
+    try:
+        limit = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise units.UnitError(f"--max-regression {text!r}: expected 10% or 0.1") from None
+    try:
+        result = diff_runs(Path(args.run_a), Path(args.run_b), limit)
+    except DiffError as exc:
+        print(f"stressdeck: diff: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(to_markdown(result, all_figures=args.all))
+    return ExitStatus.FAILED if result.regressions else ExitStatus.OK
+
+
+def _freeze(args: argparse.Namespace) -> int:
+    from console.diff import DiffError
+    from console.freeze import freeze
+
+    try:
+        text = freeze(Path(args.run))
+    except DiffError as exc:
+        print(f"stressdeck: freeze: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    if not args.output:
+        print(text, end="")
+        return ExitStatus.OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"stressdeck: freeze: {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    print(
+        f"{args.output}: {text.count('[[faults]]')} fault(s), "
+        f"{text.count('[[criteria]]')} criteria",
+        file=sys.stderr,
+    )
+    return ExitStatus.OK
 
 
 def _run_overrides(args: argparse.Namespace) -> dict[str, str]:

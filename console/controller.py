@@ -143,6 +143,12 @@ class RunController:
     def export(self) -> Future[list[Path]]:
         return self._submit(self.run.export())
 
+    def toggle_chaos(self, source: str = "key") -> Future[bool]:
+        async def toggle() -> bool:
+            return self.run.set_chaos(None, source)
+
+        return self._submit(toggle())
+
     def screen(self, session_id: str) -> Future[bytes]:
         """One session's raw screen, asked for by the detail view while it is open."""
         return self._submit(self.run.screen(session_id))

@@ -25,10 +25,11 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from console import units
+from console.baseline import Checkpoints
 from console.errors import CriterionError
 from console.metrics import (
     AGGREGATIONS,
@@ -131,6 +132,12 @@ class Threshold:
     op: str
     target: float
     unit: str  # the metric's unit, for display
+    factor: float | None = None  # "<1.5x baseline": target is factor times the baseline
+
+    def against(self, baseline: float) -> Threshold:
+        """This threshold with its target set from a baseline value (a relative threshold)."""
+        assert self.factor is not None
+        return replace(self, target=self.factor * baseline)
 
     @property
     def percentile(self) -> float | None:
@@ -141,6 +148,12 @@ class Threshold:
 
     def target_text(self) -> str:
         return f"{self.op} {format_value(self.target, self.unit, exact=True)}"
+
+
+# "1.5x baseline", "0.9 × baseline": relative to a baseline (see Criterion, console.baseline).
+_RELATIVE = re.compile(rf"(?P<num>{_DECIMAL})[ \t]*[x×][ \t]*baseline", re.IGNORECASE)
+BASELINE_DEFAULT = 30.0  # seconds: the start of the run, or the window before a fault
+_COUNTS = ("count", "passes", "fails")  # aggregations that grow with the span they cover
 
 
 def _convert(
@@ -206,6 +219,11 @@ def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
             f"{aggregation!r} does not apply to {spec.name} (a {spec.type.value}); "
             f"use one of: {', '.join(allowed)}"
         )
+    unit = aggregation_unit(spec.type, spec.unit, aggregation)
+    relative = _RELATIVE.fullmatch(raw_value)
+    if relative is not None:
+        factor = float(relative.group("num"))
+        return Threshold(text.strip(), aggregation, op, math.nan, unit, factor=factor)
     value = None if _SPECIAL.fullmatch(raw_value) else _NUMBER.fullmatch(raw_value)
     if value is not None:
         number = _number(value.group("num"))
@@ -218,7 +236,6 @@ def parse_threshold(text: str, spec: MetricSpec) -> Threshold:
     target = _convert(
         number, value.group("unit") if value else "", spec.unit, aggregation, spec.type
     )
-    unit = aggregation_unit(spec.type, spec.unit, aggregation)
     return Threshold(text.strip(), aggregation, op, target, unit)
 
 
@@ -297,6 +314,8 @@ class Criterion:
         within: float = 0.0,
         abort_on_fail: bool = False,
         abort_grace: float = 0.0,
+        baseline: float = BASELINE_DEFAULT,
+        faults: Callable[[], Iterable[tuple[str, float]]] | None = None,
     ) -> None:
         self.name = name
         self.threshold = threshold
@@ -320,6 +339,16 @@ class Criterion:
         self.flips: list[tuple[float, str]] = []
         self.evidence = ""
         self._worst: float | None = None  # recovery scope: worst fraction seen, ever
+        # Relative thresholds ("<1.5x baseline") and the "after" scope (a metric after a fault).
+        self.baseline = baseline  # seconds: the run's start, or the window before a fault
+        self.baseline_value: float | None = None  # run and window scopes, once measured
+        self._relative: Threshold | None = None
+        self._baseline_span = 1.0  # seconds the run-start baseline covered
+        self._faults = faults or (lambda: ())
+        self._points: Checkpoints | None = (
+            Checkpoints(baseline + within + 5.0) if scope == "after" else None
+        )
+        self._judged: dict[tuple[str, float], tuple[float | None, float | None, bool]] = {}
 
     def _set(self, now: float, state: str, value: float | None) -> None:
         self.value = value
@@ -342,6 +371,17 @@ class Criterion:
         if self.scope == "recovery":
             self._evaluate_recovery(now, recoveries, final=final)
             return
+        if self.scope == "after":
+            self._evaluate_after(now, run_values.get(self.metric), final=final)
+            return
+        if self.threshold.factor is not None and not self._measure_baseline(elapsed, run_values):
+            if final:
+                self.evidence = f"the run ended before its {self.baseline:g}s baseline"
+            self._set(now, "pending", None)
+            if final:
+                self._finalise()
+            return
+        threshold = self._relative or self.threshold
         if self.scope == "window":
             assert self.window is not None
             view: MetricValue | None = self.window.view(now)
@@ -349,6 +389,8 @@ class Criterion:
         else:
             view = run_values.get(self.metric)
             span = elapsed
+        if self._relative is not None and self.threshold.aggregation in _COUNTS:
+            threshold = self._relative.against(self._relative.target * span / self._baseline_span)
         # Until a window has filled, it reads what there is: a run shorter than its window
         # still gets a verdict.
         value = aggregate(view, self.threshold.aggregation, span)
@@ -356,8 +398,79 @@ class Criterion:
             # The window emptied (the load ended before the run): keep the last verdict.
             value, state = self.value, self.state
         else:
-            state = PENDING if value is None else (PASS if self.threshold.holds(value) else FAIL)
+            state = PENDING if value is None else (PASS if threshold.holds(value) else FAIL)
         self._set(now, state, value)
+        if final:
+            self._finalise()
+
+    def _measure_baseline(self, elapsed: float, run_values: Mapping[str, MetricValue]) -> bool:
+        """Run and window scopes: the baseline is the metric over the run's first ``baseline``
+        seconds, read once that much of the run has passed. True once it is known.
+
+        A count is per span: ``count>0.9x baseline`` over a 10 s window compares with the
+        baseline's count scaled to 10 s (as many per second as at the start)."""
+        if self._relative is None and elapsed >= self.baseline:
+            value = aggregate(run_values.get(self.metric), self.threshold.aggregation, elapsed)
+            if value is not None:
+                self.baseline_value = value
+                self._baseline_span = elapsed
+                self._relative = self.threshold.against(value)
+        return self._relative is not None
+
+    def _evaluate_after(self, now: float, value: MetricValue | None, *, final: bool) -> None:
+        """After every fault of ``after``: the metric over the ``within`` seconds that follow it,
+        against the threshold (relative: against the same metric in the ``baseline`` seconds
+        before the fault). The worst fault counts; a fault whose ``within`` has not passed
+        when the run ends is not judged."""
+        assert self._points is not None
+        self._points.take(now, value)
+        agg = self.threshold.aggregation
+        unjudged = 0
+        for action, t in list(self._faults()):
+            if action != self.after or (action, t) in self._judged:
+                continue
+            if now < t + self.within - 1e-6:
+                unjudged += 1
+                continue
+            during, span = self._points.between(t, t + self.within)
+            result = aggregate(during, agg, span)
+            base: float | None = None
+            threshold = self.threshold
+            if threshold.factor is not None:
+                before, before_span = self._points.between(t - self.baseline, t)
+                base = aggregate(before, agg, before_span)
+                if base is not None and agg in _COUNTS and before_span > 0:
+                    base *= span / before_span  # as many per second as before the fault
+                if base is None:
+                    self._judged[(action, t)] = (result, None, True)  # nothing to compare with
+                    continue
+                threshold = threshold.against(base)
+            ok = result is None or threshold.holds(result)
+            self._judged[(action, t)] = (result, base, ok)
+            while len(self._judged) > 500:
+                del self._judged[next(iter(self._judged))]
+        judged = [(t, r) for (_, t), r in self._judged.items() if r[0] is not None]
+        if not judged:
+            if final and unjudged:
+                self.evidence = f"{unjudged} {self.after} fault(s) too close to the end to judge"
+            self._set(now, "pending" if self.value is None else self.state, self.value)
+            if final:
+                self._finalise()
+            return
+        failing = [(t, r) for t, r in judged if not r[2]]
+        t, (result, base, _) = (failing or judged)[-1]
+        self.baseline_value = base
+        if base is not None:
+            self._relative = self.threshold.against(base)
+        unit = self.threshold.unit
+        self.evidence = (
+            f"{len(judged)} {self.after} fault(s); "
+            + (f"{len(failing)} over target; " if failing else "")
+            + f"at {t:.1f}s: {format_value(result, unit, agg)}"
+            + (f" vs baseline {format_value(base, unit, agg)}" if base is not None else "")
+            + (f"; {unjudged} too close to the end to judge" if final and unjudged else "")
+        )
+        self._set(now, "fail" if failing else "pass", result)
         if final:
             self._finalise()
 
@@ -440,6 +553,8 @@ class Criterion:
             expression += f" over {units.format_duration(self.window.window)}"
         if self.scope == "recovery":
             expression += f" within {units.format_duration(self.within)}"
+        if self.scope == "after":
+            expression += f" for {units.format_duration(self.within)} after {self.after}"
         unit = (
             "fraction"
             if self.scope == "recovery" and self.threshold.aggregation == "rate"
@@ -453,11 +568,20 @@ class Criterion:
             state=self.state,
             value=self.value,
             value_text=format_value(self.value, unit, self.threshold.aggregation),
-            target_text=f"{self.threshold.op} {format_value(self.threshold.target, unit, exact=True)}",
+            target_text=self._target_text(unit),
             abort_on_fail=self.abort_on_fail,
             flips=tuple(self.flips),
             evidence=self.evidence,
         )
+
+    def _target_text(self, unit: str) -> str:
+        threshold = self.threshold
+        if threshold.factor is None:
+            return f"{threshold.op} {format_value(threshold.target, unit, exact=True)}"
+        text = f"{threshold.op} {threshold.factor:g}x baseline"
+        if self.baseline_value is not None:
+            text += f" ({format_value(threshold.factor * self.baseline_value, unit, exact=True)})"
+        return text
 
 
 RECOVERY_SPEC = MetricSpec(

@@ -35,12 +35,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import export
+from console.chaos import ChaosPlan, draws, picked
 from console.criteria import Criterion, RecoveryTracker
-from console.errors import ExitStatus, RunDirError
+from console.errors import ExitStatus, FaultNotApplicable, RunDirError
 from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
 from console.faults import FaultInjector, after_end_text, faults_after_end, seconds_text
 from console.files import new_private_dir
+from console.health import UNTRUSTWORTHY, GeneratorHealth
 from console.k6 import JsonOutput, write_summary_export
+from console.ledger import FaultLedger
 from console.metrics import MetricsRegistry, Trend, summarize
 from console.profile import Profile
 from console.replay import RUN_PAUSE, ReplayFault
@@ -154,6 +157,9 @@ class Run:
             rng=self.rng,
         )
         self.latest: RunSnapshot | None = None
+        self.health = GeneratorHealth(self.registry.run_value)
+        self._saturation_told = False
+        self.chaos_on = True  # [[chaos]] draws are injected (a key switches it)
         self._subscribers: list[Callable[[RunSnapshot], None]] = []
         self._t0 = self._clock()
         self._wall_t0 = time.time()
@@ -175,6 +181,12 @@ class Run:
         self._last_sample = -1e9
         # The run's history for report.html: fetched for exports only, never in a snapshot.
         self.recorder = RunRecorder(self.registry, self._session_states)
+        self.ledger = FaultLedger(
+            sessions=self._kind_and_group,
+            spans=self.fault_spans,
+            ends_another=self._ends_a_fault,
+            sample_interval=self.config.sample_interval,
+        )
         self.exposition: Exposition | None = None  # Prometheus, when run.metrics_listen is set
         self._metrics_server: MetricsServer | None = None
         self._k6_out: JsonOutput | None = None
@@ -299,6 +311,8 @@ class Run:
             within=plan.within,
             abort_on_fail=plan.abort_on_fail,
             abort_grace=plan.abort_grace,
+            baseline=plan.baseline,
+            faults=lambda: ((f.action, f.t) for f in self.injector.records),
         )
 
     def _context(self, session_id: str, kind: str, group: str, host: str) -> SessionContext:
@@ -437,6 +451,11 @@ class Run:
             pauses = [f for f in self.replay if f.action == RUN_PAUSE]
             if pauses:
                 self._aux.append(asyncio.create_task(self._replay_pauses(pauses), name="pauses"))
+            if not self._replays_chaos():  # a replay of a chaos run carries its faults
+                self._aux += [
+                    asyncio.create_task(self._chaos(plan), name="chaos")
+                    for plan in self.profile.chaos
+                ]
             await self._stop.wait()
         finally:
             result = await self._finish()
@@ -532,7 +551,14 @@ class Run:
                     session_id=session.id,
                     kind=session.kind,
                 )
+        if self.health.check(now):
+            if not self._saturation_told:  # once: the evidence goes on in the snapshot
+                self._saturation_told = True
+                self._log("generator_saturated", self.health.lines()[-1], success=False)
+            self.registry.add("generator_saturated", 1, session=RUN_SESSION)
         self.recorder.sample(now)
+        self.ledger.follow(self.injector.records)
+        self.ledger.sample(now, self.recorder.last_row)
         self._feed_outputs()
 
     # ----- outputs for other tools: Prometheus, k6 JSON ------------------------------------
@@ -599,6 +625,15 @@ class Run:
         if self._metrics_server is not None:
             self._metrics_server.stop()
             self._metrics_server = None
+
+    def _ends_a_fault(self, action: str) -> bool:
+        kind_name, _, name = action.partition(".")
+        kind = self.kinds.get(kind_name)
+        return kind is not None and any(name in spec.until for spec in kind.faults.values())
+
+    def _kind_and_group(self, session_id: str) -> tuple[str, str] | None:
+        session = self.sessions.get(session_id)
+        return None if session is None else (session.kind, session.ctx.group)
 
     def _session_states(self) -> Iterator[tuple[str, str, str, str]]:
         for session in self.sessions.values():
@@ -696,6 +731,36 @@ class Run:
             await self.pause("replay")
             await asyncio.sleep(float(pause.params.get("duration", 0.0)))
             await self.resume("replay")
+
+    # ----- seeded chaos (console.chaos) -----------------------------------------------------
+
+    def _replays_chaos(self) -> bool:
+        return any(f.source == "chaos" for f in self.replay)
+
+    async def _chaos(self, plan: ChaosPlan) -> None:
+        for draw in draws(plan, self.config.duration):
+            await self._wait_until(draw.t)
+            if not self.chaos_on:
+                continue  # skipped, not postponed: switching back on resumes the same sequence
+            choice = draw.choice
+            kind_name = choice.action.partition(".")[0]
+            ids = [s.id for s in self.injector.resolve_targets(kind_name, choice.target)]
+            try:
+                await self.inject(
+                    choice.action,
+                    target=choice.target,
+                    params=choice.params,
+                    source="chaos",
+                    sessions=picked(ids, choice.pick, draw.pick_seed) if choice.pick else (),
+                )
+            except FaultNotApplicable:
+                pass  # logged as fault_not_applicable; chaos goes on
+
+    def set_chaos(self, on: bool | None = None, source: str = "api") -> bool:
+        """Switch chaos on or off (``None``: toggle); return the new state."""
+        self.chaos_on = (not self.chaos_on) if on is None else on
+        self._log("chaos_on" if self.chaos_on else "chaos_off", "", source=source)
+        return self.chaos_on
 
     async def _wait_until(self, at: float) -> None:
         """Sleep until ``at`` seconds of un-paused run time."""
@@ -874,6 +939,8 @@ class Run:
             abort_reason=self.abort_reason,
             data_loss=tuple(self.data_loss.values()),
             paused=self.paused_what,
+            ledger=self.ledger.entries(),
+            generator=self.health.lines(),
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -904,6 +971,8 @@ class Run:
         figures: dict[str, Any] = {}
         if idle := self._without_work():
             figures["sessions without work"] = ", ".join(idle)
+        if self.health.saturated:
+            figures["generator_saturated"] = UNTRUSTWORTHY
         for kind in self.kinds.values():
             if kind.figures is not None:
                 try:
@@ -946,6 +1015,7 @@ class Run:
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)
         self._unjudged_reasons()
         self._evaluate(self.now(), final=True)
+        self.ledger.finish()
         idle = self._without_work()
         for session_id in idle:
             session = self.sessions[session_id]

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from console import report_html, verdicts
+from console import bottleneck, ledger, report_html, verdicts
 from console.files import private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.secrets import REDACTED, Secrets, redact
 from console.snapshot import RunSnapshot
+from console.timeline import interval_spread
 from console.units import format_duration
 
 __all__ = ["REDACTED", "ExportError", "redact", "write_all"]
@@ -106,6 +107,8 @@ def write_all(
     def data() -> dict[str, Any]:
         if not redacted:  # built once: snapshot-N.json and report.html show the same copy
             redacted.update(snapshot_dict(snapshot, profile, summary, secrets))
+            if history:  # the run's own noise, for `stressdeck diff`
+                redacted["intervals"] = interval_spread(history)
         return redacted
 
     files = [
@@ -115,7 +118,11 @@ def write_all(
         ),
         (
             run_dir / "report.md",
-            lambda: secrets.text(render_report(snapshot, profile, summary, secrets)),
+            lambda: secrets.text(
+                render_report(snapshot, profile, summary, secrets)
+                + _host_section(history)
+                + _generator_section(snapshot)
+            ),
         ),
         (run_dir / "junit.xml", lambda: secrets.text(render_junit(snapshot))),
         # Its inputs are redacted rather than the page: a regex over the inlined chart library
@@ -141,6 +148,22 @@ def write_all(
     if failures:
         raise ExportError(failures, written)
     return written
+
+
+def _host_section(history: Mapping[str, Any] | None) -> str:
+    """The target host's resources when latency rose (a monitor's figures, console.bottleneck)."""
+    lines = bottleneck.markdown_lines(history or {})
+    return "\n".join(["", "## Target host", "", *lines, ""]) if lines else ""
+
+
+def _generator_section(snapshot: RunSnapshot) -> str:
+    """Evidence that the load generator saturated (console.health): latencies are suspect."""
+    if not snapshot.generator:
+        return ""
+    verdict, *evidence = snapshot.generator
+    return "\n".join(
+        ["", "## Load generator", "", f"⚠ {verdict}", "", *(f"- {e}" for e in evidence), ""]
+    )
 
 
 def _cell(text: object) -> str:
@@ -236,6 +259,8 @@ def render_report(
         )
     else:
         out.append("No faults were injected.")
+    if snapshot.ledger:
+        out += ["", "## Fault impact", "", *ledger.markdown_table(snapshot.ledger)]
     out += ["", "## Sessions", ""]
     for kind in dict.fromkeys(s.kind for s in snapshot.sessions):
         sessions = [s for s in snapshot.sessions if s.kind == kind]
@@ -287,6 +312,20 @@ def render_junit(snapshot: RunSnapshot) -> str:
             failure.text = criterion.evidence or message
         else:
             ET.SubElement(case, "system-out").text = message
+    for entry in snapshot.ledger:  # one case per fault: recovered, not back, or not judged
+        name, state, text = ledger.junit_case(entry)
+        case = ET.SubElement(
+            suite, "testcase", classname=f"stressdeck.{snapshot.profile_name}.faults", name=name
+        )
+        if state == "fail":
+            ET.SubElement(case, "failure", message=text, type="not back").text = text
+            failures += 1
+        elif state == "skip":
+            ET.SubElement(case, "skipped", message=text)
+        else:
+            ET.SubElement(case, "system-out").text = text
+    suite.set("tests", str(len(snapshot.criteria) + len(snapshot.ledger)))
+    suite.set("failures", str(failures))
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -28,6 +28,7 @@ from typing import Any
 
 from console import units
 from console.bindings import check_keymap
+from console.chaos import ChaosChoice, ChaosPlan
 from console.config import (
     ConfigIssue,
     GroupConfig,
@@ -85,6 +86,12 @@ CONSOLE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("console_loop_lag", MetricType.TREND, "ms", "Event-loop lag of the engine's loop."),
     MetricSpec("session_abnormal_ends", MetricType.COUNTER, "count", "Sessions that ended failed."),
     MetricSpec("faults_injected", MetricType.COUNTER, "count", "Faults and controls applied."),
+    MetricSpec(
+        "generator_saturated",
+        MetricType.COUNTER,
+        "count",
+        "Samples in which the load generator itself was saturated (`count==0`: never).",
+    ),
 )
 
 
@@ -167,6 +174,34 @@ class FaultConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChaosChoiceConfig:
+    """One entry of a chaos menu: an action, where, and how often relative to the others."""
+
+    action: str = opt(doc="`kind.action`, as in `[[faults]]`.")
+    target: str = opt("all", doc="`all`, a group name, or a session id.")
+    weight: float = opt(1.0, ge=0.0, doc="How often it is drawn relative to the other entries.")
+    pick: int | None = opt(None, ge=1, le=1000, doc="Reach this many of the target's sessions.")
+    params: dict[str, Any] = opt({}, doc="Parameters of the action.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChaosConfig:
+    rate: float = opt(
+        unit="rate",
+        gt=0,
+        doc='Faults per unit time on average, drawn as a Poisson process: `"6/m"`.',
+    )
+    seed: int | None = opt(
+        None, doc="Seed of the draws (default: `run.seed`); same seed, same faults."
+    )
+    start: float = opt(0.0, unit="duration", doc="No chaos before this much run time.")
+    stop: float | None = opt(None, unit="duration", doc="No chaos after this much run time.")
+    menu: tuple[ChaosChoiceConfig, ...] = opt(
+        nonempty=True, doc="The weighted actions to draw from (`[[chaos.menu]]`)."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class CriterionConfig:
     name: str = opt("", doc="Shown in the side panel and the report; defaults to the expression.")
     metric: str = opt("", doc="The metric the threshold reads (run and window scope).")
@@ -182,10 +217,25 @@ class CriterionConfig:
         doc="Evaluate over this sliding window instead of the whole run.",
     )
     after: str = opt(
-        "", doc="Recovery scope: the fault action (`ssh.drop`) after which sessions must come back."
+        "",
+        doc="The fault action (`ssh.drop`) after which sessions must come back (recovery "
+        "scope), or, with `metric`, after which the metric is judged (after scope).",
     )
     within: float | None = opt(
-        None, unit="duration", gt=0, le=DAY, doc="Recovery scope: how long they have."
+        None,
+        unit="duration",
+        gt=0,
+        le=DAY,
+        doc="Recovery scope: how long they have; after scope: how long after the fault the "
+        "metric is read.",
+    )
+    baseline: float = opt(
+        30.0,
+        unit="duration",
+        gt=0,
+        le=DAY,
+        doc="For `x baseline` thresholds: the run's first this much (run and window scopes), "
+        "or this much before each fault (after scope).",
     )
     abort_on_fail: bool = opt(False, doc="Stop the run (exit 1) when this fails.")
     abort_grace: float = opt(
@@ -223,6 +273,7 @@ class CriterionPlan:
     within: float
     abort_on_fail: bool
     abort_grace: float
+    baseline: float = 30.0  # seconds, for relative thresholds ("<1.5x baseline")
 
 
 @dataclass(frozen=True)
@@ -234,6 +285,7 @@ class Profile:
     criteria: tuple[CriterionPlan, ...]
     keys: Mapping[str, str]
     data: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    chaos: tuple[ChaosPlan, ...] = ()
 
     @property
     def name(self) -> str:
@@ -263,7 +315,7 @@ def _table(kind: str) -> str:
 
 
 def _top_level() -> tuple[str, ...]:
-    return ("run", "faults", "criteria", "keys", *kind_tables())
+    return ("run", "faults", "chaos", "criteria", "keys", *kind_tables())
 
 
 class _LineIndex:
@@ -483,6 +535,7 @@ class _Builder:
         groups = self._groups()
         kinds: dict[str, SessionKind] = {g.kind: get_kind(g.kind) for g in groups}
         faults = self._faults(groups, kinds)
+        chaos = self._chaos(groups, kinds, run.seed)
         criteria = self._criteria(groups, kinds)
         keys = self._keys()
         if not any(g.kind != "net" for g in groups) and not self.issues:
@@ -490,7 +543,7 @@ class _Builder:
         if self.issues:
             raise ProfileError(self.issues)
         return Profile(
-            self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data
+            self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data, chaos
         )
 
     def _groups(self) -> list[GroupSpec]:
@@ -594,6 +647,52 @@ class _Builder:
                 )
             )
         return plans
+
+    def _chaos(
+        self, groups: Sequence[GroupSpec], kinds: Mapping[str, SessionKind], seed: int
+    ) -> tuple[ChaosPlan, ...]:
+        raw = self.data.get("chaos", [])
+        if not isinstance(raw, list):
+            self.issue(("chaos",), "write [[chaos]] (an array of tables)")
+            return ()
+        plans = []
+        for i, table in enumerate(raw):
+            config, found = read_table(ChaosConfig, table, ("chaos", i))
+            self.take(found)
+            if config is None:
+                continue
+            menu = []
+            for j, entry in enumerate(config.menu):
+                path: KeyPath = ("chaos", i, "menu", j)
+                kind_name, _, action = entry.action.partition(".")
+                kind = kinds.get(kind_name)
+                spec = kind.faults.get(action) if kind is not None else None
+                if kind is None or spec is None:
+                    known = sorted(f"{k}.{a}" for k, kd in kinds.items() for a in kd.faults)
+                    hint = suggest(entry.action, known)
+                    extra = f" (did you mean {hint!r}?)" if hint else ""
+                    self.issue((*path, "action"), f"unknown action {entry.action!r}{extra}")
+                    continue
+                targetable = [g for g in groups if g.kind == kind_name]
+                if not self._target_exists(entry.target, targetable):
+                    self.issue(
+                        (*path, "target"),
+                        f"{entry.target!r} is not 'all', a {kind_name} group name or one of its session ids",
+                    )
+                params = self._fault_params(spec, entry.params, (*path, "params"))
+                menu.append(
+                    ChaosChoice(entry.action, entry.target, entry.weight, entry.pick, params)
+                )
+            plans.append(
+                ChaosPlan(
+                    config.rate,
+                    seed if config.seed is None else config.seed,
+                    config.start,
+                    config.stop,
+                    tuple(menu),
+                )
+            )
+        return tuple(plans)
 
     def _fault_params(
         self, spec: FaultSpec, raw: Mapping[str, Any], path: KeyPath
@@ -708,11 +807,16 @@ class _Builder:
             name = config.name or (
                 f"{config.metric} {config.threshold}" if config.metric else config.threshold
             )
+            if config.after and config.metric:
+                plan = self._after_criterion(name, config, path, specs, actions)
+                if plan is not None:
+                    plans.append(plan)
+                continue
             if config.after:
-                if config.metric or config.window:
+                if config.window:
                     self.issue(
                         (*path, "after"),
-                        "a recovery criterion ('after') takes no 'metric' or 'window'",
+                        "a recovery criterion ('after') takes no 'window'",
                     )
                 if config.within is None:
                     self.issue(
@@ -729,6 +833,13 @@ class _Builder:
                     threshold = parse_recovery_threshold(config.threshold)
                 except CriterionError as exc:
                     self.issue((*path, "threshold"), str(exc))
+                    continue
+                if threshold.factor is not None:
+                    self.issue(
+                        (*path, "threshold"),
+                        "recovery times have no baseline: give a 'metric' to compare it "
+                        "after the fault with before it",
+                    )
                     continue
                 plans.append(
                     CriterionPlan(
@@ -749,6 +860,8 @@ class _Builder:
                     (*path, "metric"), "missing 'metric' (or 'after' for a recovery criterion)"
                 )
                 continue
+            if config.metric not in specs and f"ssh_{config.metric}" in specs:
+                config = replace(config, metric=f"ssh_{config.metric}")  # remote_cpu and kin
             spec = specs.get(config.metric)
             if spec is None:
                 hint = suggest(config.metric, specs)
@@ -775,9 +888,64 @@ class _Builder:
                     0.0,
                     config.abort_on_fail,
                     config.abort_grace,
+                    config.baseline,
                 )
             )
         return plans
+
+    def _after_criterion(
+        self,
+        name: str,
+        config: CriterionConfig,
+        path: KeyPath,
+        specs: Mapping[str, MetricSpec],
+        actions: set[str],
+    ) -> CriterionPlan | None:
+        """A metric judged in the ``within`` after each fault of ``after`` (after scope)."""
+        ok = True
+        if config.window:
+            self.issue((*path, "window"), "a criterion with 'after' takes no 'window'")
+            ok = False
+        if config.within is None:
+            self.issue(
+                (*path, "within"), "a criterion with 'after' needs 'within', such as \"10s\""
+            )
+            ok = False
+        if config.after not in actions:
+            hint = suggest(config.after, actions)
+            extra = f" (did you mean {hint!r}?)" if hint else ""
+            self.issue(
+                (*path, "after"),
+                f"{config.after!r} is not a fault action of this profile's sessions{extra}",
+            )
+            ok = False
+        spec = specs.get(config.metric)
+        if spec is None:
+            hint = suggest(config.metric, specs)
+            extra = f" Did you mean {hint!r}?" if hint else ""
+            self.issue(
+                (*path, "metric"), f"no session in this profile produces {config.metric!r}.{extra}"
+            )
+            return None
+        try:
+            threshold = parse_threshold(config.threshold, spec)
+        except CriterionError as exc:
+            self.issue((*path, "threshold"), str(exc))
+            return None
+        if not ok:
+            return None
+        return CriterionPlan(
+            name,
+            "after",
+            config.metric,
+            threshold,
+            None,
+            config.after,
+            config.within or 0.0,
+            config.abort_on_fail,
+            config.abort_grace,
+            config.baseline,
+        )
 
     def _keys(self) -> dict[str, str]:
         raw = self.data.get("keys", {})

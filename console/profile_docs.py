@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from console.config import doc_rows, nested_tables
 from console.metrics import AGGREGATIONS
-from console.profile import CONSOLE_METRICS, CriterionConfig, FaultConfig, RunConfig
+from console.profile import (
+    CONSOLE_METRICS,
+    ChaosConfig,
+    CriterionConfig,
+    FaultConfig,
+    RunConfig,
+)
 from console.sessions import get_kind, kind_tables
 
 INTRO = """# Profiles
@@ -77,7 +83,24 @@ Three scopes:
 * **recovery** (`after = "ssh.drop"`, `within = "15s"`): after every such fault, the sessions it
   reached must come back in time. `rate>=90%` asks that at least 90% of them are back within
   15 s after *every* fault (the worst one counts); `p(95)<=15s` or `max<20s` read the recovery
-  times. A crash or drop nobody asked for counts too (`pty.crash`, `ssh.drop`).
+  times. A crash or drop nobody asked for counts too (`pty.crash`, `ssh.drop`);
+* **after** (`metric`, `after = "http.latency"`, `within = "10s"`): after every such fault, the
+  metric over the `within` seconds that follow it; the worst fault counts, and a fault too
+  close to the end of the run to have its `within` is not judged.
+
+Thresholds are absolute (`p(95)<1500`, as k6 writes them) or **relative to a baseline**:
+`p(95)<1.5x baseline`, `rate<2x baseline`, `count>0.9x baseline`. The baseline is the same
+aggregation of the same metric over
+
+* the run's first `baseline` seconds (default 30 s) for the run and window scopes: the
+  criterion is pending until then, and fails with "the run ended before its baseline" if the
+  run is shorter;
+* the `baseline` seconds before each fault for the after scope.
+
+A count grows with the time it covers, so a count is compared per second: `count>0.9x baseline`
+over a 10 s window asks for at least 90% as many per second as during the baseline. A baseline
+of zero makes `<` thresholds strict: `rate<2x baseline` with no errors before fails on the
+first error. The report shows the target with the baseline it came to (`< 1.5x baseline (15ms)`).
 
 A criterion with no data is *pending* while the run goes on and *fails* at the end.
 
@@ -110,6 +133,19 @@ name = "90% of dropped sessions back within 15 s"
 after = "ssh.drop"
 within = "15s"
 threshold = "rate>=90%"
+
+[[criteria]]
+name = "p95 at most 1.5x the first 30 s"
+metric = "http_req_duration"
+threshold = "p(95)<1.5x baseline"
+baseline = "30s"
+
+[[criteria]]
+name = "errors at most doubled in the 10 s after a latency fault"
+metric = "http_req_failed"
+after = "http.latency"
+within = "10s"
+threshold = "rate<=2x baseline"
 ```
 """
 
@@ -171,6 +207,32 @@ def render() -> str:
         "",
     ]
     out += table(FaultConfig)
+    out += [
+        "",
+        "## `[[chaos]]`",
+        "",
+        "Seeded chaos: faults drawn at a Poisson `rate` from a weighted `menu`, from the `seed` "
+        "alone, so the same seed gives the same faults at the same run times. Each is recorded "
+        "like any other fault with source `chaos`; `--replay` of the run injects them again "
+        "exactly (and the profile's chaos stays quiet then). The `c` key switches chaos off "
+        "and on live; draws that come due while it is off are skipped.",
+        "",
+        "```toml",
+        "[[chaos]]",
+        'rate = "6/m"',
+        "seed = 42",
+        "[[chaos.menu]]",
+        'action = "ssh.drop"',
+        'target = "ssh"',
+        "pick = 1",
+        "weight = 3",
+        "[[chaos.menu]]",
+        'action = "http.stall"',
+        'params = { duration = "2s" }',
+        "```",
+        "",
+    ]
+    out += table(ChaosConfig)
     out += ["", "## `[[criteria]]`", ""]
     out += table(CriterionConfig)
     aggregations = "\n".join(

@@ -7,10 +7,12 @@ with its run time and the sessions it reached. From there:
   same session ids, with source ``replay``;
 * ``stressdeck faults RUN`` prints them as ``[[faults]]`` tables to paste into the profile.
 
-Only faults from keys, typed commands and the API are taken: scheduled ones are already in the
-profile, and observed ones (crashes nobody asked for) are outcomes, not inputs. A fault that was
-ended (``pty.hang`` by ``pty.resume``, ``http.pause`` by ``http.resume``) is replayed with its
-end at the same run time, so the replay has the same faults with the same durations.
+Only faults from keys, typed commands, the API and seeded chaos are taken: scheduled ones are
+already in the profile, and observed ones (crashes nobody asked for) are outcomes, not inputs. A
+fault that was ended (``pty.hang`` by ``pty.resume``, ``http.pause`` by ``http.resume``) is
+replayed with its end at the same run time, so the replay has the same faults with the same
+durations. A replay that carries chaos faults keeps the profile's ``[[chaos]]`` quiet, so they
+happen once.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from console.errors import ReplayError
 
 __all__ = ["ReplayError", "ReplayFault", "load_replay", "to_toml"]
 
-REPLAYED_SOURCES = ("key", "command", "api")
+REPLAYED_SOURCES = ("key", "command", "api", "chaos")
 RUN_PAUSE = "run.pause"  # a pause of the whole run; ``params["duration"]``: how long, in seconds
 
 
@@ -39,6 +41,7 @@ class ReplayFault:
     params: Mapping[str, Any] = field(default_factory=dict)
     ended: float | None = None  # run seconds when ``ended_by`` ended it
     ended_by: str = ""
+    source: str = "key"  # where the original came from
 
 
 def _log_path(source: Path) -> Path:
@@ -96,6 +99,7 @@ def load_replay(source: Path) -> list[ReplayFault]:
             target=str(data.get("target", "all")),
             sessions=tuple(data.get("sessions", ())),
             params=dict(data.get("params") or {}),
+            source=str(record.get("source")),
         )
     return list(faults.values())
 

@@ -19,6 +19,8 @@ __all__ = [
     "ConsoleStats",
     "CriterionSnapshot",
     "FaultRecord",
+    "LedgerEntry",
+    "MetricImpact",
     "MetricSummary",
     "RunSnapshot",
     "SeriesView",
@@ -69,9 +71,9 @@ class CriterionSnapshot:
 
 
 # Where a fault came from (``FaultRecord.source``, the event's ``source``): the profile's
-# schedule, a key, a typed command, the API, a replay of an earlier run, or observed (a crash
-# or drop nobody injected).
-FAULT_SOURCES = ("schedule", "key", "command", "api", "replay", "observed")
+# schedule, a key, a typed command, the API, a replay of an earlier run, observed (a crash
+# or drop nobody injected), or drawn by seeded chaos (console.chaos).
+FAULT_SOURCES = ("schedule", "key", "command", "api", "replay", "observed", "chaos")
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,34 @@ class FaultRecord:
     @property
     def duration(self) -> float | None:
         return None if self.ended is None else round(self.ended - self.t, 3)
+
+
+@dataclass(frozen=True)
+class MetricImpact:
+    """What one fault did to one key metric of one group (console.ledger)."""
+
+    group: str
+    metric: str  # "p95", "error rate", "req/s", "exec p95", "connected", "output B/s"
+    unit: str
+    baseline: float | None  # median of the window before the fault
+    worst: float | None
+    back_after: float | None  # seconds from the fault until back within tolerance
+    state: str  # "watching", "back", "not back", "run ended", "no baseline"
+    baseline_text: str = ""
+    worst_text: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One fault's impact on the groups it reached."""
+
+    fault_id: int
+    t: float
+    action: str
+    target: str
+    source: str
+    end: float | None  # when the fault's condition ended (its start for a one-off)
+    impacts: tuple[MetricImpact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +166,8 @@ class RunSnapshot:
     abort_reason: str = ""
     data_loss: tuple[str, ...] = ()  # one line per file that could not be (fully) written
     paused: str = ""  # while paused, what is: "3 pty SIGSTOP, 2 ssh polling, 1 http load"
+    ledger: tuple[LedgerEntry, ...] = ()  # each fault's impact (console.ledger)
+    generator: tuple[str, ...] = ()  # evidence that the load generator saturated (console.health)
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)

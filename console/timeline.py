@@ -34,7 +34,7 @@ from console.metrics import (
     new_value,
 )
 
-__all__ = ["UP_STATES", "RunRecorder", "Timeline", "column"]
+__all__ = ["UP_STATES", "RunRecorder", "Timeline", "column", "interval_spread"]
 
 # Session states that count as "up" (connected, producing) in the sessions-up share.
 UP_STATES = frozenset({"running", "idle"})
@@ -140,6 +140,7 @@ class RunRecorder:
         self.timeline = Timeline(capacity)
         self._before: dict[tuple[str, str], Any] = {}
         self._last_t: float | None = None
+        self.last_row: dict[str, float | None] = {}  # the newest interval figures (the ledger's)
 
     def sample(self, t: float) -> None:
         dt = None if self._last_t is None else t - self._last_t
@@ -177,6 +178,7 @@ class RunRecorder:
             )
             row[column(group, name, "value")] = combined
         self._sessions_up(row, infos)
+        self.last_row = row
         self.timeline.record(t, row)
 
     def _sessions_up(
@@ -246,6 +248,41 @@ class RunRecorder:
         data["units"] = {name: spec.unit for name, spec in self.registry.specs.items()}
         data["types"] = {name: spec.type.value for name, spec in self.registry.specs.items()}
         return data
+
+
+def interval_spread(history: Mapping[str, Any], settle: float = 5.0) -> dict[str, Any]:
+    """How much each run-wide figure varies from interval to interval when no fault acts:
+    ``{column: {"median", "sd", "n", "max"}}`` (``max`` over every point, faults included). ``sd`` is the plain standard deviation, not a robust
+    one: a hiccup in a few intervals is exactly what moves a whole-run p99, so it must widen
+    the noise too. Points inside a fault's span, or within ``settle`` seconds after its end, are
+    left out (unless that leaves almost none: a condition that held all run long is the run's
+    steady state): this is the run's own noise, what ``stressdeck diff`` tells regressions
+    from."""
+    times = history.get("t", [])
+    spans = [
+        (span["start"], (span["end"] if span.get("end") is not None else span["start"]) + settle)
+        for span in history.get("fault_spans", [])
+    ]
+    quiet = [i for i, t in enumerate(times) if not any(a <= t <= b for a, b in spans)]
+    if len(quiet) < 3:  # a condition held the whole run: that was the run's steady state
+        quiet = list(range(len(times)))
+    out: dict[str, Any] = {}
+    for name, values in history.get("columns", {}).items():
+        if not name.startswith(RUN_SCOPE + "|"):
+            continue
+        picked = sorted(v for i in quiet if i < len(values) and (v := values[i]) is not None)
+        if len(picked) < 3:
+            continue
+        mean = sum(picked) / len(picked)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in picked) / (len(picked) - 1))
+        worst = max(v for v in values if v is not None)  # faults included: the run's worst
+        out[name] = {"median": _median(picked), "sd": sd, "n": len(picked), "max": worst}
+    return out
+
+
+def _median(ordered: list[float]) -> float:
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def coarse_histogram(trend: Trend, bins: int) -> dict[str, list[float]]:

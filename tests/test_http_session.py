@@ -151,8 +151,10 @@ threshold = "rate==1"
 
 def test_signalcraft_profile_loads_with_three_scenarios() -> None:
     profile = load_profile(ROOT / "profiles" / "signalcraft-load.toml")
-    groups = {g.config.name: g.config for g in profile.groups}
+    groups = {g.config.name: g.config for g in profile.groups if g.kind == "http"}
     assert all(isinstance(g, HttpGroupConfig) for g in groups.values())
+    # ... and a monitor of the host serving them
+    assert [g.config.name for g in profile.groups if g.kind == "ssh"] == ["target-host"]
     typed = cast(dict[str, HttpGroupConfig], groups)
     assert typed["analyze"].executor == "ramping-vus"
     assert [s.target for s in typed["analyze"].stages][1::2] == [15, 30, 50]

@@ -102,6 +102,7 @@ class Controller(Protocol):
     def pause(self) -> Future[None]: ...
     def resume(self) -> Future[None]: ...
     def export(self) -> Future[list[Path]]: ...
+    def toggle_chaos(self) -> Future[bool]: ...
     def screen(self, session_id: str) -> Future[bytes]: ...
     def stop(self, *, interrupted: bool = False) -> Future[Any]: ...
     def result(self, timeout: float | None = None) -> Any: ...
@@ -235,7 +236,7 @@ class StressdeckApp(App[int]):
             if name not in self._loss_shown:
                 self._loss_shown.add(name)
                 self.notify(text, title="data not written", severity="error", timeout=15)
-        self.query_one(FaultsPanel).show(snapshot.faults)
+        self.query_one(FaultsPanel).show(snapshot.faults, ledger=snapshot.ledger)
         log = self.query_one(EventLogPanel)
         if log.display:
             log.show(snapshot.recent_events)
@@ -385,6 +386,15 @@ class StressdeckApp(App[int]):
             self._track(self.controller.pause(), lambda _: self.notify("run paused", timeout=2))
         else:
             self.notify(f"the run is {self.snapshot.state}: nothing to pause", timeout=2)
+
+    def action_toggle_chaos(self) -> None:
+        if self.controller is None:
+            self.notify("no run attached", severity="warning", timeout=2)
+            return
+        self._track(
+            self.controller.toggle_chaos(),
+            lambda on: self.notify(f"chaos {'on' if on else 'off'}", timeout=2),
+        )
 
     def action_export(self) -> None:
         if self.controller is None:

@@ -59,6 +59,9 @@ METRICS: tuple[MetricSpec, ...] = (
         "vus", G, "count", "VUs running an iteration or ready to (sum over workers).", combine="sum"
     ),
     MetricSpec("vus_max", G, "count", "VUs allocated (sum over workers).", combine="sum"),
+    # The generator's own health (console.health): the busiest worker's CPU and loop lag.
+    MetricSpec("worker_cpu", G, "%", "A worker process's CPU, % of one core (the busiest)."),
+    MetricSpec("worker_loop_lag", G, "ms", "A worker's event-loop lag (the worst, per report)."),
     MetricSpec(
         "data_sent", C, "bytes", "Bytes sent (request line, headers, body; approximate headers)."
     ),

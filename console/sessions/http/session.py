@@ -354,13 +354,13 @@ class HttpSession(Session):
         if self.state not in ("running", "paused") or not self.has_flow:
             return ""
         with contextlib.suppress(FaultNotApplicable):
-            await self._send({"op": "pause"})
+            await self._send("pause")
             return "load"
         return ""
 
     async def resume(self) -> None:
         with contextlib.suppress(FaultNotApplicable):
-            await self._send({"op": "resume"})
+            await self._send("resume")
 
     async def inject(self, action: str, params: Mapping[str, Any], fault: FaultRecord) -> None:
         if action in TARGET_ACTIONS:

@@ -65,6 +65,8 @@ class Worker:
             run_duration=float(spec.get("run_duration", 0.0)),
         )
         self.out = sys.stdout
+        self._health_mark = (time.monotonic(), time.process_time())
+        self._lag_ms = 0.0
 
     def emit(self, message: dict[str, Any]) -> None:
         self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
@@ -79,8 +81,18 @@ class Worker:
             self.last_error_event[cls] = now
             self.event(f"http_error_{cls}", detail[:300], False)
 
+    def health(self) -> dict[str, float]:
+        """The worker's own CPU (% of one core) since the last report and its worst loop lag:
+        a saturated generator makes every latency figure it reports suspect."""
+        wall, cpu = time.monotonic(), time.process_time()
+        last_wall, last_cpu = self._health_mark
+        self._health_mark = (wall, cpu)
+        lag, self._lag_ms = self._lag_ms, 0.0
+        busy = 100.0 * (cpu - last_cpu) / (wall - last_wall) if wall > last_wall else 0.0
+        return {"worker_cpu": round(busy, 1), "worker_loop_lag": round(lag, 1)}
+
     def flush(self) -> None:
-        message = self.stats.flush(self.executor.gauges())
+        message = self.stats.flush({**self.executor.gauges(), **self.health()})
         message["checks_by_name"] = self.flow.check_counts
         message["paused"] = self.executor.paused
         message["inflight"] = self.flow.inflight
@@ -89,8 +101,12 @@ class Worker:
 
     async def report(self) -> None:
         interval = float(self.spec.get("report_interval", 0.25))
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             await asyncio.sleep(interval)
+            late = (loop.time() - started - interval) * 1000.0  # this loop's lag, in ms
+            self._lag_ms = max(self._lag_ms, late)
             self.flush()
 
     async def probes(self) -> None:

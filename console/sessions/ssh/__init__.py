@@ -85,6 +85,27 @@ METRICS = (
         "ssh_remote_mem", MetricType.GAUGE, "%", "Remote memory in use, from /proc/meminfo.", "max"
     ),
     MetricSpec("ssh_remote_disk", MetricType.GAUGE, "%", "Remote disk use of /, from df.", "max"),
+    # A monitor's (monitor = true) figures of the host under test.
+    MetricSpec("ssh_remote_load", MetricType.GAUGE, "", "Remote one-minute load average.", "max"),
+    MetricSpec(
+        "ssh_remote_disk_busy",
+        MetricType.GAUGE,
+        "%",
+        "Remote disks' time busy with I/O, from /proc/diskstats.",
+        "max",
+    ),
+    MetricSpec(
+        "ssh_remote_disk_read", MetricType.GAUGE, "bytes", "Remote disk reads per second.", "max"
+    ),
+    MetricSpec(
+        "ssh_remote_disk_write", MetricType.GAUGE, "bytes", "Remote disk writes per second.", "max"
+    ),
+    MetricSpec(
+        "ssh_remote_net_rx", MetricType.GAUGE, "bytes", "Remote bytes received per second.", "max"
+    ),
+    MetricSpec(
+        "ssh_remote_net_tx", MetricType.GAUGE, "bytes", "Remote bytes sent per second.", "max"
+    ),
     MetricSpec("ssh_pty_bytes", MetricType.COUNTER, "bytes", "Bytes read from PTY channels."),
 )
 

@@ -110,6 +110,12 @@ class SshGroupConfig(GroupConfig):
         doc="Commands run over exec channels at each poll; /proc/stat, /proc/meminfo and df "
         "output become the ssh_remote_cpu, ssh_remote_mem and ssh_remote_disk gauges.",
     )
+    monitor: bool = opt(
+        False,
+        doc="Monitor the host: poll disk I/O (/proc/diskstats), network (/proc/net/dev), load "
+        "average and the top processes too, as ssh_remote_* gauges (a monitor of the system "
+        "under test while it is loaded).",
+    )
     exec_timeout: float = opt(
         10.0,
         unit="duration",

@@ -13,7 +13,30 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CpuMeter", "parse_df_percent", "parse_meminfo_percent", "parse_proc_stat"]
+__all__ = [
+    "MONITOR_COMMANDS",
+    "CpuMeter",
+    "RateMeter",
+    "parse_df_percent",
+    "parse_diskstats",
+    "parse_loadavg",
+    "parse_meminfo_percent",
+    "parse_net_dev",
+    "parse_proc_stat",
+    "parse_top",
+]
+
+# What a monitor (``monitor = true``) polls besides CPU, memory and disk use: disk I/O, network,
+# load average and the top processes by CPU (with their RSS).
+MONITOR_COMMANDS = (
+    "cat /proc/diskstats",
+    "cat /proc/net/dev",
+    "cat /proc/loadavg",
+    "ps -eo pid,comm,%cpu,rss --sort=-%cpu",
+)
+_LOADAVG = re.compile(r"(\d+\.\d+) \d+\.\d+ \d+\.\d+ \d+/\d+ \d+")
+# Whole disks, not partitions, loops, RAM disks or device-mapper volumes (counted twice).
+_DISK = re.compile(r"(?:[shv]d[a-z]+|xvd[a-z]+|nvme\d+n\d+|mmcblk\d+)")
 
 _DF_PERCENT = re.compile(r"\s(\d{1,3})%\s")
 
@@ -84,3 +107,81 @@ def parse_df_percent(text: str) -> float | None:
     body = " " + " ".join(lines[1:]) + " "
     match = _DF_PERCENT.search(body)
     return float(match.group(1)) if match else None
+
+
+def parse_loadavg(text: str) -> float | None:
+    """The one-minute load average from ``/proc/loadavg``."""
+    match = _LOADAVG.match(text.strip())
+    return float(match.group(1)) if match else None
+
+
+def parse_diskstats(text: str) -> tuple[int, int, int] | None:
+    """(sectors read, sectors written, milliseconds doing I/O) over the whole disks of
+    ``/proc/diskstats``; None when the text is not diskstats."""
+    read = written = busy = 0
+    found = False
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 14 or not (fields[0].isdigit() and fields[1].isdigit()):
+            return None
+        if not all(f.isdigit() for f in fields[3:14]):
+            return None
+        found = True
+        if _DISK.fullmatch(fields[2]):
+            read += int(fields[5])
+            written += int(fields[9])
+            busy += int(fields[12])
+    return (read, written, busy) if found else None
+
+
+def parse_net_dev(text: str) -> tuple[int, int] | None:
+    """(bytes received, bytes sent) over every interface but loopback, from ``/proc/net/dev``."""
+    if not text.startswith("Inter-"):
+        return None
+    rx = tx = 0
+    for line in text.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        fields = rest.split()
+        if name.strip() == "lo" or len(fields) < 9:
+            continue
+        rx += int(fields[0])
+        tx += int(fields[8])
+    return rx, tx
+
+
+def parse_top(text: str, limit: int = 5) -> list[tuple[str, float, float]] | None:
+    """(command, CPU %, RSS bytes) of the first ``limit`` processes of
+    ``ps -eo pid,comm,%cpu,rss`` output; None when the text is not that."""
+    lines = text.splitlines()
+    if not lines or lines[0].split() != ["PID", "COMMAND", "%CPU", "RSS"]:
+        return None
+    top = []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        try:
+            top.append((" ".join(fields[1:-2]), float(fields[-2]), float(fields[-1]) * 1024))
+        except ValueError:
+            continue
+    return top[:limit]
+
+
+class RateMeter:
+    """Turns successive cumulative counters into per-second rates."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, tuple[int, ...]] | None = None
+
+    def reset(self) -> None:
+        self._last = None
+
+    def update(self, t: float, reading: tuple[int, ...]) -> tuple[float, ...] | None:
+        last, self._last = self._last, (t, reading)
+        if last is None or t <= last[0] or len(reading) != len(last[1]):
+            return None
+        dt = t - last[0]
+        deltas = [b - a for a, b in zip(last[1], reading, strict=True)]
+        if any(d < 0 for d in deltas):  # a counter wrapped or the host rebooted
+            return None
+        return tuple(d / dt for d in deltas)

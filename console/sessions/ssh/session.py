@@ -38,10 +38,16 @@ from console.sessions.ssh.connect import (
     open_connection,
 )
 from console.sessions.ssh.parse import (
+    MONITOR_COMMANDS,
     CpuMeter,
+    RateMeter,
     parse_df_percent,
+    parse_diskstats,
+    parse_loadavg,
     parse_meminfo_percent,
+    parse_net_dev,
     parse_proc_stat,
+    parse_top,
 )
 from console.sessions.ssh.view import session_view
 from console.snapshot import FaultRecord, SessionSnapshot
@@ -81,6 +87,12 @@ class SshSession(Session):
         self.connect_ms: float | None = None
         self.last_error = ""
         self._cpu_meter = CpuMeter()
+        # A monitor of the host (cfg.monitor): disk I/O, network, load and top processes too.
+        self.poll_commands = cfg.poll_commands + (MONITOR_COMMANDS if cfg.monitor else ())
+        self._disk_meter = RateMeter()
+        self._net_meter = RateMeter()
+        self.load: float | None = None
+        self.top: list[tuple[str, float, float]] = []  # (command, CPU %, RSS bytes)
         self._opened: Opened | None = None
         self._pty: PtyChannel | None = None
         if cfg.intensity != "off":
@@ -172,6 +184,8 @@ class SshSession(Session):
         attempts = max(1, cfg.reconnect_attempts)
         timeout = cfg.reconnect_timeout if reconnect else cfg.connect_timeout
         self._cpu_meter.reset()
+        self._disk_meter.reset()
+        self._net_meter.reset()
         detail = ""
         for attempt in range(1, attempts + 1):
             self.state = "reconnecting" if reconnect else "connecting"
@@ -341,7 +355,7 @@ class SshSession(Session):
     async def _poll_once(self, conn: asyncssh.SSHClientConnection) -> None:
         figures: dict[str, float] = {}
         total_ms = 0.0
-        for command in self.cfg.poll_commands:
+        for command in self.poll_commands:
             started = time.perf_counter()
             try:
                 result = await asyncio.wait_for(
@@ -367,8 +381,9 @@ class SshSession(Session):
         for name, value in figures.items():
             self.ctx.gauge(f"ssh_remote_{name}", value)
         self.polls += 1
-        detail = " ".join(f"{name}={value:.1f}%" for name, value in figures.items())
-        self.ctx.event("exec_poll", detail, elapsed_ms=total_ms, success=True)
+        detail = " ".join(f"{name}={value:.1f}" for name, value in figures.items())
+        data = {"top": [list(p) for p in self.top]} if self.cfg.monitor else None
+        self.ctx.event("exec_poll", detail, elapsed_ms=total_ms, success=True, data=data)
 
     def _read_figures(self, text: str, figures: dict[str, float]) -> None:
         if (stat := parse_proc_stat(text)) is not None:
@@ -379,6 +394,20 @@ class SshSession(Session):
             figures["mem"] = self.mem = mem
         elif (disk := parse_df_percent(text)) is not None:
             figures["disk"] = self.disk = disk
+        elif (load := parse_loadavg(text)) is not None:
+            figures["load"] = self.load = load
+        elif (io := parse_diskstats(text)) is not None:
+            rates = self._disk_meter.update(self.ctx.now(), io)
+            if rates is not None:  # sectors are 512 bytes; busy ms per s as a share
+                figures["disk_read"] = rates[0] * 512
+                figures["disk_write"] = rates[1] * 512
+                figures["disk_busy"] = min(rates[2] / 10.0, 100.0)
+        elif (net := parse_net_dev(text)) is not None:
+            rates = self._net_meter.update(self.ctx.now(), net)
+            if rates is not None:
+                figures["net_rx"], figures["net_tx"] = rates
+        elif (top := parse_top(text)) is not None:
+            self.top = top
 
     def _going_down(self, conn: asyncssh.SSHClientConnection) -> bool:
         """Whether an error is just the connection ending (reported once, by _serve)."""

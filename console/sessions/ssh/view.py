@@ -52,6 +52,20 @@ def session_view(session: SshSession) -> SessionSnapshot:
         ("auth", session.cfg.auth),
         ("host key", "verified" if session.cfg.verify_host_key else "UNCHECKED"),
         ("last error", session.last_error or "-"),
+        *(
+            (
+                ("load", "-" if session.load is None else f"{session.load:.2f}"),
+                (
+                    "top",
+                    ", ".join(
+                        f"{c} {cpu:.0f}% {_fmt_bytes(rss)}" for c, cpu, rss in session.top[:3]
+                    )
+                    or "-",
+                ),
+            )
+            if session.cfg.monitor
+            else ()
+        ),
     )
     faults = ["ssh.drop", "ssh.auth_fail", "ssh.reconnect"]
     if session.embedded is not None:

@@ -1,0 +1,74 @@
+"""``stressdeck freeze``: an exploration becomes a CI profile that passes on the same target
+and fails on a clearly slower one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.cli import main
+from console.engine import Run
+from console.freeze import toml_dump
+from console.profile import load_profile, load_profile_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+EXPLORATION = """
+[run]
+name = "explore"
+duration = "10s"
+[[http]]
+name = "api"
+executor = "constant-arrival-rate"
+rate = 30
+pre_allocated_vus = 10
+max_vus = 60
+  [[http.steps]]
+  request = { url = "/api/v1/schemas/main/object-types", headers = { "X-Probe" = "a b" } }
+[[faults]]
+at = "4s"
+action = "http.burst"
+target = "api"
+params = { count = 20 }
+"""
+
+SLOWER = """
+[[faults]]
+at = "0s"
+action = "http.latency"
+target = "api"
+params = { delay = "300ms" }
+"""
+
+
+def test_toml_dump_reads_back_to_the_same_data() -> None:
+    data = tomllib.loads(EXPLORATION)
+    assert tomllib.loads(toml_dump(data)) == data
+
+
+@pytest.mark.slow
+async def test_a_frozen_run_passes_on_the_same_target_and_fails_300ms_slower(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    explored = await Run(load_profile_text(EXPLORATION, name="x"), runs_dir=tmp_path).run()
+    frozen = tmp_path / "frozen.toml"
+    assert main(["freeze", str(explored.run_dir), "-o", str(frozen)]) == 0
+    text = frozen.read_text()
+    assert 'action = "http.burst"' in text and "# observed: p(95) = " in text
+    profile = load_profile(frozen)
+    assert [f.action for f in profile.faults] == ["http.burst"]
+    assert {c.metric for c in profile.criteria} >= {"http_req_duration", "http_req_failed"}
+    again = await Run(profile, runs_dir=tmp_path).run()
+    assert again.exit_code == 0, [
+        (c.name, c.value_text, c.target_text) for c in again.snapshot.criteria
+    ]
+    slower = tmp_path / "slower.toml"
+    slower.write_text(text + SLOWER)
+    worse = await Run(load_profile(slower), runs_dir=tmp_path).run()
+    failed = {c.metric for c in worse.snapshot.criteria if c.state == "fail"}
+    assert worse.exit_code == 1 and "http_req_duration" in failed
