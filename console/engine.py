@@ -172,6 +172,7 @@ class Run:
         self.exposition: Exposition | None = None  # Prometheus, when run.metrics_listen is set
         self._metrics_server: MetricsServer | None = None
         self._k6_out: JsonOutput | None = None
+        self.cluster: Any = None  # console.cluster.backend.RayCluster for a [run] cluster run
 
     # ----- clock ---------------------------------------------------------------------------
 
@@ -253,9 +254,11 @@ class Run:
     def metric_merge_trend(self, name: str, encoded: Mapping[str, Any], session: str) -> None:
         self.registry.merge_trend(name, Trend.decode(encoded), session=session)
 
-    def session_disrupted(self, session_id: str, at: float, cause: str) -> None:
+    def session_disrupted(
+        self, session_id: str, at: float, cause: str, kind: str | None = None
+    ) -> None:
         session = self.sessions.get(session_id)
-        self.injector.observed(session.kind if session else "run", cause, session_id)
+        self.injector.observed(kind or (session.kind if session else "run"), cause, session_id)
 
     def session_failed(self, session_id: str) -> None:
         self.registry.add("session_abnormal_ends", 1, session=session_id)
@@ -303,6 +306,7 @@ class Run:
             seed=self.config.seed,
             context=self._context,
             secrets=self.secrets,
+            cluster=self.cluster,
         )
         for kind_name in self.profile.kinds:
             kind = get_kind(kind_name)
@@ -331,51 +335,91 @@ class Run:
             data={"profile": str(self.profile.path), "duration_s": self.config.duration},
         )
         try:
-            self._build()
-            self._open_outputs()
-            for kind_name, runtime in self.runtimes.items():
-                try:
-                    await runtime.start()
-                except Exception as exc:  # one kind's shared resource must not end the run
-                    self._log(
-                        "runtime_error",
-                        f"{type(exc).__name__}: {exc}",
-                        kind=kind_name,
-                        success=False,
-                    )
+            # A cluster run needs its cluster before any session is built: without it, no run.
+            if not self.config.cluster or await self._open_cluster():
+                self._build()
+                self._open_outputs()
+                for kind_name, runtime in self.runtimes.items():
+                    try:
+                        await runtime.start()
+                    except Exception as exc:  # one kind's shared resource must not end the run
+                        self._log(
+                            "runtime_error",
+                            f"{type(exc).__name__}: {exc}",
+                            kind=kind_name,
+                            success=False,
+                        )
+                        for session in runtime.sessions:
+                            session.state = "failed"
+                        runtime.sessions = []
+                for runtime in self.runtimes.values():
                     for session in runtime.sessions:
-                        session.state = "failed"
-                    runtime.sessions = []
-            for runtime in self.runtimes.values():
-                for session in runtime.sessions:
-                    self._tasks[session.id] = asyncio.create_task(
-                        self._supervise(session), name=f"session:{session.id}"
+                        self._tasks[session.id] = asyncio.create_task(
+                            self._supervise(session), name=f"session:{session.id}"
+                        )
+                self._aux = [
+                    asyncio.create_task(self._lag.run(), name="loop-lag"),
+                    asyncio.create_task(self._tick(), name="tick"),
+                    *(
+                        asyncio.create_task(
+                            self.injector.play(
+                                FaultInjector.scheduled(plan, self.config.duration),
+                                "schedule",
+                                self._wait_until,
+                            ),
+                            name=f"fault:{plan.action}",
+                        )
+                        for plan in self.profile.faults
+                    ),
+                ]
+                if self.replay:
+                    replay = self.injector.play(
+                        FaultInjector.replayed(self.replay), "replay", self._wait_until
                     )
-            self._aux = [
-                asyncio.create_task(self._lag.run(), name="loop-lag"),
-                asyncio.create_task(self._tick(), name="tick"),
-                *(
-                    asyncio.create_task(
-                        self.injector.play(
-                            FaultInjector.scheduled(plan, self.config.duration),
-                            "schedule",
-                            self._wait_until,
-                        ),
-                        name=f"fault:{plan.action}",
-                    )
-                    for plan in self.profile.faults
-                ),
-            ]
-            if self.replay:
-                replay = self.injector.play(
-                    FaultInjector.replayed(self.replay), "replay", self._wait_until
-                )
-                self._aux.append(asyncio.create_task(replay, name="replay"))
-            self.state = "running"
-            await self._stop.wait()
+                    self._aux.append(asyncio.create_task(replay, name="replay"))
+                self.state = "running"
+                await self._stop.wait()
         finally:
             result = await self._finish()
         return result
+
+    async def _open_cluster(self) -> bool:
+        """Start or join ``[run] cluster`` (seconds, in a thread); False, logged, if it fails."""
+        from console.cluster import open_cluster
+        from console.errors import ClusterError
+
+        self._log("cluster_starting", self.config.cluster, data={"cluster": self.config.cluster})
+        began = self.now()
+        try:
+            self.cluster = await asyncio.to_thread(
+                open_cluster, self.config.cluster, on_node_lost=self.config.on_node_lost
+            )
+        except ClusterError as exc:
+            self.abort_reason = f"cluster: {exc}"
+            self._log("cluster_error", str(exc), success=False)
+            return False
+        # Starting a cluster takes seconds: they count as paused, not as the run's duration.
+        self._paused_total += self.now() - began
+        nodes = await asyncio.to_thread(self.cluster.nodes)
+        shown = ", ".join(
+            f"{n.node_id[:8]} {n.address}{' (head)' if n.head else ''}" for n in nodes if n.alive
+        )
+        self._log(
+            "cluster_ready",
+            f"{self.config.cluster}: {len(nodes)} node(s): {shown}",
+            data={"nodes": [{"node": n.node_id, "address": n.address, "head": n.head} for n in nodes]},
+        )
+        return True
+
+    async def remove_cluster_node(self, node_id: str = "") -> str:
+        """Remove a worker node of the local cluster, to rehearse a node loss; its id."""
+        from console.errors import ClusterError
+
+        if self.cluster is None:
+            raise ClusterError("this run has no cluster")
+        removed: str = await asyncio.to_thread(self.cluster.remove_node, node_id)
+        self._log("node_removed", f"worker node {removed[:8]} removed", data={"node": removed})
+        return removed
 
     async def _supervise(self, session: Session) -> None:
         try:
@@ -836,6 +880,13 @@ class Run:
                 await runtime.stop()
             except Exception as exc:
                 self._log("runtime_error", f"stop: {type(exc).__name__}: {exc}", kind=kind_name)
+        if self.cluster is not None:  # every actor killed; a local cluster stopped
+            cluster, self.cluster = self.cluster, None
+            try:
+                await asyncio.to_thread(cluster.shutdown)
+                self._log("cluster_stopped", self.config.cluster)
+            except Exception as exc:
+                self._log("cluster_error", f"stop: {type(exc).__name__}: {exc}", success=False)
         # Only the loop-lag backlog: a CPU sample taken now would measure shutdown, not the run.
         for lag in self._lag.drain():
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)

@@ -100,7 +100,9 @@ class RunServices(Protocol):
 
     def session_recovered(self, session_id: str, at: float) -> None: ...
 
-    def session_disrupted(self, session_id: str, at: float, cause: str) -> None: ...
+    def session_disrupted(
+        self, session_id: str, at: float, cause: str, kind: str | None = None
+    ) -> None: ...
 
     def session_failed(self, session_id: str) -> None: ...
 
@@ -128,6 +130,7 @@ class RunEnv:
     seed: int
     context: Callable[[str, str, str, str], SessionContext]  # (session_id, kind, group, host)
     secrets: Secrets = NO_SECRETS  # children start from secrets.child_env()
+    cluster: Any = None  # console.cluster.backend.RayCluster when the run has [run] cluster
 
 
 class SessionContext:
@@ -196,9 +199,13 @@ class SessionContext:
     def merge_trend(self, metric: str, encoded: Mapping[str, Any]) -> None:
         self.services.metric_merge_trend(metric, encoded, self.session_id)
 
-    def disrupted(self, cause: str) -> None:
-        """This session stopped being usable (crash, drop) without a fault asking for it."""
-        self.services.session_disrupted(self.session_id, self.now(), cause)
+    def disrupted(self, cause: str, *, kind: str | None = None) -> None:
+        """This session stopped being usable (crash, drop) without a fault asking for it.
+
+        The observed fault is ``<kind>.<cause>``: the session's kind unless ``kind`` names
+        another, as ``node.lost`` does for a cluster node that died under the session.
+        """
+        self.services.session_disrupted(self.session_id, self.now(), cause, kind)
 
     def recovered(self) -> None:
         """This session is usable again: output flows, the connection answers."""

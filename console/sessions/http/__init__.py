@@ -127,18 +127,20 @@ def create(groups: Sequence[HttpGroupConfig], env: RunEnv) -> HttpRuntime:
             sid = f"{group.name}#{index}"
             host = "embedded" if is_embedded else group.target_url
             ctx = env.context(sid, "http", group.name, host)
-            sessions.append(
-                HttpSession(
-                    ctx,
-                    group,
-                    index=index,
-                    workers=group.count,
-                    run_probes=index == 0,
-                    base_dir=base_dir or env.run_dir,
-                    run_duration=0.0,  # duration 0 = until the engine stops us
-                    embedded=is_embedded,
-                )
-            )
+            common: dict[str, Any] = {
+                "index": index,
+                "workers": group.count,
+                "run_probes": index == 0,
+                "base_dir": base_dir or env.run_dir,
+                "run_duration": 0.0,  # duration 0 = until the engine stops us
+                "embedded": is_embedded,
+            }
+            if env.cluster is not None:  # the worker is an actor on a cluster node
+                from console.sessions.http.remote import RayHttpSession
+
+                sessions.append(RayHttpSession(ctx, group, cluster=env.cluster, **common))
+            else:
+                sessions.append(HttpSession(ctx, group, **common))
     return HttpRuntime(sessions, embedded, env.secrets)
 
 
