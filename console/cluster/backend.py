@@ -27,7 +27,7 @@ from typing import Any
 from console.cluster import ClusterAddress
 from console.errors import ClusterError, NodeLost
 
-__all__ = ["NodeInfo", "RayCluster"]
+__all__ = ["NodeInfo", "RayCluster", "loopback_only", "start_local_cluster"]
 
 _LOOPBACK = "127.0.0.1"
 _STORE = 75 << 20  # object store per local node: deltas are small, the default is GBs
@@ -43,6 +43,45 @@ class NodeInfo:
     cpus: float
     head: bool
     cause: str = ""
+
+
+def loopback_only() -> None:
+    """Keep Ray's addresses on 127.0.0.1 in this process and the nodes it starts from now on."""
+    from ray._private import ray_constants
+
+    os.environ[_SINGLE_MACHINE] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def start_local_cluster(nodes: int, *, cpus: int = 0) -> Any:
+    """A ``ray.cluster_utils.Cluster`` on 127.0.0.1: a head without CPUs and ``nodes`` workers.
+
+    Small by design (75 MB object store per node, no dashboard): a head and two nodes take
+    about 830 MB. Blocking, seconds; the caller shuts it down (``shutdown_at_exit`` would set
+    signal handlers, which only the main thread may do).
+    """
+    from ray.cluster_utils import Cluster
+
+    loopback_only()
+    cpus = cpus or max(2, os.cpu_count() or 1)  # logical: actors take one each
+    cluster = Cluster(
+        initialize_head=True,
+        shutdown_at_exit=False,
+        head_node_args={
+            "num_cpus": 0,  # the head only coordinates: workers go to the worker nodes
+            "object_store_memory": _STORE,
+            "include_dashboard": False,
+            "node_ip_address": _LOOPBACK,
+        },
+    )
+    try:
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=cpus, object_store_memory=_STORE, node_ip_address=_LOOPBACK)
+        cluster.wait_for_nodes()
+    except BaseException:
+        cluster.shutdown()
+        raise
+    return cluster
 
 
 def _first_line(exc: BaseException) -> str:
@@ -73,13 +112,11 @@ class RayCluster:
     def start(self) -> None:
         try:
             import ray
-            from ray._private import ray_constants
         except ImportError as exc:  # pragma: no cover - checked by open_cluster
             raise ClusterError("the cluster extra is not installed") from exc
         loopback = self.where.local or _is_loopback_host(self.where.address)
         if loopback:
-            os.environ[_SINGLE_MACHINE] = "0"
-            ray_constants.ENABLE_RAY_CLUSTER = False
+            loopback_only()
         options: dict[str, Any] = {
             "namespace": _NAMESPACE,
             "log_to_driver": False,
@@ -105,27 +142,10 @@ class RayCluster:
             raise ClusterError(f"cannot start or reach {self.where.text}: {_first_line(exc)}") from exc
 
     def _start_local(self) -> None:
-        from ray.cluster_utils import Cluster
-
-        cpus = max(2, os.cpu_count() or 1)  # logical: actors take one each
         # Ray's own exit hooks set signal handlers, which only the main thread may do, and the
         # engine runs in a thread under the console: our atexit hook stands in for them.
         atexit.register(self.shutdown)
-        self._local = Cluster(
-            initialize_head=True,
-            shutdown_at_exit=False,
-            head_node_args={
-                "num_cpus": 0,  # the head only coordinates: workers go to the worker nodes
-                "object_store_memory": _STORE,
-                "include_dashboard": False,
-                "node_ip_address": _LOOPBACK,
-            },
-        )
-        for _ in range(self.where.local_nodes):
-            self._local.add_node(
-                num_cpus=cpus, object_store_memory=_STORE, node_ip_address=_LOOPBACK
-            )
-        self._local.wait_for_nodes()
+        self._local = start_local_cluster(self.where.local_nodes)
 
     def shutdown(self) -> None:
         """Kill every actor we made, leave the cluster, and stop it if we started it."""

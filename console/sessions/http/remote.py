@@ -57,6 +57,7 @@ class RayHttpSession(HttpSession):
         self.snapshot_age = Trend()  # seconds from an actor's flush to its merge here
         self.control_rtt = Trend()  # seconds from a control sent to its answer
         self.control_applied: dict[str, float] = {}  # last control op -> wall time applied
+        self._drained = asyncio.Event()  # run() pulled the worker's last delta (or gave up)
 
     async def run(self) -> None:
         if not self.base_url:
@@ -76,6 +77,7 @@ class RayHttpSession(HttpSession):
                         return
                     self.state = "starting"
         finally:
+            self._drained.set()
             actor, self.actor = self.actor, None
             if actor is not None:
                 self.cluster.release(actor)
@@ -171,6 +173,10 @@ class RayHttpSession(HttpSession):
             await self._send({"op": "stop"})
         if self.run_ref is not None:
             await self.cluster.wait(self.run_ref, _STOP_WAIT)
+        # The worker's final delta is in the actor until the next pull: wait for it, or the
+        # engine's cancellation of run() loses the last quarter second of counts.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), 2 * _PULL + 1.0)
 
     def view(self) -> SessionSnapshot:
         snap = super().view()
