@@ -407,7 +407,9 @@ class Run:
         self._log(
             "cluster_ready",
             f"{self.config.cluster}: {len(nodes)} node(s): {shown}",
-            data={"nodes": [{"node": n.node_id, "address": n.address, "head": n.head} for n in nodes]},
+            data={
+                "nodes": [{"node": n.node_id, "address": n.address, "head": n.head} for n in nodes]
+            },
         )
         return True
 

@@ -19,12 +19,12 @@ import pytest
 
 pytest.importorskip("ray", reason="Ray is not installed: pip install '.[cluster]' (CI does)")
 
-from bench.nginx_loopback import Nginx, nginx_path  # noqa: E402
-from console.cluster.backend import start_local_cluster  # noqa: E402
-from console.engine import Run  # noqa: E402
-from console.profile import load_profile_text  # noqa: E402
-from console.sessions.http.remote import RayHttpSession  # noqa: E402
-from tests.cluster_support import (  # noqa: E402
+from bench.nginx_loopback import Nginx, nginx_path
+from console.cluster.backend import start_local_cluster
+from console.engine import Run
+from console.profile import load_profile_text
+from console.sessions.http.remote import RayHttpSession
+from tests.cluster_support import (
     live_actors,
     non_loopback_sockets,
     ray_processes,
@@ -160,12 +160,15 @@ async def test_a_lost_node_is_an_observed_fault_and_degraded_runs_on(
     tmp_path: Path, cluster: Any, nginx: Nginx, no_actor_left: None
 ) -> None:
     extra = 'on_node_lost = "degraded"'
-    text = _profile(cluster.address, nginx.url, extra=extra, rate=40) + """
+    text = (
+        _profile(cluster.address, nginx.url, extra=extra, rate=40)
+        + """
 [[criteria]]
 name = "no session lost"
 metric = "session_abnormal_ends"
 threshold = "count==0"
 """
+    )
     run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=8.0)
     task = asyncio.ensure_future(run.run())
     sessions = await _until_both_send(run, 10)

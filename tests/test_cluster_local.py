@@ -15,10 +15,10 @@ import pytest
 
 pytest.importorskip("ray", reason="Ray is not installed: pip install '.[cluster]' (CI does)")
 
-from console.engine import Run  # noqa: E402
-from console.profile import load_profile_text  # noqa: E402
-from console.sessions.http.remote import RayHttpSession  # noqa: E402
-from tests.cluster_support import ray_processes  # noqa: E402
+from console.engine import Run
+from console.profile import load_profile_text
+from console.sessions.http.remote import RayHttpSession
+from tests.cluster_support import ray_processes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -69,7 +69,9 @@ async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Pat
     # Its share started again on the surviving node and sent requests there.
     assert sessions[1].node == sessions[0].node != node
     assert sessions[1].totals["http_reqs"] > before
-    assert result.exit_code == 0, [(c.name, c.state, c.value_text) for c in result.snapshot.criteria]
+    assert result.exit_code == 0, [
+        (c.name, c.state, c.value_text) for c in result.snapshot.criteria
+    ]
     assert [f.action for f in result.snapshot.faults] == ["node.lost"]
     assert any(e.event == "session_recovered" for e in run.event_log.recent)
     assert any(e.event == "cluster_stopped" for e in run.event_log.recent)

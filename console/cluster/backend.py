@@ -139,7 +139,9 @@ class RayCluster:
             raise
         except Exception as exc:
             self.shutdown()
-            raise ClusterError(f"cannot start or reach {self.where.text}: {_first_line(exc)}") from exc
+            raise ClusterError(
+                f"cannot start or reach {self.where.text}: {_first_line(exc)}"
+            ) from exc
 
     def _start_local(self) -> None:
         # Ray's own exit hooks set signal handlers, which only the main thread may do, and the

@@ -188,4 +188,6 @@ class RayHttpSession(HttpSession):
             ("snapshot age p95", f"{age * 1000:.0f}ms" if age is not None else "-"),
             *snap.details,
         )
-        return dataclasses.replace(snap, counters=(("node", node[:8]), *snap.counters), details=details)
+        return dataclasses.replace(
+            snap, counters=(("node", node[:8]), *snap.counters), details=details
+        )
