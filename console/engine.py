@@ -173,6 +173,8 @@ class Run:
         self._metrics_server: MetricsServer | None = None
         self._k6_out: JsonOutput | None = None
         self.cluster: Any = None  # console.cluster.backend.RayCluster for a [run] cluster run
+        self._cluster_nodes: list[Any] = []  # its NodeInfo list when it came up
+        self._node_sessions: list[Session] = []  # a pane per node that can hold workers
 
     # ----- clock ---------------------------------------------------------------------------
 
@@ -308,6 +310,8 @@ class Run:
             secrets=self.secrets,
             cluster=self.cluster,
         )
+        if self.cluster is not None:
+            self._build_nodes()
         for kind_name in self.profile.kinds:
             kind = get_kind(kind_name)
             groups = [g.config for g in self.profile.groups if g.kind == kind_name]
@@ -321,6 +325,21 @@ class Run:
         for runtime in self.runtimes.values():
             for session in runtime.sessions:
                 self.sessions.setdefault(session.id, session)
+
+    def _build_nodes(self) -> None:
+        """Node panes first, so the grid shows them above the sessions they carry."""
+        from console.cluster.nodes import NodeSession
+        from console.sessions.http.remote import RayHttpSession
+
+        def workers() -> list[RayHttpSession]:
+            return [s for s in self.sessions.values() if isinstance(s, RayHttpSession)]
+
+        usable = [n for n in self._cluster_nodes if n.alive and (n.cpus > 0 or not n.head)]
+        for index, info in enumerate(usable):
+            ctx = self._context(f"node#{index}", "node", "cluster", info.address)
+            node = NodeSession(ctx, self.cluster, info, workers)
+            self.sessions[node.id] = node
+            self._node_sessions.append(node)
 
     # ----- running -------------------------------------------------------------------------
 
@@ -352,11 +371,11 @@ class Run:
                         for session in runtime.sessions:
                             session.state = "failed"
                         runtime.sessions = []
-                for runtime in self.runtimes.values():
-                    for session in runtime.sessions:
-                        self._tasks[session.id] = asyncio.create_task(
-                            self._supervise(session), name=f"session:{session.id}"
-                        )
+                running = [s for r in self.runtimes.values() for s in r.sessions]
+                for session in [*self._node_sessions, *running]:
+                    self._tasks[session.id] = asyncio.create_task(
+                        self._supervise(session), name=f"session:{session.id}"
+                    )
                 self._aux = [
                     asyncio.create_task(self._lag.run(), name="loop-lag"),
                     asyncio.create_task(self._tick(), name="tick"),
@@ -401,6 +420,7 @@ class Run:
         # Starting a cluster takes seconds: they count as paused, not as the run's duration.
         self._paused_total += self.now() - began
         nodes = await asyncio.to_thread(self.cluster.nodes)
+        self._cluster_nodes = nodes
         shown = ", ".join(
             f"{n.node_id[:8]} {n.address}{' (head)' if n.head else ''}" for n in nodes if n.alive
         )
@@ -413,12 +433,22 @@ class Run:
         )
         return True
 
-    async def remove_cluster_node(self, node_id: str = "") -> str:
-        """Remove a worker node of the local cluster, to rehearse a node loss; its id."""
+    async def remove_cluster_node(self, target: str = "") -> str:
+        """Remove a worker node of the local cluster, to rehearse a node loss; its id.
+
+        ``target`` is a node pane's id, a worker session's id (its node goes), a Ray node id,
+        or empty for the last worker node.
+        """
         from console.errors import ClusterError
 
         if self.cluster is None:
             raise ClusterError("this run has no cluster")
+        session = self.sessions.get(target)
+        node_id = target
+        if session is not None:
+            node_id = str(getattr(session, "node_id", "") or getattr(session, "node", ""))
+            if not node_id:
+                raise ClusterError(f"{target} runs on no cluster node")
         removed: str = await asyncio.to_thread(self.cluster.remove_node, node_id)
         self._log("node_removed", f"worker node {removed[:8]} removed", data={"node": removed})
         return removed

@@ -75,5 +75,17 @@ async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Pat
     assert [f.action for f in result.snapshot.faults] == ["node.lost"]
     assert any(e.event == "session_recovered" for e in run.event_log.recent)
     assert any(e.event == "cluster_stopped" for e in run.event_log.recent)
+    # A pane per node, above the workers: the lost one failed with Ray's cause, the survivor
+    # carries both workers now.
+    panes = [p for p in result.snapshot.sessions if p.kind == "node"]
+    assert [p.id for p in panes] == ["node#0", "node#1"]
+    by_node = {dict(p.details)["node"]: p for p in panes}
+    assert by_node[node].state == "failed" and dict(by_node[node].details)["cause"]
+    survivor = by_node[sessions[0].node]
+    assert survivor.state == "stopped"
+    assert {k for k, _ in survivor.details if k.startswith("worker ")} == {
+        "worker api#0",
+        "worker api#1",
+    }
     left = [f"{p.pid} {p.name()}" for p in ray_processes()]
     assert not left, f"Ray processes left after the run: {left}"

@@ -18,6 +18,8 @@ import time
 from collections import deque
 from typing import Any
 
+import psutil
+
 from console.sessions.http.worker import Worker
 
 __all__ = ["HttpActor"]
@@ -49,6 +51,8 @@ class HttpActor:
         self.worker: _ActorWorker | None = None
         self.done = False
         self.error = ""
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)  # the first reading starts the measurement
 
     def where(self) -> dict[str, Any]:
         return {"node": self.node_id, "ip": self.node_ip, "pid": os.getpid()}
@@ -71,6 +75,7 @@ class HttpActor:
             "node": self.node_id,
             "ip": self.node_ip,
             "error": self.error,
+            "cpu": self.process.cpu_percent(None),
         }
 
     async def control(self, op: str, value: float = 0.0) -> dict[str, Any]:

@@ -106,6 +106,7 @@ class RayCluster:
         self._actors: dict[int, Any] = {}  # id(handle) -> handle, to kill what is left
         self._lock = threading.Lock()
         self._connected = False
+        self.lost: dict[str, str] = {}  # node id -> cause, as the first one to see it said
 
     # --- starting and ending ---------------------------------------------------------------
 

@@ -58,6 +58,8 @@ class RayHttpSession(HttpSession):
         self.control_rtt = Trend()  # seconds from a control sent to its answer
         self.control_applied: dict[str, float] = {}  # last control op -> wall time applied
         self._drained = asyncio.Event()  # run() pulled the worker's last delta (or gave up)
+        self.last_interval = Trend()  # the last sample interval's latencies, for the node pane
+        self.cpu = 0.0  # the actor process's CPU %, as it last reported
 
     async def run(self) -> None:
         if not self.base_url:
@@ -69,9 +71,9 @@ class RayHttpSession(HttpSession):
                     await self._drive()
                     break
                 except NodeLost as exc:
+                    self._lost(exc)  # even while stopping: the node died before the stop
                     if self._stopping:
                         break
-                    self._lost(exc)
                     if self.cluster.on_node_lost != "respread":
                         self.state = "failed"
                         return
@@ -95,6 +97,7 @@ class RayHttpSession(HttpSession):
         while True:
             reply = await self.cluster.call(actor.pull, timeout=timeout)
             timeout = _PULL_TIMEOUT
+            self.cpu = float(reply.get("cpu", 0.0))
             if reply.get("error"):
                 raise WorkerError(f"HTTP worker actor failed: {reply['error']}")
             if reply["node"] != self.node:
@@ -119,8 +122,12 @@ class RayHttpSession(HttpSession):
     def _lost(self, exc: NodeLost) -> None:
         cause = self.cluster.node_cause(self.node) if self.node else ""
         text = f"{cause} ({exc.cause})" if cause else exc.cause
+        if self.node:
+            self.cluster.lost.setdefault(self.node, text)
         policy = self.cluster.on_node_lost
         then = "re-spreading its share" if policy == "respread" else "continuing degraded"
+        if self._stopping:
+            then = "the run is ending"
         self.nodes_lost.append(self.node)
         self.ctx.event(
             "node_lost",
@@ -177,6 +184,10 @@ class RayHttpSession(HttpSession):
         # engine's cancellation of run() loses the last quarter second of counts.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._drained.wait(), 2 * _PULL + 1.0)
+
+    def sample(self) -> None:
+        self.last_interval = self.interval_trend  # before the base class starts a new one
+        super().sample()
 
     def view(self) -> SessionSnapshot:
         snap = super().view()
