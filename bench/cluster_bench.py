@@ -34,10 +34,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nginx_loopback import Nginx, nginx_path  # noqa: E402
-from console.engine import Run  # noqa: E402
-from console.metrics import Trend  # noqa: E402
-from console.profile import load_profile_text  # noqa: E402
+from bench.nginx_loopback import Nginx, nginx_path
+from console.engine import Run
+from console.metrics import Trend
+from console.profile import load_profile_text
 
 PROFILE = """
 [run]
