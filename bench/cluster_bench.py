@@ -38,6 +38,7 @@ from bench.nginx_loopback import Nginx, nginx_path
 from console.engine import Run
 from console.metrics import Trend
 from console.profile import load_profile_text
+from console.sessions.http.remote import RayHttpSession
 
 PROFILE = """
 [run]
@@ -76,11 +77,11 @@ async def _one(url: str, cluster: str, duration: float, vus: int, tmp: Path) -> 
     reqs = result.snapshot.metric("http_reqs")
     count = float(reqs.get("count") or 0) if reqs else 0.0
     age, rtt = Trend(), Trend()
-    for session in run.sessions.values():
-        if hasattr(session, "snapshot_age"):
-            age.merge(session.snapshot_age)
-            rtt.merge(session.control_rtt)
-    nodes = {getattr(s, "node", "") for s in run.sessions.values() if getattr(s, "node", "")}
+    workers = [s for s in run.sessions.values() if isinstance(s, RayHttpSession)]
+    for session in workers:
+        age.merge(session.snapshot_age)
+        rtt.merge(session.control_rtt)
+    nodes = {s.node for s in workers if s.node}
     return {
         "req_s": round(count / max(run.active_elapsed(), 1e-9), 1),
         "requests": int(count),

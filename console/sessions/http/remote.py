@@ -71,6 +71,8 @@ class RayHttpSession(HttpSession):
                     await self._drive()
                     break
                 except NodeLost as exc:
+                    if not self.node:  # never answered: it did not start (no code, no CPU)
+                        raise WorkerError(f"the worker actor did not start: {exc.cause}") from exc
                     self._lost(exc)  # even while stopping: the node died before the stop
                     if self._stopping:
                         break
@@ -89,6 +91,7 @@ class RayHttpSession(HttpSession):
 
     async def _drive(self) -> None:
         """Start an actor with this share and pull its messages until its worker is done."""
+        self.node = self.node_ip = ""  # until the new actor answers from its node
         actor = self.cluster.http_actor()
         self.actor = actor
         # The same wire shape as a worker process's stdin line: JSON lists, not tuples.
