@@ -73,7 +73,7 @@ class RayHttpSession(HttpSession):
                 except NodeLost as exc:
                     if not self.node:  # never answered: it did not start (no code, no CPU)
                         raise WorkerError(f"the worker actor did not start: {exc.cause}") from exc
-                    self._lost(exc)  # even while stopping: the node died before the stop
+                    await self._lost(exc)  # even while stopping: the node died before the stop
                     if self._stopping:
                         break
                     if self.cluster.on_node_lost != "respread":
@@ -122,8 +122,13 @@ class RayHttpSession(HttpSession):
                 return
             await asyncio.sleep(_PULL)
 
-    def _lost(self, exc: NodeLost) -> None:
-        cause = self.cluster.node_cause(self.node) if self.node else ""
+    async def _lost(self, exc: NodeLost) -> None:
+        cause = ""
+        if self.node:  # Ray's word on the node, if it has one yet (bounded: the GCS may be gone)
+            with contextlib.suppress(asyncio.TimeoutError):
+                cause = await asyncio.wait_for(
+                    asyncio.to_thread(self.cluster.node_cause, self.node), 2.0
+                )
         text = f"{cause} ({exc.cause})" if cause else exc.cause
         if self.node:
             self.cluster.lost.setdefault(self.node, text)
