@@ -31,7 +31,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    access_log {access_log};
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -66,13 +66,14 @@ def _free_port() -> int:
 
 
 class Nginx:
-    def __init__(self, *, conn_limit: int = 10, workers: int = 1) -> None:
+    def __init__(self, *, conn_limit: int = 10, workers: int = 1, access_log: bool = False) -> None:
         binary = nginx_path()
         if binary is None:
             raise FileNotFoundError("nginx is not installed (apt-get install nginx-light or nginx)")
         self.binary = binary
         self.conn_limit = conn_limit
         self.workers = workers
+        self.access_log = access_log  # one line per request in tmp/access.log, to count them
         self.tmp = Path(tempfile.mkdtemp(prefix="stressdeck-nginx-"))
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -92,7 +93,8 @@ class Nginx:
         for _attempt in range(3):
             self.port = _free_port()
             conf = self.tmp / "nginx.conf"
-            conf.write_text(CONF.format(user=user, workers=self.workers, tmp=self.tmp,
+            log = f"{self.tmp}/access.log" if self.access_log else "off"
+            conf.write_text(CONF.format(user=user, workers=self.workers, tmp=self.tmp, access_log=log,
                                         port=self.port, conn_limit=self.conn_limit))  # fmt: skip
             self.proc = subprocess.Popen(
                 [

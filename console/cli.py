@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         help="serve Prometheus /metrics on host:port while the run lasts (bare :PORT: loopback)",
     )
     run.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the HTTP workers as Ray actors: a Ray address, or local:N for a local cluster "
+        "with N worker nodes (needs the cluster extra)",
+    )
+    run.add_argument(
         "--out",
         metavar="json=FILE",
         action="append",
@@ -224,6 +230,12 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, str]:
     if args.metrics_listen:
         units.parse_address(args.metrics_listen)
         overrides["metrics_listen"] = args.metrics_listen
+    if args.cluster:
+        from console.cluster import check_cluster
+
+        if (problem := check_cluster(args.cluster)) is not None:
+            raise units.UnitError(f"--cluster: {problem}")
+        overrides["cluster"] = args.cluster
     for out in args.out:
         kind, _, path = out.partition("=")
         if kind != "json" or not path:

@@ -149,6 +149,10 @@ class RunController:
 
         return self._submit(toggle())
 
+    def remove_node(self, target: str = "") -> Future[str]:
+        """Remove the cluster node of ``target`` (a local cluster's), to rehearse a node loss."""
+        return self._submit(self.run.remove_cluster_node(target))
+
     def screen(self, session_id: str) -> Future[bytes]:
         """One session's raw screen, asked for by the detail view while it is open."""
         return self._submit(self.run.screen(session_id))

@@ -190,6 +190,9 @@ class Run:
         self.exposition: Exposition | None = None  # Prometheus, when run.metrics_listen is set
         self._metrics_server: MetricsServer | None = None
         self._k6_out: JsonOutput | None = None
+        self.cluster: Any = None  # console.cluster.backend.RayCluster for a [run] cluster run
+        self._cluster_nodes: list[Any] = []  # its NodeInfo list when it came up
+        self._node_sessions: list[Session] = []  # a pane per node that can hold workers
 
     # ----- clock ---------------------------------------------------------------------------
 
@@ -276,9 +279,11 @@ class Run:
     def metric_merge_trend(self, name: str, encoded: Mapping[str, Any], session: str) -> None:
         self.registry.merge_trend(name, Trend.decode(encoded), session=session)
 
-    def session_disrupted(self, session_id: str, at: float, cause: str) -> None:
+    def session_disrupted(
+        self, session_id: str, at: float, cause: str, kind: str | None = None
+    ) -> None:
         session = self.sessions.get(session_id)
-        self.injector.observed(session.kind if session else "run", cause, session_id)
+        self.injector.observed(kind or (session.kind if session else "run"), cause, session_id)
 
     def session_failed(self, session_id: str) -> None:
         self.registry.add("session_abnormal_ends", 1, session=session_id)
@@ -329,7 +334,10 @@ class Run:
             context=self._context,
             secrets=self.secrets,
             duration=self.config.duration,
+            cluster=self.cluster,
         )
+        if self.cluster is not None:
+            self._build_nodes()
         for kind_name in self.profile.kinds:
             kind = get_kind(kind_name)
             groups = [g.config for g in self.profile.groups if g.kind == kind_name]
@@ -343,6 +351,21 @@ class Run:
         for runtime in self.runtimes.values():
             for session in runtime.sessions:
                 self.sessions.setdefault(session.id, session)
+
+    def _build_nodes(self) -> None:
+        """Node panes first, so the grid shows them above the sessions they carry."""
+        from console.cluster.nodes import NodeSession
+        from console.sessions.http.remote import RayHttpSession
+
+        def workers() -> list[RayHttpSession]:
+            return [s for s in self.sessions.values() if isinstance(s, RayHttpSession)]
+
+        usable = [n for n in self._cluster_nodes if n.alive and (n.cpus > 0 or not n.head)]
+        for index, info in enumerate(usable):
+            ctx = self._context(f"node#{index}", "node", "cluster", info.address)
+            node = NodeSession(ctx, self.cluster, info, workers)
+            self.sessions[node.id] = node
+            self._node_sessions.append(node)
 
     # ----- running -------------------------------------------------------------------------
 
@@ -407,59 +430,111 @@ class Run:
         for warning in self.start_warnings():
             self._log("run_warning", warning, success=False)
         try:
-            self._build()
-            self._open_outputs()
-            for kind_name, runtime in self.runtimes.items():
-                try:
-                    await runtime.start()
-                except Exception as exc:  # one kind's shared resource must not end the run
-                    self._log(
-                        "runtime_error",
-                        f"{type(exc).__name__}: {exc}",
-                        kind=kind_name,
-                        success=False,
-                    )
-                    for session in runtime.sessions:
-                        session.state = "failed"
-                    runtime.sessions = []
-            for runtime in self.runtimes.values():
-                for session in runtime.sessions:
-                    self._tasks[session.id] = asyncio.create_task(
-                        self._supervise(session), name=f"session:{session.id}"
-                    )
-            self._aux = [
-                asyncio.create_task(self._lag.run(), name="loop-lag"),
-                asyncio.create_task(self._tick(), name="tick"),
-                *(
-                    asyncio.create_task(
-                        self.injector.play(
-                            FaultInjector.scheduled(plan, self.config.duration),
-                            "schedule",
-                            self._wait_until,
-                        ),
-                        name=f"fault:{plan.action}",
-                    )
-                    for plan in self.profile.faults
-                ),
-            ]
-            faults = [f for f in self.replay if f.action != RUN_PAUSE]
-            if faults:
-                replay = self.injector.play(
-                    FaultInjector.replayed(faults), "replay", self._wait_until
-                )
-                self._aux.append(asyncio.create_task(replay, name="replay"))
-            pauses = [f for f in self.replay if f.action == RUN_PAUSE]
-            if pauses:
-                self._aux.append(asyncio.create_task(self._replay_pauses(pauses), name="pauses"))
-            if not self._replays_chaos():  # a replay of a chaos run carries its faults
-                self._aux += [
-                    asyncio.create_task(self._chaos(plan), name="chaos")
-                    for plan in self.profile.chaos
-                ]
-            await self._stop.wait()
+            # A cluster run needs its cluster before any session is built: without it, no run.
+            if not self.config.cluster or await self._open_cluster():
+                await self._start_sessions()
+                await self._stop.wait()
         finally:
             result = await self._finish()
         return result
+
+    async def _start_sessions(self) -> None:
+        """Build the sessions, start their kinds' runtimes, supervise them, start the clock's
+        helpers: the tick, the fault schedule, replays and chaos."""
+        self._build()
+        self._open_outputs()
+        for kind_name, runtime in self.runtimes.items():
+            try:
+                await runtime.start()
+            except Exception as exc:  # one kind's shared resource must not end the run
+                self._log(
+                    "runtime_error", f"{type(exc).__name__}: {exc}", kind=kind_name, success=False
+                )
+                for session in runtime.sessions:
+                    session.state = "failed"
+                runtime.sessions = []
+        running = [s for r in self.runtimes.values() for s in r.sessions]
+        for session in [*self._node_sessions, *running]:
+            self._tasks[session.id] = asyncio.create_task(
+                self._supervise(session), name=f"session:{session.id}"
+            )
+        self._aux = [
+            asyncio.create_task(self._lag.run(), name="loop-lag"),
+            asyncio.create_task(self._tick(), name="tick"),
+            *(
+                asyncio.create_task(
+                    self.injector.play(
+                        FaultInjector.scheduled(plan, self.config.duration),
+                        "schedule",
+                        self._wait_until,
+                    ),
+                    name=f"fault:{plan.action}",
+                )
+                for plan in self.profile.faults
+            ),
+        ]
+        faults = [f for f in self.replay if f.action != RUN_PAUSE]
+        if faults:
+            replay = self.injector.play(FaultInjector.replayed(faults), "replay", self._wait_until)
+            self._aux.append(asyncio.create_task(replay, name="replay"))
+        pauses = [f for f in self.replay if f.action == RUN_PAUSE]
+        if pauses:
+            self._aux.append(asyncio.create_task(self._replay_pauses(pauses), name="pauses"))
+        if not self._replays_chaos():  # a replay of a chaos run carries its faults
+            self._aux += [
+                asyncio.create_task(self._chaos(plan), name="chaos") for plan in self.profile.chaos
+            ]
+
+    async def _open_cluster(self) -> bool:
+        """Start or join ``[run] cluster`` (seconds, in a thread); False, logged, if it fails."""
+        from console.cluster import open_cluster
+        from console.errors import ClusterError
+
+        self._log("cluster_starting", self.config.cluster, data={"cluster": self.config.cluster})
+        began = self.now()
+        try:
+            self.cluster = await asyncio.to_thread(
+                open_cluster, self.config.cluster, on_node_lost=self.config.on_node_lost
+            )
+        except ClusterError as exc:
+            self.abort_reason = f"cluster: {exc}"
+            self._log("cluster_error", str(exc), success=False)
+            return False
+        # Starting a cluster takes seconds: they count as paused, not as the run's duration.
+        self._paused_total += self.now() - began
+        nodes = await asyncio.to_thread(self.cluster.nodes)
+        self._cluster_nodes = nodes
+        shown = ", ".join(
+            f"{n.node_id[:8]} {n.address}{' (head)' if n.head else ''}" for n in nodes if n.alive
+        )
+        self._log(
+            "cluster_ready",
+            f"{self.config.cluster}: {len(nodes)} node(s): {shown}",
+            data={
+                "nodes": [{"node": n.node_id, "address": n.address, "head": n.head} for n in nodes]
+            },
+        )
+        return True
+
+    async def remove_cluster_node(self, target: str = "") -> str:
+        """Remove a worker node of the local cluster, to rehearse a node loss; its id.
+
+        ``target`` is a node pane's id, a worker session's id (its node goes), a Ray node id,
+        or empty for the last worker node.
+        """
+        from console.errors import ClusterError
+
+        if self.cluster is None:
+            raise ClusterError("this run has no cluster")
+        session = self.sessions.get(target)
+        node_id = target
+        if session is not None:
+            node_id = str(getattr(session, "node_id", "") or getattr(session, "node", ""))
+            if not node_id:
+                raise ClusterError(f"{target} runs on no cluster node")
+        removed: str = await asyncio.to_thread(self.cluster.remove_node, node_id)
+        self._log("node_removed", f"worker node {removed[:8]} removed", data={"node": removed})
+        return removed
 
     async def _supervise(self, session: Session) -> None:
         try:
@@ -1010,6 +1085,13 @@ class Run:
                 await runtime.stop()
             except Exception as exc:
                 self._log("runtime_error", f"stop: {type(exc).__name__}: {exc}", kind=kind_name)
+        if self.cluster is not None:  # every actor killed; a local cluster stopped
+            cluster, self.cluster = self.cluster, None
+            try:
+                await asyncio.to_thread(cluster.shutdown)
+                self._log("cluster_stopped", self.config.cluster)
+            except Exception as exc:
+                self._log("cluster_error", f"stop: {type(exc).__name__}: {exc}", success=False)
         # Only the loop-lag backlog: a CPU sample taken now would measure shutdown, not the run.
         for lag in self._lag.drain():
             self.registry.observe("console_loop_lag", lag, session=RUN_SESSION)

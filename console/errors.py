@@ -9,6 +9,7 @@
     │   ├── UnitError           "5 parsecs": a value whose unit is missing or unknown
     │   ├── CriterionError      a threshold that does not parse or does not fit its metric
     │   └── ReplayError         a --replay source that cannot be read
+    ├── ClusterError          the Ray cluster cannot be reached or started (ends the run)
     ├── TargetError           an embedded target that did not start or stopped answering
     │   └── TargetUnavailable   it cannot take a control command now
     ├── FaultNotApplicable    this fault does not apply to this session now (shown, not fatal)
@@ -19,7 +20,8 @@
         │   └── KeyUnusable       the client key cannot be loaded
         ├── ChannelError        an SSH PTY cycle failed
         ├── RequestError        an HTTP request got no response (``cls``: timeout, refused, ...)
-        └── WorkerError         an HTTP worker process failed
+        ├── WorkerError         an HTTP worker process failed
+        └── NodeLost            a cluster node (or its actor) died under a session
 
 Messages are short and safe to show and log: they never carry a secret, and text that came
 from outside is sanitized before it is put in one. A ``SessionError`` never ends a run; a
@@ -35,12 +37,14 @@ from typing import Protocol
 
 __all__ = [
     "ChannelError",
+    "ClusterError",
     "ConnectError",
     "CriterionError",
     "ExitStatus",
     "FaultNotApplicable",
     "HostKeyRejected",
     "KeyUnusable",
+    "NodeLost",
     "ProfileError",
     "ReplayError",
     "RequestError",
@@ -112,6 +116,10 @@ class ReplayError(UsageError):
     """The replay source cannot be read."""
 
 
+class ClusterError(StressdeckError):
+    """The Ray cluster cannot be reached or started, or the ``cluster`` extra is missing."""
+
+
 class TargetError(StressdeckError):
     """An embedded target did not start, or stopped answering."""
 
@@ -172,3 +180,12 @@ class RequestError(SessionError):
 
 class WorkerError(SessionError):
     """An HTTP worker process could not start or exited with an error."""
+
+
+class NodeLost(SessionError):
+    """The cluster node running a session's actor died (or the actor did); ``cause`` is Ray's."""
+
+    def __init__(self, cause: str, node: str = "") -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.node = node

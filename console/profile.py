@@ -29,6 +29,7 @@ from typing import Any
 from console import units
 from console.bindings import check_keymap
 from console.chaos import ChaosChoice, ChaosPlan
+from console.cluster import check_cluster, check_node_lost
 from console.config import (
     ConfigIssue,
     GroupConfig,
@@ -146,6 +147,19 @@ class RunConfig:
     )
     summary_export: str = opt(
         "", doc="Write k6's end-of-test summary JSON to this file (`--summary-export`)."
+    )
+    cluster: str = opt(
+        "",
+        check=check_cluster,
+        doc="Run the HTTP workers as Ray actors on this cluster (`--cluster`): a Ray address "
+        "(`auto`, `host:6379`) or `local:N` to start one here with N worker nodes; needs "
+        "`pip install 'stressdeck[cluster]'`. Empty: local worker processes.",
+    )
+    on_node_lost: str = opt(
+        "respread",
+        check=check_node_lost,
+        doc="When a cluster node dies (an observed `node.lost` fault): `respread` starts its "
+        "workers' shares again on the surviving nodes, `degraded` runs on without them.",
     )
 
 
@@ -798,6 +812,8 @@ class _Builder:
                 specs.setdefault(declared.name, declared)
         actions = {f"{k}.{a}" for k, kind in kinds.items() for a in kind.faults}
         actions |= {f"{k}.{cause}" for k in kinds if k != "net" for cause in ("crash", "drop")}
+        if "http" in kinds:  # observed when a cluster node dies under a worker
+            actions.add("node.lost")
         for i, table in enumerate(raw):
             config, found = read_table(CriterionConfig, table, ("criteria", i))
             self.take(found)

@@ -135,14 +135,15 @@ async def test_keys_that_do_not_apply_say_so(app: StressdeckApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         told = record_notifications(app)
         await running(pilot, app)
-        for key in ("d", "D", "plus", "minus", "b"):
+        for key in ("d", "D", "plus", "minus", "b", "N"):
             await pilot.press(key)
-        await until(pilot, lambda: len(told) >= 5, "five notifications")
+        await until(pilot, lambda: len(told) >= 6, "six notifications")
         assert "drop does not apply to emit#0 (pty)" in told
         assert "no session in this run accepts drop" in told
         assert "no session in this run accepts rate_up" in told
         assert "no session in this run accepts rate_down" in told
         assert "no session in this run accepts burst" in told
+        assert "this run has no cluster" in told  # N: only a cluster run has nodes to remove
         assert not [e for e in snap(app).recent_events if e.event == "fault_injected"]
 
         await quit_app(pilot, app)

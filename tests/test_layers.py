@@ -60,7 +60,8 @@ def test_every_console_module_is_on_one_side_of_the_contract() -> None:
         )
 
 
-def test_no_engine_module_loads_textual_or_widgets() -> None:
+def test_no_engine_module_loads_textual_widgets_or_ray() -> None:
+    """Nor Ray: the cluster extra is optional, so only a cluster run may import it."""
     modules = _all_engine_modules()
     # the kinds, the targets and the worker are among them, not a chosen few
     for needed in (
@@ -70,13 +71,17 @@ def test_no_engine_module_loads_textual_or_widgets() -> None:
         "console.sessions.http.worker",
         "console.targets.http_server",
         "console.targets.ssh_server",
+        "console.cluster",
+        "console.cluster.backend",
+        "console.cluster.actors",
+        "console.sessions.http.remote",
     ):
         assert needed in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'widgets')"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'widgets', 'ray')"
         " or m.startswith('console.ui'))\n"
         f"print('loaded', {len(modules)}, 'bad', bad)\n"
     )

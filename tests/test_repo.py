@@ -18,7 +18,7 @@ def readme_commands() -> list[str]:
 def test_readme_opens_with_the_two_commands() -> None:
     start, test = readme_commands()[:2]
     assert start == "pip install . && stressdeck"
-    assert test == "pip install '.[test]' && python3 -m pytest"
+    assert test == "pip install '.[test,cluster]' && python3 -m pytest"
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

@@ -39,8 +39,8 @@ from widgets.render import compact_number, sparkline_segments, state_category, t
 
 __all__ = ["KIND_ORDER", "SessionGrid"]
 
-KIND_ORDER = ("ssh", "pty", "http", "net")
-KIND_TITLES = {"ssh": "SSH", "pty": "PTY", "http": "HTTP", "net": "LINKS"}
+KIND_ORDER = ("node", "ssh", "pty", "http", "net")  # cluster nodes above what they carry
+KIND_TITLES = {"node": "NODES", "ssh": "SSH", "pty": "PTY", "http": "HTTP", "net": "LINKS"}
 PANE_MIN_WIDTH = 34
 GUTTER = 1
 NORMAL_LINES = 6  # five lines of content and a spacer

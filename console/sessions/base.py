@@ -100,7 +100,9 @@ class RunServices(Protocol):
 
     def session_recovered(self, session_id: str, at: float) -> None: ...
 
-    def session_disrupted(self, session_id: str, at: float, cause: str) -> None: ...
+    def session_disrupted(
+        self, session_id: str, at: float, cause: str, kind: str | None = None
+    ) -> None: ...
 
     def session_failed(self, session_id: str) -> None: ...
 
@@ -131,6 +133,7 @@ class RunEnv:
     # Seconds of load the run asks for (pauses excluded): a kind whose load has its own clock
     # (an HTTP scenario) runs exactly this long from when it is ready; 0 = until stopped.
     duration: float = 0.0
+    cluster: Any = None  # console.cluster.backend.RayCluster when the run has [run] cluster
 
 
 class SessionContext:
@@ -199,9 +202,13 @@ class SessionContext:
     def merge_trend(self, metric: str, encoded: Mapping[str, Any]) -> None:
         self.services.metric_merge_trend(metric, encoded, self.session_id)
 
-    def disrupted(self, cause: str) -> None:
-        """This session stopped being usable (crash, drop) without a fault asking for it."""
-        self.services.session_disrupted(self.session_id, self.now(), cause)
+    def disrupted(self, cause: str, *, kind: str | None = None) -> None:
+        """This session stopped being usable (crash, drop) without a fault asking for it.
+
+        The observed fault is ``<kind>.<cause>``: the session's kind unless ``kind`` names
+        another, as ``node.lost`` does for a cluster node that died under the session.
+        """
+        self.services.session_disrupted(self.session_id, self.now(), cause, kind)
 
     def recovered(self) -> None:
         """This session is usable again: output flows, the connection answers."""

@@ -80,6 +80,7 @@ MAIN_SCREEN_ACTIONS = {
     "rate",
     "pause",
     "export",
+    "remove_node",
     "detail",
 }
 
@@ -103,6 +104,7 @@ class Controller(Protocol):
     def resume(self) -> Future[None]: ...
     def export(self) -> Future[list[Path]]: ...
     def toggle_chaos(self) -> Future[bool]: ...
+    def remove_node(self, target: str = "") -> Future[str]: ...
     def screen(self, session_id: str) -> Future[bytes]: ...
     def stop(self, *, interrupted: bool = False) -> Future[Any]: ...
     def result(self, timeout: float | None = None) -> Any: ...
@@ -401,6 +403,16 @@ class StressdeckApp(App[int]):
             self.notify("no run attached", severity="warning", timeout=2)
             return
         self._track(self.controller.export(), self._exported)
+
+    def action_remove_node(self) -> None:
+        session = self.focused_session
+        if self.controller is None or session is None:
+            self.notify("no session is focused", severity="warning", timeout=2)
+            return
+        self._track(
+            self.controller.remove_node(session.id),
+            lambda node: self.notify(f"cluster node {node[:8]} removed", timeout=4),
+        )
 
     def _exported(self, paths: list[Path]) -> None:
         if not paths:

@@ -127,20 +127,22 @@ def create(groups: Sequence[HttpGroupConfig], env: RunEnv) -> HttpRuntime:
             sid = f"{group.name}#{index}"
             host = "embedded" if is_embedded else group.target_url
             ctx = env.context(sid, "http", group.name, host)
-            sessions.append(
-                HttpSession(
-                    ctx,
-                    group,
-                    index=index,
-                    workers=group.count,
-                    run_probes=index == 0,
-                    base_dir=base_dir or env.run_dir,
-                    # The scenario's clock starts when its worker is ready, before the run's
-                    # (which waits for every session): it ends on time, not cut by the stop.
-                    run_duration=env.duration,
-                    embedded=is_embedded,
-                )
-            )
+            common: dict[str, Any] = {
+                "index": index,
+                "workers": group.count,
+                "run_probes": index == 0,
+                "base_dir": base_dir or env.run_dir,
+                # The scenario's clock starts when its worker is ready, before the run's
+                # (which waits for every session): it ends on time, not cut by the stop.
+                "run_duration": env.duration,
+                "embedded": is_embedded,
+            }
+            if env.cluster is not None:  # the worker is an actor on a cluster node
+                from console.sessions.http.remote import RayHttpSession
+
+                sessions.append(RayHttpSession(ctx, group, cluster=env.cluster, **common))
+            else:
+                sessions.append(HttpSession(ctx, group, **common))
     return HttpRuntime(sessions, embedded, env.secrets)
 
 

@@ -1,0 +1,91 @@
+"""``cluster = "local:2"``: the run starts its own Ray cluster, loses a node, and ends clean.
+
+Apart from tests/test_cluster.py because this run owns its cluster: after it, no Ray process
+may be left at all. Against the embedded target, with the node removed the way the console's
+key removes it (``Run.remove_cluster_node``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray", reason="Ray is not installed: pip install '.[cluster]' (CI does)")
+
+from console.engine import Run
+from console.profile import load_profile_text
+from console.sessions.http.remote import RayHttpSession
+from tests.cluster_support import ray_processes
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+PROFILE = """
+[run]
+name = "cluster-local"
+duration = "12s"
+cluster = "local:2"
+[[http]]
+name = "api"
+base_url = "embedded"
+count = 2
+executor = "constant-arrival-rate"
+rate = 60
+pre_allocated_vus = 5
+  [[http.steps]]
+  request = { url = "/health" }
+  checks = [{ status = 200 }]
+[[criteria]]
+name = "lost share back within 10 s"
+after = "node.lost"
+within = "10s"
+threshold = "rate==100%"
+"""
+
+
+async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Path) -> None:
+    os.environ.pop("RAY_ADDRESS", None)
+    run = Run(load_profile_text(PROFILE, name="t"), runs_dir=tmp_path, duration=12.0)
+    task = asyncio.ensure_future(run.run())
+    sessions: list[RayHttpSession] = []
+    for _ in range(1200):  # bounded: the cluster starts in seconds, then the actors
+        sessions = [s for s in run.sessions.values() if isinstance(s, RayHttpSession)]
+        if len(sessions) == 2 and all(s.totals.get("http_reqs", 0) >= 10 for s in sessions):
+            break
+        await asyncio.sleep(0.05)
+    assert len({s.node for s in sessions}) == 2, [s.node for s in sessions]
+    removed_at = run.now()
+    node = await run.remove_cluster_node(sessions[1].node)
+    assert node == sessions[1].node
+    before = sessions[1].totals["http_reqs"]
+    result = await task
+
+    lost = [e for e in run.event_log.recent if e.event == "node_lost"]
+    assert [e.session_id for e in lost] == [sessions[1].id]
+    assert lost[0].t - removed_at < 5.0
+    assert "re-spreading" in lost[0].detail
+    # Its share started again on the surviving node and sent requests there.
+    assert sessions[1].node == sessions[0].node != node
+    assert sessions[1].totals["http_reqs"] > before
+    assert result.exit_code == 0, [
+        (c.name, c.state, c.value_text) for c in result.snapshot.criteria
+    ]
+    assert [f.action for f in result.snapshot.faults] == ["node.lost"]
+    assert any(e.event == "session_recovered" for e in run.event_log.recent)
+    assert any(e.event == "cluster_stopped" for e in run.event_log.recent)
+    # A pane per node, above the workers: the lost one failed with Ray's cause, the survivor
+    # carries both workers now.
+    panes = [p for p in result.snapshot.sessions if p.kind == "node"]
+    assert [p.id for p in panes] == ["node#0", "node#1"]
+    by_node = {dict(p.details)["node"]: p for p in panes}
+    assert by_node[node].state == "failed" and dict(by_node[node].details)["cause"]
+    survivor = by_node[sessions[0].node]
+    assert survivor.state == "stopped"
+    assert {k for k, _ in survivor.details if k.startswith("worker ")} == {
+        "worker api#0",
+        "worker api#1",
+    }
+    left = [f"{p.pid} {p.name()}" for p in ray_processes()]
+    assert not left, f"Ray processes left after the run: {left}"
