@@ -193,7 +193,8 @@ threshold = "count==0"
     assert [f.source for f in observed] == ["observed"]
     assert observed[0].t - removed_at < 5.0
     # The run went on with the surviving node: it finished, degraded, and the criterion says so.
-    assert sessions[0].state == "stopped" and sessions[1].state == "failed"
+    # the surviving worker ran its scenario's duration (exited) or was stopped at the end
+    assert sessions[0].state in ("exited", "stopped") and sessions[1].state == "failed"
     assert result.exit_code == 1
     states = {c.name: c.state for c in result.snapshot.criteria}
     assert states == {"p95": "pass", "no session lost": "fail"}
