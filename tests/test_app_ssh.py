@@ -35,7 +35,7 @@ async def test_drop_keys_disconnect_and_the_sessions_come_back(tmp_path: Path) -
     app = make_app(profile, runs_dir=tmp_path, duration=60.0, show_log=True)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            told = record_notifications(app)
+            record_notifications(app)
 
             def all_running() -> bool:
                 s = app.snapshot
