@@ -99,7 +99,8 @@ NET_MENU_KEYS: tuple[KeySpec, ...] = (
 # Keys active at the same time: the app's and the grid's on the main screen, one per modal.
 KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "main": (*APP_KEYS, *GRID_KEYS),
-    "faults": (*APP_KEYS, *FAULT_KEYS),
+    # Alone: its keys are the grid's (up/down, j/k), so "main" already finds what they clash with.
+    "faults": FAULT_KEYS,
     "detail": DETAIL_KEYS,
     "help": HELP_KEYS,
     "quit": QUIT_KEYS,
