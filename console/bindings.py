@@ -14,6 +14,7 @@ from dataclasses import dataclass
 __all__ = [
     "APP_KEYS",
     "DETAIL_KEYS",
+    "FAULT_KEYS",
     "GRID_KEYS",
     "HELP_KEYS",
     "KEY_SCOPES",
@@ -80,6 +81,14 @@ GRID_KEYS: tuple[KeySpec, ...] = (
 )
 
 
+# Moving the selection in the faults panel (when it has the focus): the selected fault shows
+# its impact from the fault impact ledger.
+FAULT_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("faults.newer", "up,k", "select(-1)", "Newer fault", show=False),
+    KeySpec("faults.older", "down,j", "select(1)", "Older fault", show=False),
+)
+
+
 # Modal screens: each screen has its own scope, so its keys may repeat the main screen's.
 DETAIL_KEYS: tuple[KeySpec, ...] = (KeySpec("detail.back", "escape", "app.pop_screen", "Back"),)
 HELP_KEYS: tuple[KeySpec, ...] = (
@@ -99,6 +108,8 @@ NET_MENU_KEYS: tuple[KeySpec, ...] = (
 # Keys active at the same time: the app's and the grid's on the main screen, one per modal.
 KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "main": (*APP_KEYS, *GRID_KEYS),
+    # Alone: its keys are the grid's (up/down, j/k), so "main" already finds what they clash with.
+    "faults": FAULT_KEYS,
     "detail": DETAIL_KEYS,
     "help": HELP_KEYS,
     "quit": QUIT_KEYS,

@@ -196,6 +196,7 @@ class FaultLedger:
         ring = int(baseline_window / max(sample_interval, 0.05)) + 2
         self._rows: deque[tuple[float, dict[str, float | None]]] = deque(maxlen=max(ring, 4))
         self._entries: dict[int, _Entry] = {}
+        self._view: tuple[LedgerEntry, ...] | None = None  # entries(), until the next change
         self._seen = 0  # the newest fault id handed to add()
 
     def follow(self, records: Sequence[FaultRecord]) -> None:
@@ -238,6 +239,7 @@ class FaultLedger:
         if not watches:
             return  # a fault on nothing the ledger measures (a link without sessions)
         self._entries[fault.id] = _Entry(fault, watches)
+        self._view = None
         while len(self._entries) > ENTRY_CAP:
             del self._entries[next(iter(self._entries))]
 
@@ -247,6 +249,7 @@ class FaultLedger:
         open_entries = [e for e in self._entries.values() if e.open]
         if not open_entries:
             return
+        self._view = None
         ends = {span["id"]: span.get("end") for span in self._spans()}
         for entry in open_entries:
             end = ends.get(entry.fault.id, entry.fault.t)
@@ -264,13 +267,17 @@ class FaultLedger:
 
     def finish(self) -> None:
         """The run ended: what is still watched was not back by the end (not judged)."""
+        self._view = None
         for entry in self._entries.values():
             for watch in entry.watches:
                 if watch.state == "watching":
                     watch.state = "run ended"
 
     def entries(self) -> tuple[LedgerEntry, ...]:
-        return tuple(e.view() for e in self._entries.values())
+        """Every entry's view; built again only after a change (snapshots ask 4 times a second)."""
+        if self._view is None:
+            self._view = tuple(e.view() for e in self._entries.values())
+        return self._view
 
 
 def entry_verdict(entry: LedgerEntry) -> tuple[str, str]:

@@ -72,5 +72,9 @@ async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type
     app = make_app(snapshot=snapshot, show_log=False)
     async with app.run_test(size=(100, 30)) as pilot:
         app.action_screenshot(filename="shot.svg")
-        await until(pilot, lambda: (tmp_path / "shot.svg").exists(), "the screenshot file")
-    assert "<svg" in (tmp_path / "shot.svg").read_text()[:2000]
+        shot = tmp_path / "shot.svg"
+        # written by a thread: wait for the whole file, not for its first byte
+        await until(
+            pilot, lambda: shot.exists() and "</svg>" in shot.read_text(), "the screenshot file"
+        )
+    assert "<svg" in shot.read_text()[:2000]

@@ -104,3 +104,33 @@ def test_a_chaos_menu_is_checked_like_faults() -> None:
     bad = CHAOS.format(seed=1).replace('action = "fake.slow"', 'action = "fake.slwo"')
     with pytest.raises(ProfileError, match=r"did you mean 'fake\.slow'"):
         load_profile_text(bad, path="c.toml")
+
+
+@pytest.mark.slow
+async def test_the_chaos_key_switches_it_off_and_on(tmp_path: Path) -> None:
+    from tests.console_harness import (
+        pty_profile,
+        quit_app,
+        real_app,
+        record_notifications,
+        running,
+        until,
+    )
+
+    chaos = (
+        '[[chaos]]\nrate = "1/m"\nseed = 3\n[[chaos.menu]]\naction = "pty.kill"\ntarget = "emit"\n'
+    )
+    app = real_app(tmp_path, pty_profile(keys=chaos))
+    told = record_notifications(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await running(pilot, app)
+        await pilot.press("c")
+        await until(pilot, lambda: "chaos off" in told, "chaos switched off")
+        await pilot.press("c")
+        await until(pilot, lambda: "chaos on" in told, "chaos switched on")
+        await until(
+            pilot,
+            lambda: any(e.event == "chaos_on" for e in app.snapshot.recent_events),  # type: ignore[union-attr]
+            "a chaos_on event",
+        )
+        await quit_app(pilot, app)

@@ -10,8 +10,9 @@ import pytest
 
 from console.cli import main
 from console.engine import Run
-from console.freeze import toml_dump
+from console.freeze import freeze, toml_dump
 from console.profile import load_profile, load_profile_text
+from tests.fast_clock import loop_clock, on_loop_time
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,3 +73,27 @@ async def test_a_frozen_run_passes_on_the_same_target_and_fails_300ms_slower(
     worse = await Run(load_profile(slower), runs_dir=tmp_path).run()
     failed = {c.metric for c in worse.snapshot.criteria if c.state == "fail"}
     assert worse.exit_code == 1 and "http_req_duration" in failed
+
+
+@pytest.mark.usefixtures("fake_kind")
+@on_loop_time
+async def test_recovery_after_each_kind_of_fault_is_frozen_with_a_margin(tmp_path: Path) -> None:
+    text = (
+        '[run]\nname = "drops"\nduration = "6s"\n[[fake]]\nname = "t"\ncount = 2\n'
+        '[[faults]]\nat = ["1s", "3s"]\naction = "fake.drop"\ntarget = "t"\n'
+        "params = { down = 1.5 }\n"
+    )
+    run = await Run(
+        load_profile_text(text, path="d.toml"), runs_dir=tmp_path, clock=loop_clock()
+    ).run()
+    frozen = freeze(run.run_dir)
+    assert frozen.count("[[faults]]") == 2 and 'at = "1s"' in frozen
+    assert "# observed: slowest session back 1.5s after a fake.drop" in frozen
+    assert 'within = "6.5s"' in frozen  # 1.5 s observed: twice that, at least 5 s more
+    path = tmp_path / "frozen.toml"
+    path.write_text(frozen)
+    profile = load_profile(path)
+    (recovery,) = [c for c in profile.criteria if c.scope == "recovery"]
+    assert recovery.after == "fake.drop" and recovery.within == 6.5
+    again = await Run(profile, runs_dir=tmp_path, clock=loop_clock()).run()
+    assert again.exit_code == 0, [(c.name, c.value_text) for c in again.snapshot.criteria]

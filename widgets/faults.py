@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import BindingType
 
 from console.ledger import entry_verdict, impact_text
 from console.snapshot import FaultRecord, LedgerEntry
+from console.ui.keys import FAULT_BINDINGS
 from widgets.header import clock_text
 from widgets.lines import TextLines
 
@@ -56,9 +59,20 @@ def impact_lines(entry: LedgerEntry, *, detail: bool = True) -> list[Text]:
     return lines
 
 
-class FaultsPanel(TextLines):
+class FaultsPanel(TextLines, can_focus=True):
     """Faults, newest first; under each its verdict from the ledger (console.ledger), and under
-    the newest what it did to each metric (the detail screen's place for older ones)."""
+    the selected one (the newest, until the operator moves the selection with the panel
+    focused) what it did to each metric of each group it reached."""
+
+    BINDINGS: ClassVar[list[BindingType]] = list(FAULT_BINDINGS)
+
+    def __init__(
+        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._shown: list[FaultRecord] = []  # newest first
+        self._impacts: dict[int, LedgerEntry] = {}
+        self._selected: int | None = None  # a fault id; None: the newest
 
     def show(
         self,
@@ -66,10 +80,39 @@ class FaultsPanel(TextLines):
         limit: int = 50,
         ledger: Sequence[LedgerEntry] = (),
     ) -> None:
-        impacts = {entry.fault_id: entry for entry in ledger}
+        self._shown = list(reversed(faults[-limit:]))
+        self._impacts = {entry.fault_id: entry for entry in ledger}
+        self._draw()
+
+    @property
+    def selected(self) -> FaultRecord | None:
+        ids = [f.id for f in self._shown]
+        if self._selected in ids:
+            return self._shown[ids.index(self._selected)]
+        return self._shown[0] if self._shown else None
+
+    def action_select(self, step: int) -> None:
+        current = self.selected
+        if current is None:
+            return
+        index = min(max(self._shown.index(current) + step, 0), len(self._shown) - 1)
+        self._selected = self._shown[index].id
+        self._draw()
+
+    def on_focus(self) -> None:
+        self._draw()
+
+    def on_blur(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        chosen = self.selected
         lines: list[Text] = []
-        for fault in reversed(faults[-limit:]):
-            lines.append(fault_line(fault))
-            if (entry := impacts.get(fault.id)) is not None:
-                lines += impact_lines(entry, detail=len(lines) == 1)
+        for fault in self._shown:
+            line = fault_line(fault)
+            if fault is chosen and self.has_focus:
+                line.stylize("reverse")
+            lines.append(line)
+            if (entry := self._impacts.get(fault.id)) is not None:
+                lines += impact_lines(entry, detail=fault is chosen)
         self.set_lines(lines or [Text("no faults yet", style="dim")])

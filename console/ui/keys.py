@@ -21,6 +21,7 @@ from textual.binding import Binding
 from console.bindings import (
     APP_KEYS,
     DETAIL_KEYS,
+    FAULT_KEYS,
     GRID_KEYS,
     HELP_KEYS,
     NET_MENU_KEYS,
@@ -31,6 +32,7 @@ from console.bindings import (
 __all__ = [
     "APP_BINDINGS",
     "DETAIL_BINDINGS",
+    "FAULT_BINDINGS",
     "GRID_BINDINGS",
     "HELP_BINDINGS",
     "NET_MENU_BINDINGS",
@@ -52,6 +54,7 @@ def _binding(spec: KeySpec) -> Binding:
 
 APP_BINDINGS: list[Binding] = [_binding(spec) for spec in APP_KEYS]
 GRID_BINDINGS: list[Binding] = [_binding(spec) for spec in GRID_KEYS]
+FAULT_BINDINGS: list[Binding] = [_binding(spec) for spec in FAULT_KEYS]
 DETAIL_BINDINGS: list[Binding] = [_binding(spec) for spec in DETAIL_KEYS]
 HELP_BINDINGS: list[Binding] = [_binding(spec) for spec in HELP_KEYS]
 QUIT_BINDINGS: list[Binding] = [_binding(spec) for spec in QUIT_KEYS]

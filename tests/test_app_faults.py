@@ -1,0 +1,41 @@
+"""The faults panel: a verdict under each fault, and the selected fault's impact."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from console.snapshot import LedgerEntry, MetricImpact
+from console.ui.app import make_app
+from tests.synthetic_run import synthetic_snapshot
+from widgets.faults import FaultsPanel
+
+
+def impact(group: str, worst: str, back: float | None, state: str) -> MetricImpact:
+    return MetricImpact(group, "p95", "ms", 3.0, 250.0, back, state, "3ms", worst)
+
+
+async def test_selecting_a_fault_shows_its_impact() -> None:
+    snapshot = synthetic_snapshot()
+    first, second = snapshot.faults[0], snapshot.faults[1]
+    ledger = (
+        LedgerEntry(first.id, first.t, first.action, first.target, first.source, first.t,
+                    (impact("emit", "250ms", 4.2, "back"),)),
+        LedgerEntry(second.id, second.t, second.action, second.target, second.source, None,
+                    (impact("ssh", "900ms", None, "not back"),)),
+    )  # fmt: skip
+    app = make_app(snapshot=dataclasses.replace(snapshot, ledger=ledger))
+    async with app.run_test(size=(160, 48)) as pilot:
+        panel = app.query_one(FaultsPanel)
+        await pilot.pause()
+        text = panel.plain
+        assert "recovered in 4.2 s" in text and "not back to baseline after 30 s" in text
+        assert "p95 3ms" not in text  # the newest has no entry
+        panel.focus()
+        await pilot.press("down")  # the fault before it: its impact shows
+        text = panel.plain
+        assert "ssh p95 3ms → 900ms, not back" in text and "emit p95 3ms" not in text
+        await pilot.press("j")
+        text = panel.plain
+        assert "emit p95 3ms → 250ms, back after 4.2 s" in text and "ssh p95 3ms" not in text
+        await pilot.press("up")
+        assert "ssh p95 3ms → 900ms" in panel.plain
