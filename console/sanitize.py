@@ -85,9 +85,9 @@ def clean(
         text = text.expandtabs(8)
     if (_UNSAFE_MULTILINE if multiline else _UNSAFE_LINE).search(text) is not None:
         text = text.translate(_TABLE_MULTILINE if multiline else _TABLE)
-        if len(text) > limit:  # pictures of C1 controls are four characters each
-            cut = max(cut, 0) + len(text) - limit
-            text = text[:limit]
+    if len(text) > limit:  # tabs became spaces, C1 controls four-character pictures
+        cut = max(cut, 0) + len(text) - limit
+        text = text[:limit]
     return f"{text}…(+{cut})" if cut > 0 else text
 
 
