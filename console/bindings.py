@@ -56,6 +56,14 @@ APP_KEYS: tuple[KeySpec, ...] = (
     KeySpec("rate_down", "minus", "rate('rate_down')", "Rate -"),
     KeySpec("burst", "b", "rate('burst')", "Burst"),
     KeySpec("export", "x", "export", "Export", tooltip="Write snapshot, report, junit"),
+    KeySpec(
+        "command",
+        "colon",
+        "command_line",
+        "Command",
+        key_display=":",
+        tooltip="Type a fault: :drop ssh#3, :burst api 200, :export",
+    ),
     KeySpec("log", "e", "toggle_log", "Log", tooltip="Show or hide the event log"),
     KeySpec("filter", "f", "cycle_filter", "Filter log", show=False),
 )

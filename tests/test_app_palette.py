@@ -74,3 +74,57 @@ async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type
         app.action_screenshot(filename="shot.svg")
         await until(pilot, lambda: (tmp_path / "shot.svg").exists(), "the screenshot file")
     assert "<svg" in (tmp_path / "shot.svg").read_text()[:2000]
+
+
+async def test_the_command_line_completes_verbs_targets_and_parameters() -> None:
+    from textual.widgets import Input
+
+    from widgets import CommandLineScreen
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=2, pty=2, http=1), show_log=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("colon")
+        await until(pilot, lambda: isinstance(app.screen, CommandLineScreen), "the : line")
+        box = app.screen.query_one(Input)
+        await pilot.press("d", "r")
+        await until(pilot, lambda: box._suggestion == "drop", "drop suggested")
+        await pilot.press("tab", "space", "s", "s", "h", "number_sign")
+        await until(pilot, lambda: box._suggestion == "drop ssh#0", "a session suggested")
+        await pilot.press("tab")
+        assert box.value == "drop ssh#0"
+        await pilot.press("escape")
+        await pilot.press("colon", *"burst upload ")
+        box = app.screen.query_one(Input)
+        await until(pilot, lambda: box._suggestion == "burst upload count=", "its parameter")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CommandLineScreen)
+
+
+@pytest.mark.slow
+async def test_a_typed_fault_is_recorded_with_source_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.console_harness import quit_app, real_app, running, snap
+
+    app = real_app(tmp_path)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await running(pilot, app)
+            await pilot.press("colon", *"kill emit#1", "enter")
+            await until(
+                pilot,
+                lambda: any(f.source == "command" for f in snap(app).faults),
+                "the typed kill",
+            )
+            (fault,) = snap(app).faults
+            assert (fault.action, fault.sessions, fault.source) == (
+                "pty.kill",
+                ("emit#1",),
+                "command",
+            )
+            await pilot.press("colon", *"hang emit#0 nonsense", "enter")
+            await pilot.pause(0.3)
+            assert len(snap(app).faults) == 1  # refused with a message, nothing injected
+            await quit_app(pilot, app)
+    finally:
+        assert app.controller is not None
+        app.controller.stop()
+        app.controller.result(timeout=15)

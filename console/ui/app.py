@@ -39,7 +39,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer
 
 from console import verdicts
-from console.errors import ExitStatus
+from console.command_line import RUN_VERBS, complete, parse
+from console.errors import ExitStatus, UsageError
 from console.metrics import Trend
 from console.net.presets import PRESETS, is_active, link_of, removal
 from console.profile import Profile
@@ -50,6 +51,7 @@ from console.ui.driver import HangupSafeDriver, detach_from_terminal
 from console.ui.keys import APP_BINDINGS
 from console.ui.messages import SessionFocused, SnapshotReady
 from widgets import (
+    CommandLineScreen,
     ConsoleStatsPanel,
     CriteriaPanel,
     EventLogPanel,
@@ -320,6 +322,31 @@ class StressdeckApp(App[int]):
             return any(name in self._verbs for name in VERB_ALIASES.get(verb, (verb,)))
         return True
 
+    def action_command_line(self) -> None:
+        def completions(text: str) -> list[str]:
+            return complete(text, self.snapshot.sessions if self.snapshot is not None else ())
+
+        self.push_screen(CommandLineScreen(completions), self._run_typed)
+
+    def _run_typed(self, text: str | None) -> None:
+        """Run a typed command: a fault recorded with source ``command``, or a run command."""
+        if not text:
+            return
+        try:
+            typed = parse(text, self.snapshot.sessions if self.snapshot is not None else ())
+        except UsageError as exc:
+            self.notify(str(exc), title=f":{text}", severity="warning", timeout=4)
+            return
+        if typed.action in RUN_VERBS:
+            if typed.action == "export":
+                self.action_export()
+            elif (typed.action == "pause") != (
+                self.snapshot is not None and self.snapshot.state == "paused"
+            ):
+                self.action_pause()
+            return
+        self._inject(typed.action, typed.target, typed.params, source="command")
+
     def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
         """Textual's screenshot (palette: "Save screenshot"), into the run directory with the
         run's other files rather than ~/Downloads, which may not exist."""
@@ -504,12 +531,20 @@ class StressdeckApp(App[int]):
 
         self.push_screen(NetMenuScreen(target, link), chosen)
 
-    def _inject(self, action: str, target: str, params: Mapping[str, Any] | None = None) -> None:
+    def _inject(
+        self,
+        action: str,
+        target: str,
+        params: Mapping[str, Any] | None = None,
+        source: str = "key",
+    ) -> None:
         if self.controller is None:
             self.notify("no run attached", severity="warning", timeout=2)
             return
         try:
-            future = self.controller.inject(action, target, params=dict(params or {}), source="key")
+            future = self.controller.inject(
+                action, target, params=dict(params or {}), source=source
+            )
         except Exception as exc:  # the controller refuses synchronously: say why
             self.notify(str(exc) or type(exc).__name__, severity="warning", timeout=3)
             return
