@@ -128,3 +128,36 @@ async def test_a_typed_fault_is_recorded_with_source_command(tmp_path) -> None: 
         assert app.controller is not None
         app.controller.stop()
         app.controller.result(timeout=15)
+
+
+async def test_slash_filters_the_panes_and_the_event_log_with_completion() -> None:
+    from textual.widgets import Input
+
+    from widgets import CommandLineScreen, EventLogPanel, SessionGrid
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=3, pty=5, http=2), show_log=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        grid = app.query_one(SessionGrid)
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, CommandLineScreen), "the / line")
+        box = app.screen.query_one(Input)
+        await pilot.press("f", "a")
+        await until(pilot, lambda: box._suggestion == "fail", "fail suggested")
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, CommandLineScreen), "closed")
+        failing = {s.id for s in grid._sessions}
+        states = {s.id: s.state for s in app.snapshot.sessions}  # type: ignore[union-attr]
+        assert failing and all(
+            states[i] in ("failed", "crashed", "reconnecting", "hung", "exited", "restarting")
+            for i in failing
+        ), failing
+        assert len(failing) < len(states)
+        await pilot.press("slash", *"ssh", "enter")
+        await until(pilot, lambda: grid.filter_text == "ssh", "the ssh filter")
+        assert {s.kind for s in grid._sessions} == {"ssh"}
+        log = app.query_one(EventLogPanel)
+        assert log.log_filter == ("text", "ssh")
+        assert log.lines and all("ssh" in line.text.lower() for line in log.lines)
+        await pilot.press("slash", "ctrl+u", "enter")  # empty: everything again
+        await until(pilot, lambda: grid.filter_text == "", "the filter cleared")
+        assert len(grid._sessions) == len(states)

@@ -42,13 +42,22 @@ class CommandLineScreen(ModalScreen[str | None]):
         padding: 0 1; background: $panel; }
     """
 
-    def __init__(self, complete: Callable[[str], list[str]]) -> None:
+    def __init__(
+        self,
+        complete: Callable[[str], list[str]],
+        *,
+        placeholder: str = ":drop ssh#3   :kill emit   :burst api 200   :export",
+        value: str = "",
+    ) -> None:
         super().__init__()
         self._complete = complete
+        self._placeholder = placeholder
+        self._value = value
 
     def compose(self) -> ComposeResult:
         yield Input(
-            placeholder=":drop ssh#3   :kill emit   :burst api 200   :export",
+            value=self._value,
+            placeholder=self._placeholder,
             suggester=_Completer(self._complete),
             id="command",
         )
@@ -57,7 +66,7 @@ class CommandLineScreen(ModalScreen[str | None]):
         self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip().lstrip(":") or None)
+        self.dismiss(event.value.strip().lstrip(":"))
 
     def action_accept(self) -> None:
         box = self.query_one(Input)

@@ -74,6 +74,8 @@ UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag the
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
 MAIN_SCREEN_ACTIONS = {
+    "command_line",
+    "search",
     "net_menu",
     "fault",
     "fault_all",
@@ -327,6 +329,31 @@ class StressdeckApp(App[int]):
             return complete(text, self.snapshot.sessions if self.snapshot is not None else ())
 
         self.push_screen(CommandLineScreen(completions), self._run_typed)
+
+    def action_search(self) -> None:
+        grid = self.query_one(SessionGrid)
+
+        def completions(text: str) -> list[str]:
+            sessions = self.snapshot.sessions if self.snapshot is not None else ()
+            words = dict.fromkeys(w for s in sessions for w in (s.kind, s.group, s.state))
+            return [w for w in ["fail", *words] if text and w.startswith(text.lower())]
+
+        screen = CommandLineScreen(
+            completions, placeholder="/fail  /ssh  /emit#2  (empty: all)", value=grid.filter_text
+        )
+        self.push_screen(screen, self._filter)
+
+    def _filter(self, text: str | None) -> None:
+        """Filter the grid and the event log by ``text``; "" shows everything again."""
+        if text is None:
+            return
+        text = text.lstrip("/").strip()
+        self.query_one(SessionGrid).set_filter(text)
+        log = self.query_one(EventLogPanel)
+        events = self.snapshot.recent_events if self.snapshot is not None else ()
+        log.set_filter(("text", text) if text else ("all", ""), events)
+        if text:
+            log.display = True
 
     def _run_typed(self, text: str | None) -> None:
         """Run a typed command: a fault recorded with source ``command``, or a run command."""
