@@ -161,6 +161,8 @@ class Run:
         self._paused_total = 0.0
         self._load_started = False
         self.paused_what = ""  # what a pause stopped, for the header
+        self._ended_at = ""
+        self.exit_code: int | None = None
         # Run seconds when the stop began: stopping sessions is not load, and rates divide by
         # the time the load ran.
         self._load_ended: float | None = None
@@ -870,6 +872,9 @@ class Run:
             abort_reason=self.abort_reason,
             data_loss=tuple(self.data_loss.values()),
             paused=self.paused_what,
+            started_at=iso_at(self._wall_t0) if self._load_started else "",
+            ended_at=self._ended_at,
+            exit_code=self.exit_code,
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -959,6 +964,8 @@ class Run:
         else:
             verdict = overall(c.state for c in self.criteria)
             self.state, code = "finished", ExitStatus.FAILED if idle else exit_status(verdict)
+        self._ended_at = self.timestamp()
+        self.exit_code = int(code)
         snapshot = self.make_snapshot()
         self._close_outputs(snapshot)
         summary = {
