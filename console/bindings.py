@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "APP_KEYS",
+    "CONFIRM_KEYS",
     "DETAIL_KEYS",
     "GRID_KEYS",
     "HELP_KEYS",
@@ -97,6 +98,11 @@ QUIT_KEYS: tuple[KeySpec, ...] = (
     KeySpec("quit.no", "n,escape,q", "answer(False)", "Keep running"),
 )
 
+CONFIRM_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("confirm.yes", "y", "answer(True)", "Yes"),
+    KeySpec("confirm.no", "n,escape", "answer(False)", "No"),
+)
+
 NET_MENU_KEYS: tuple[KeySpec, ...] = (
     *(KeySpec(f"netmenu.{i}", str(i), f"choose({i - 1})", f"Preset {i}", show=False)
       for i in range(1, 8)),
@@ -109,6 +115,7 @@ KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "detail": DETAIL_KEYS,
     "help": HELP_KEYS,
     "quit": QUIT_KEYS,
+    "confirm": CONFIRM_KEYS,
     "netmenu": NET_MENU_KEYS,
 }
 # Keys Textual itself binds on every screen; a remap onto one would silently lose.

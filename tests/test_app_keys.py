@@ -26,7 +26,7 @@ from tests.console_harness import (
     snap,
     until,
 )
-from widgets import SessionGrid
+from widgets import ConfirmScreen, SessionGrid
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +100,8 @@ async def test_all_variants_reach_every_session(app: StressdeckApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await running(pilot, app)
         await pilot.press("ctrl+k")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked first")
+        await pilot.press("y")  # asked once: the next ctrl+k goes straight through
         await until(pilot, lambda: key_faults(app, "pty.kill"), "pty.kill on all")
         assert key_faults(app, "pty.kill")[0].data["sessions"] == ["emit#0", "emit#1"]
         for sid in ("emit#0", "emit#1"):
@@ -120,6 +122,11 @@ async def test_all_variants_reach_every_session(app: StressdeckApp) -> None:
         )
 
         await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked first")
+        await pilot.press("n")  # no: nothing happens
+        await pilot.pause(0.3)
+        assert not key_faults(app, "pty.restart")
+        await pilot.press("R", "y")
         await until(pilot, lambda: key_faults(app, "pty.restart"), "pty.restart on all")
 
         def started_thrice(session_id: str) -> bool:

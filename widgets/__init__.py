@@ -5,6 +5,7 @@ They render :mod:`console.snapshot` objects and never touch the engine; the app
 """
 
 from widgets.command_line import CommandLineScreen
+from widgets.confirm import ConfirmScreen
 from widgets.criteria import CriteriaPanel
 from widgets.detail import SessionDetailScreen
 from widgets.event_log import EventLogPanel
@@ -19,6 +20,7 @@ from widgets.stats import ConsoleStatsPanel
 
 __all__ = [
     "CommandLineScreen",
+    "ConfirmScreen",
     "ConsoleStatsPanel",
     "CriteriaPanel",
     "EventLogPanel",

@@ -52,6 +52,7 @@ from console.ui.keys import APP_BINDINGS
 from console.ui.messages import SessionFocused, SnapshotReady
 from widgets import (
     CommandLineScreen,
+    ConfirmScreen,
     ConsoleStatsPanel,
     CriteriaPanel,
     EventLogPanel,
@@ -73,6 +74,7 @@ T = TypeVar("T")
 UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
+BULK_CONFIRM = ("kill", "drop", "restart")  # ctrl+k, D, R: every session at once
 MAIN_SCREEN_ACTIONS = {
     "command_line",
     "search",
@@ -139,6 +141,7 @@ class StressdeckApp(App[int]):
         self._initial = snapshot
         self._profile_keys = dict(keymap or {})
         self._verbs: frozenset[str] | None = None  # fault verbs the sessions take, once known
+        self._confirmed: set[str] = set()  # bulk keys the operator said yes to in this run
         self._show_log = show_log
         self._clock = clock
         self.run_result: Any = None
@@ -408,6 +411,16 @@ class StressdeckApp(App[int]):
         actions = self._accepted(verb, sessions)
         if not actions:
             self.notify(f"no session in this run accepts {verb}", severity="warning", timeout=2)
+            return
+        if verb in BULK_CONFIRM and verb not in self._confirmed:
+            # Destructive on every session: ask once per key and run, then trust the operator.
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._confirmed.add(verb)
+                    self.action_fault_all(verb)
+
+            count = sum(1 for s in sessions if set(s.actions) & set(actions))
+            self.push_screen(ConfirmScreen(f"{verb.capitalize()} all {count} sessions?"), answered)
             return
         for action in actions:
             self._inject(action, "all")

@@ -20,6 +20,7 @@ from textual.binding import Binding
 
 from console.bindings import (
     APP_KEYS,
+    CONFIRM_KEYS,
     DETAIL_KEYS,
     GRID_KEYS,
     HELP_KEYS,
@@ -30,6 +31,7 @@ from console.bindings import (
 
 __all__ = [
     "APP_BINDINGS",
+    "CONFIRM_BINDINGS",
     "DETAIL_BINDINGS",
     "GRID_BINDINGS",
     "HELP_BINDINGS",
@@ -55,4 +57,5 @@ GRID_BINDINGS: list[Binding] = [_binding(spec) for spec in GRID_KEYS]
 DETAIL_BINDINGS: list[Binding] = [_binding(spec) for spec in DETAIL_KEYS]
 HELP_BINDINGS: list[Binding] = [_binding(spec) for spec in HELP_KEYS]
 QUIT_BINDINGS: list[Binding] = [_binding(spec) for spec in QUIT_KEYS]
+CONFIRM_BINDINGS: list[Binding] = [_binding(spec) for spec in CONFIRM_KEYS]
 NET_MENU_BINDINGS: list[Binding] = [_binding(spec) for spec in NET_MENU_KEYS]
