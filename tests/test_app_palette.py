@@ -161,3 +161,15 @@ async def test_slash_filters_the_panes_and_the_event_log_with_completion() -> No
         await pilot.press("slash", "ctrl+u", "enter")  # empty: everything again
         await until(pilot, lambda: grid.filter_text == "", "the filter cleared")
         assert len(grid._sessions) == len(states)
+
+
+async def test_double_clicking_a_pane_opens_its_detail() -> None:
+    from widgets import SessionDetailScreen, SessionGrid
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=2, pty=2, http=1), show_log=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        grid = app.query_one(SessionGrid)
+        box = grid._boxes["emit#1"]
+        await pilot.click(SessionGrid, offset=(box.left + 2, box.top + 1), times=2)
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
+        assert grid.focused_id == "emit#1"

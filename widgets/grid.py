@@ -34,7 +34,7 @@ from textual.strip import Strip
 
 from console.snapshot import SeriesView, SessionSnapshot
 from console.ui.keys import GRID_BINDINGS
-from console.ui.messages import SessionFocused
+from console.ui.messages import SessionFocused, SessionOpened
 from widgets.render import compact_number, sparkline_segments, state_category, truncate
 
 __all__ = ["KIND_ORDER", "SessionGrid"]
@@ -210,6 +210,8 @@ class SessionGrid(ScrollView, can_focus=True):
                 and box.left <= event.x < box.left + pane_width
             ):
                 self.focus_session(box.session_id)
+                if event.chain == 2:  # a double click opens the detail, as Enter does
+                    self.post_message(SessionOpened(box.session_id))
                 return
 
     def _scroll_to_focus(self) -> None:

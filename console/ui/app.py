@@ -49,7 +49,7 @@ from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
 from console.ui.commands import KeyTableCommands
 from console.ui.driver import HangupSafeDriver, detach_from_terminal
 from console.ui.keys import APP_BINDINGS
-from console.ui.messages import SessionFocused, SnapshotReady
+from console.ui.messages import SessionFocused, SessionOpened, SnapshotReady
 from widgets import (
     CommandLineScreen,
     ConfirmScreen,
@@ -248,6 +248,10 @@ class StressdeckApp(App[int]):
             log.show(snapshot.recent_events)
         if isinstance(self.screen, SessionDetailScreen):
             self.screen.show(snapshot)
+
+    def on_session_opened(self, message: SessionOpened) -> None:
+        if not isinstance(self.screen, ModalScreen):
+            self.action_detail()
 
     def on_session_focused(self, message: SessionFocused) -> None:
         log = self.query_one(EventLogPanel)
