@@ -173,3 +173,32 @@ async def test_double_clicking_a_pane_opens_its_detail() -> None:
         await pilot.click(SessionGrid, offset=(box.left + 2, box.top + 1), times=2)
         await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
         assert grid.focused_id == "emit#1"
+
+
+async def test_the_criteria_panel_says_how_many_more_and_scrolls() -> None:
+    from dataclasses import replace
+
+    from console.snapshot import CriterionSnapshot
+    from widgets import CriteriaPanel
+
+    many = tuple(
+        CriterionSnapshot(
+            name=f"criterion {i}",
+            expression="p(95)<2000",
+            metric="m",
+            scope="run",
+            state="pass",
+            value=1.0,
+            value_text="1ms",
+            target_text="< 2s",
+        )
+        for i in range(30)
+    )
+    app = make_app(snapshot=replace(synthetic_snapshot(), criteria=many), show_log=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(CriteriaPanel)
+        await until(pilot, lambda: "more" in str(panel.border_title), "+N more")
+        assert panel.can_focus
+        panel.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: str(panel.border_title) == "criteria", "all in view")
