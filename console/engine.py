@@ -76,6 +76,8 @@ RUN_SESSION = "run"  # the session id under which run-wide metrics (console_*) a
 # setup()), or after this many seconds with the ones that are (the rest are named).
 SETUP_LIMIT = 10.0
 _SETTLED = ("failed", "exited", "stopped", "crashed")  # not ready, but nothing to wait for
+_LIVE = ("starting", "connecting", "running", "idle", "reconnecting", "paused", "hung",
+         "restarting")  # fmt: skip
 _STOP_TIMEOUT = 10.0
 
 
@@ -937,6 +939,11 @@ class Run:
             _, stuck = await asyncio.wait(self._tasks.values(), timeout=_STOP_TIMEOUT)
             for task in stuck:
                 self._log("stop_error", f"{task.get_name()} did not stop", success=False)
+        for session in self.sessions.values():
+            # The run is over: a session whose task was cancelled before it could say so is
+            # stopped, not "running" in the final snapshot and the report.
+            if session.state in _LIVE:
+                session.state = "stopped"
         for kind_name, runtime in self.runtimes.items():
             try:
                 await runtime.stop()
