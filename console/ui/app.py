@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TextIO, TypeVar
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
@@ -39,6 +40,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer
 
 from console import verdicts
+from console.bindings import APP_KEYS
 from console.command_line import RUN_VERBS, complete, parse
 from console.errors import ExitStatus, UsageError
 from console.metrics import Trend
@@ -388,6 +390,20 @@ class StressdeckApp(App[int]):
             path = self.snapshot.run_dir
         self.deliver_screenshot(filename, path)
 
+    def on_key(self, event: events.Key) -> None:
+        """A fault key hidden because no session takes it still says so when pressed."""
+        if self._verbs is None or isinstance(self.screen, ModalScreen):
+            return
+        for spec in APP_KEYS:
+            keys = self._profile_keys.get(spec.id, spec.key).split(",")
+            if event.key in (k.strip() for k in keys) and not self.check_action(
+                *_action_of(spec.action)
+            ):
+                verb = _action_of(spec.action)[1][0] if "(" in spec.action else spec.action
+                self.notify(f"no session in this run accepts {verb}", severity="warning",
+                            timeout=2)  # fmt: skip
+                return
+
     def _note_verbs(self, snapshot: RunSnapshot) -> None:
         """The fault verbs the run's sessions take; the footer follows when they change."""
         verbs = frozenset(a.rsplit(".", 1)[-1] for s in snapshot.sessions for a in s.actions)
@@ -643,6 +659,12 @@ class StressdeckApp(App[int]):
             KeyHelp(" ".join(grouped[i][1]), grouped[i][0].description, i, grouped[i][0].tooltip)
             for i in ranked
         ]
+
+
+def _action_of(text: str) -> tuple[str, tuple[object, ...]]:
+    """``"fault('kill')"`` as ``("fault", ("kill",))``, as Textual parses a binding's action."""
+    name, _, rest = text.partition("(")
+    return name, tuple(a.strip().strip("'\"") for a in rest.rstrip(")").split(",") if a.strip())
 
 
 def make_app(
