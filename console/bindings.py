@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "APP_KEYS",
+    "CONFIRM_KEYS",
     "DETAIL_KEYS",
     "FAULT_KEYS",
     "GRID_KEYS",
@@ -51,7 +52,7 @@ APP_KEYS: tuple[KeySpec, ...] = (
     KeySpec("hang_all", "Z", "hang_all", "Hang/resume all", show=False),
     KeySpec("restart", "r", "fault('restart')", "Restart", tooltip="Restart the session"),
     KeySpec("restart_all", "R", "fault_all('restart')", "Restart all", show=False),
-    KeySpec("pause", "p", "pause", "Pause", tooltip="Pause or resume the run's load"),
+    KeySpec("pause", "p", "pause", "Pause", tooltip="Pause or resume all the run drives"),
     KeySpec("net", "w", "net_menu", "Net", tooltip="Network faults on the focused pane"),
     KeySpec("rate_up", "plus,=", "rate('rate_up')", "Rate +"),
     KeySpec("rate_down", "minus", "rate('rate_down')", "Rate -"),
@@ -66,6 +67,22 @@ APP_KEYS: tuple[KeySpec, ...] = (
         tooltip="Remove the focused pane's cluster node (a local cluster's) to rehearse its loss",
     ),
     KeySpec("export", "x", "export", "Export", tooltip="Write snapshot, report, junit"),
+    KeySpec(
+        "command",
+        "colon",
+        "command_line",
+        "Command",
+        key_display=":",
+        tooltip="Type a fault: :drop ssh#3, :burst api 200, :export",
+    ),
+    KeySpec(
+        "search",
+        "slash",
+        "search",
+        "Search",
+        key_display="/",
+        tooltip="Filter the panes and the event log: /fail, /ssh, /emit#2",
+    ),
     KeySpec("log", "e", "toggle_log", "Log", tooltip="Show or hide the event log"),
     KeySpec("filter", "f", "cycle_filter", "Filter log", show=False),
 )
@@ -99,6 +116,11 @@ QUIT_KEYS: tuple[KeySpec, ...] = (
     KeySpec("quit.no", "n,escape,q", "answer(False)", "Keep running"),
 )
 
+CONFIRM_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("confirm.yes", "y", "answer(True)", "Yes"),
+    KeySpec("confirm.no", "n,escape", "answer(False)", "No"),
+)
+
 NET_MENU_KEYS: tuple[KeySpec, ...] = (
     *(KeySpec(f"netmenu.{i}", str(i), f"choose({i - 1})", f"Preset {i}", show=False)
       for i in range(1, 8)),
@@ -113,6 +135,7 @@ KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "detail": DETAIL_KEYS,
     "help": HELP_KEYS,
     "quit": QUIT_KEYS,
+    "confirm": CONFIRM_KEYS,
     "netmenu": NET_MENU_KEYS,
 }
 # Keys Textual itself binds on every screen; a remap onto one would silently lose.

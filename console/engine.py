@@ -79,6 +79,8 @@ RUN_SESSION = "run"  # the session id under which run-wide metrics (console_*) a
 # setup()), or after this many seconds with the ones that are (the rest are named).
 SETUP_LIMIT = 10.0
 _SETTLED = ("failed", "exited", "stopped", "crashed")  # not ready, but nothing to wait for
+_LIVE = ("starting", "connecting", "running", "idle", "reconnecting", "paused", "hung",
+         "restarting")  # fmt: skip
 _STOP_TIMEOUT = 10.0
 
 
@@ -167,6 +169,8 @@ class Run:
         self._paused_total = 0.0
         self._load_started = False
         self.paused_what = ""  # what a pause stopped, for the header
+        self._ended_at = ""
+        self.exit_code: int | None = None
         # Run seconds when the stop began: stopping sessions is not load, and rates divide by
         # the time the load ran.
         self._load_ended: float | None = None
@@ -1016,6 +1020,9 @@ class Run:
             paused=self.paused_what,
             ledger=self.ledger.entries(),
             generator=self.health.lines(),
+            started_at=iso_at(self._wall_t0) if self._load_started else "",
+            ended_at=self._ended_at,
+            exit_code=self.exit_code,
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:
@@ -1080,6 +1087,11 @@ class Run:
             _, stuck = await asyncio.wait(self._tasks.values(), timeout=_STOP_TIMEOUT)
             for task in stuck:
                 self._log("stop_error", f"{task.get_name()} did not stop", success=False)
+        for session in self.sessions.values():
+            # The run is over: a session whose task was cancelled before it could say so is
+            # stopped, not "running" in the final snapshot and the report.
+            if session.state in _LIVE:
+                session.state = "stopped"
         for kind_name, runtime in self.runtimes.items():
             try:
                 await runtime.stop()
@@ -1115,6 +1127,8 @@ class Run:
         else:
             verdict = overall(c.state for c in self.criteria)
             self.state, code = "finished", ExitStatus.FAILED if idle else exit_status(verdict)
+        self._ended_at = self.timestamp()
+        self.exit_code = int(code)
         snapshot = self.make_snapshot()
         self._close_outputs(snapshot)
         summary = {

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -57,7 +59,7 @@ def snapshot_dict(
 ) -> dict[str, Any]:
     """The snapshot as JSON data, every string in it passed through the run's redactor."""
     secrets = Secrets.from_profile(profile) if secrets is None else secrets
-    data = _jsonable(snapshot)
+    data = {"verdict": snapshot.verdict, **_jsonable(snapshot)}  # the verdict first
     for session in data["sessions"]:
         session.pop("screen", None)  # raw terminal bytes are for the live view only
     data["recent_events"] = data["recent_events"][-50:]
@@ -288,9 +290,13 @@ def render_report(
 
 
 def render_junit(snapshot: RunSnapshot) -> str:
-    # JUnit has no "not judged": such a case is skipped (with its reason), not failed.
+    """One test case per criterion, in the shape the strict Ant schema (windyroad JUnit.xsd)
+    validates: suite ``timestamp`` and ``hostname``, ``properties`` first, a ``time`` on every
+    case, ``system-out``/``system-err`` last. Not judged is a ``skipped`` case with its
+    reason: neither a pass nor a failure."""
     failures = sum(c.state not in (verdicts.PASS, verdicts.NOT_JUDGED) for c in snapshot.criteria)
     skipped = sum(c.state == verdicts.NOT_JUDGED for c in snapshot.criteria)
+    started = snapshot.started_at or snapshot.ended_at or datetime.now(timezone.utc).isoformat()
     suite = ET.Element(
         "testsuite",
         name=f"stressdeck.{snapshot.profile_name}",
@@ -299,33 +305,55 @@ def render_junit(snapshot: RunSnapshot) -> str:
         errors="0",
         skipped=str(skipped),
         time=f"{snapshot.elapsed:.3f}",
+        timestamp=started[:19],  # the xsd's pattern: no fraction, no zone (this is UTC)
+        hostname=socket.gethostname() or "localhost",
     )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("verdict", snapshot.verdict),
+        ("exit_status", "" if snapshot.exit_code is None else str(snapshot.exit_code)),
+        ("state", snapshot.state),
+        ("run_dir", snapshot.run_dir),
+    ):
+        ET.SubElement(properties, "property", name=name, value=value)
+    out = []
     for criterion in snapshot.criteria:
+        # A criterion is judged over the whole run: that is its time.
         case = ET.SubElement(
-            suite, "testcase", classname=f"stressdeck.{snapshot.profile_name}", name=criterion.name
+            suite,
+            "testcase",
+            classname=f"stressdeck.{snapshot.profile_name}",
+            name=criterion.name,
+            time=f"{snapshot.elapsed:.3f}",
         )
         message = f"{criterion.metric}: {criterion.value_text} (target {criterion.target_text})"
+        out.append(f"{verdicts.label(criterion.state)} {criterion.name}: {message}")
         if criterion.state == verdicts.NOT_JUDGED:
             ET.SubElement(case, "skipped", message=criterion.evidence)
         elif criterion.state != verdicts.PASS:
             failure = ET.SubElement(case, "failure", message=message, type=criterion.state)
             failure.text = criterion.evidence or message
-        else:
-            ET.SubElement(case, "system-out").text = message
     for entry in snapshot.ledger:  # one case per fault: recovered, not back, or not judged
         name, state, text = ledger.junit_case(entry)
         case = ET.SubElement(
-            suite, "testcase", classname=f"stressdeck.{snapshot.profile_name}.faults", name=name
+            suite,
+            "testcase",
+            classname=f"stressdeck.{snapshot.profile_name}.faults",
+            name=name,
+            time=f"{snapshot.elapsed:.3f}",
         )
+        out.append(f"{state} {name}: {text}")
         if state == "fail":
             ET.SubElement(case, "failure", message=text, type="not back").text = text
             failures += 1
         elif state == "skip":
             ET.SubElement(case, "skipped", message=text)
-        else:
-            ET.SubElement(case, "system-out").text = text
+            skipped += 1
     suite.set("tests", str(len(snapshot.criteria) + len(snapshot.ledger)))
     suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+    ET.SubElement(suite, "system-out").text = "\n".join(out)
+    ET.SubElement(suite, "system-err").text = ""
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from console.engine import Run, RunResult
-from console.metrics import MetricType, describe
+from console.metrics import MetricType, aggregation_unit, describe, format_value
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import RunSnapshot
@@ -44,10 +44,37 @@ def progress_line(snap: RunSnapshot) -> str:
     )
 
 
+_DEFAULT_AGGREGATION = {"rate": "rate", "counter": "count", "gauge": "value", "trend": "p(95)"}
+
+
+def figure_text(snap: RunSnapshot, key: str, value: object) -> str:
+    """A summary figure with its unit: ``0%``, ``99.7/s``, ``1.23ms``; ``-`` when no data,
+    never a raw ``None`` or ``0.0``. Keys name a metric, optionally with its aggregation."""
+    name, _, aggregation = key.partition(" ")
+    metric = snap.metric(name)
+    if metric is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        aggregation = aggregation or _DEFAULT_AGGREGATION.get(metric.type, "value")
+        unit = aggregation_unit(MetricType(metric.type), metric.unit, aggregation)
+        return format_value(float(value), unit, aggregation)
+    if value is None:
+        return "- (no data)"
+    if isinstance(value, float):
+        return f"{value:.4g}" + (
+            "%" if key.endswith("_pct") else "ms" if key.endswith("_ms") else ""
+        )
+    return str(value)
+
+
 def format_summary(result: RunResult, summary: dict[str, object] | None = None) -> str:
     snap = result.snapshot
     width = (
-        max([len(c.name) for c in snap.criteria] + [len(m.name) for m in snap.metrics] + [20]) + 3
+        max(
+            [len(c.name) for c in snap.criteria]
+            + [len(m.name) for m in snap.metrics]
+            + [len(k) for k in (summary or {})]
+            + [20]
+        )
+        + 3
     )
     lines = [
         "",
@@ -70,7 +97,7 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         lines.append("  summary")
         for key, value in summary.items():
             if not isinstance(value, dict):
-                lines.append(f"    {key + ' ':.<{width}} {value}")
+                lines.append(f"    {key + ' ':.<{width}} {figure_text(snap, key, value)}")
         lines.append("")
     if snap.data_loss:
         lines.append("  data not written")
@@ -81,6 +108,10 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         lines.append(
             f"    {m.name + ' ':.<{width}} {describe(MetricType(m.type), m.unit, m.values)}"
         )
+        # Thresholds next to their metric, as k6 prints them.
+        for c in snap.criteria:
+            if c.metric == m.name and c.scope != "recovery":
+                lines.append(f"      {mark(c.state)} {c.expression}")
     lines += ["", f"  run directory: {result.run_dir}", f"  exit status: {result.exit_code}", ""]
     return "\n".join(lines)
 

@@ -663,7 +663,12 @@ def summarize(value: MetricValue, kind: MetricType, elapsed: float) -> dict[str,
 
 
 def describe(kind: MetricType, unit: str, figures: Mapping[str, float | None]) -> str:
-    """``avg=12ms min=3ms ...`` for the headless summary and the report."""
+    """``avg=12ms min=3ms ...`` for the headless summary and the report; a byte counter reads
+    ``131.5KB 26.3KB/s`` as k6 prints data_received."""
+    if kind is MetricType.COUNTER and unit == "bytes":
+        count, rate = figures.get("count"), figures.get("rate")
+        text = format_value(count, "bytes")
+        return text + (f" {format_value(rate, 'bytes')}/s" if rate is not None else "")
     return " ".join(
         f"{name}={format_value(value, aggregation_unit(kind, unit, name))}"
         for name, value in figures.items()

@@ -168,6 +168,16 @@ class RunSnapshot:
     paused: str = ""  # while paused, what is: "3 pty SIGSTOP, 2 ssh polling, 1 http load"
     ledger: tuple[LedgerEntry, ...] = ()  # each fault's impact (console.ledger)
     generator: tuple[str, ...] = ()  # evidence that the load generator saturated (console.health)
+    started_at: str = ""  # ISO time the load started (run second 0)
+    ended_at: str = ""  # ISO time the run ended, once it has
+    exit_code: int | None = None  # the process exit status, once the run has ended
+
+    @property
+    def verdict(self) -> str:
+        """The run's verdict so far (:func:`console.verdicts.overall`)."""
+        from console.verdicts import overall  # verdicts imports errors only; no cycle
+
+        return overall(c.state for c in self.criteria)
 
     def session(self, session_id: str) -> SessionSnapshot | None:
         return next((s for s in self.sessions if s.id == session_id), None)

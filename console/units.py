@@ -164,14 +164,17 @@ def parse_address(value: object, default_host: str = "127.0.0.1") -> tuple[str, 
 
 
 def format_duration(seconds: float) -> str:
-    """Short human text for a duration: ``0.25ms``, ``850ms``, ``12.3s``, ``4m05s``, ``1h02m``."""
+    """Short human text for a duration: ``0.25ms``, ``1.23ms``, ``45.6ms``, ``850ms``, ``12.3s``,
+    ``4m05s``, ``1h02m``."""
     if not math.isfinite(seconds):
         return str(seconds)
     if 0 < abs(seconds) < 0.001:
         # Below a millisecond two significant figures, so 0.1 ms does not read as 0ms.
         return f"{seconds * 1000:.2g}ms"
     if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
+        # Three significant figures below 100 ms: loopback latencies are 1.23ms, not 1ms.
+        ms = seconds * 1000
+        return f"{ms:.2f}ms" if ms < 10 else f"{ms:.1f}ms" if ms < 100 else f"{ms:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:

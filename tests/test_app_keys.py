@@ -26,7 +26,7 @@ from tests.console_harness import (
     snap,
     until,
 )
-from widgets import SessionGrid
+from widgets import ConfirmScreen, SessionGrid
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +100,8 @@ async def test_all_variants_reach_every_session(app: StressdeckApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await running(pilot, app)
         await pilot.press("ctrl+k")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked first")
+        await pilot.press("y")  # asked once: the next ctrl+k goes straight through
         await until(pilot, lambda: key_faults(app, "pty.kill"), "pty.kill on all")
         assert key_faults(app, "pty.kill")[0].data["sessions"] == ["emit#0", "emit#1"]
         for sid in ("emit#0", "emit#1"):
@@ -120,6 +122,11 @@ async def test_all_variants_reach_every_session(app: StressdeckApp) -> None:
         )
 
         await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked first")
+        await pilot.press("n")  # no: nothing happens
+        await pilot.pause(0.3)
+        assert not key_faults(app, "pty.restart")
+        await pilot.press("R", "y")
         await until(pilot, lambda: key_faults(app, "pty.restart"), "pty.restart on all")
 
         def started_thrice(session_id: str) -> bool:
@@ -135,14 +142,17 @@ async def test_keys_that_do_not_apply_say_so(app: StressdeckApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         told = record_notifications(app)
         await running(pilot, app)
-        # A PTY-only run: drop and the HTTP rate keys apply to no session, so they are off
-        # (and out of the footer); N has no cluster to act on and says so.
+        # A PTY-only run: drop and the HTTP rate keys apply to no session, N has no cluster.
         for key in ("d", "D", "plus", "minus", "b", "N"):
             await pilot.press(key)
-        await until(pilot, lambda: "this run has no cluster" in told, f"the N note, got {told}")
+        await until(pilot, lambda: len(told) >= 6, f"six notifications, got {told}")
+        # Hidden from the footer (no SSH, no HTTP in this run), and still saying so.
+        assert told.count("no session in this run accepts drop") == 2
+        assert "no session in this run accepts rate_up" in told
+        assert "no session in this run accepts rate_down" in told
+        assert "no session in this run accepts burst" in told
+        assert "this run has no cluster" in told  # N: only a cluster run has nodes to remove
         assert not [e for e in snap(app).recent_events if e.event == "fault_injected"]
-        footer = {a.binding.key for a in app.active_bindings.values() if a.enabled}
-        assert not {"d", "D", "b"} & footer
 
         await quit_app(pilot, app)
 

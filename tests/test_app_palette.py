@@ -78,3 +78,131 @@ async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type
             pilot, lambda: shot.exists() and "</svg>" in shot.read_text(), "the screenshot file"
         )
     assert "<svg" in shot.read_text()[:2000]
+
+
+async def test_the_command_line_completes_verbs_targets_and_parameters() -> None:
+    from textual.widgets import Input
+
+    from widgets import CommandLineScreen
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=2, pty=2, http=1), show_log=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("colon")
+        await until(pilot, lambda: isinstance(app.screen, CommandLineScreen), "the : line")
+        box = app.screen.query_one(Input)
+        await pilot.press("d", "r")
+        await until(pilot, lambda: box._suggestion == "drop", "drop suggested")
+        await pilot.press("tab", "space", "s", "s", "h", "number_sign")
+        await until(pilot, lambda: box._suggestion == "drop ssh#0", "a session suggested")
+        await pilot.press("tab")
+        assert box.value == "drop ssh#0"
+        await pilot.press("escape")
+        await pilot.press("colon", *"burst upload ")
+        box = app.screen.query_one(Input)
+        await until(pilot, lambda: box._suggestion == "burst upload count=", "its parameter")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CommandLineScreen)
+
+
+@pytest.mark.slow
+async def test_a_typed_fault_is_recorded_with_source_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.console_harness import quit_app, real_app, running, snap
+
+    app = real_app(tmp_path)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await running(pilot, app)
+            await pilot.press("colon", *"kill emit#1", "enter")
+            await until(
+                pilot,
+                lambda: any(f.source == "command" for f in snap(app).faults),
+                "the typed kill",
+            )
+            (fault,) = snap(app).faults
+            assert (fault.action, fault.sessions, fault.source) == (
+                "pty.kill",
+                ("emit#1",),
+                "command",
+            )
+            await pilot.press("colon", *"hang emit#0 nonsense", "enter")
+            await pilot.pause(0.3)
+            assert len(snap(app).faults) == 1  # refused with a message, nothing injected
+            await quit_app(pilot, app)
+    finally:
+        assert app.controller is not None
+        app.controller.stop()
+        app.controller.result(timeout=15)
+
+
+async def test_slash_filters_the_panes_and_the_event_log_with_completion() -> None:
+    from textual.widgets import Input
+
+    from widgets import CommandLineScreen, EventLogPanel, SessionGrid
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=3, pty=5, http=2), show_log=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        grid = app.query_one(SessionGrid)
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, CommandLineScreen), "the / line")
+        box = app.screen.query_one(Input)
+        await pilot.press("f", "a")
+        await until(pilot, lambda: box._suggestion == "fail", "fail suggested")
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, CommandLineScreen), "closed")
+        failing = {s.id for s in grid._sessions}
+        states = {s.id: s.state for s in app.snapshot.sessions}  # type: ignore[union-attr]
+        assert failing and all(
+            states[i] in ("failed", "crashed", "reconnecting", "hung", "exited", "restarting")
+            for i in failing
+        ), failing
+        assert len(failing) < len(states)
+        await pilot.press("slash", *"ssh", "enter")
+        await until(pilot, lambda: grid.filter_text == "ssh", "the ssh filter")
+        assert {s.kind for s in grid._sessions} == {"ssh"}
+        log = app.query_one(EventLogPanel)
+        assert log.log_filter == ("text", "ssh")
+        assert log.lines and all("ssh" in line.text.lower() for line in log.lines)
+        await pilot.press("slash", "ctrl+u", "enter")  # empty: everything again
+        await until(pilot, lambda: grid.filter_text == "", "the filter cleared")
+        assert len(grid._sessions) == len(states)
+
+
+async def test_double_clicking_a_pane_opens_its_detail() -> None:
+    from widgets import SessionDetailScreen, SessionGrid
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=2, pty=2, http=1), show_log=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        grid = app.query_one(SessionGrid)
+        box = grid._boxes["emit#1"]
+        await pilot.click(SessionGrid, offset=(box.left + 2, box.top + 1), times=2)
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
+        assert grid.focused_id == "emit#1"
+
+
+async def test_the_criteria_panel_says_how_many_more_and_scrolls() -> None:
+    from dataclasses import replace
+
+    from console.snapshot import CriterionSnapshot
+    from widgets import CriteriaPanel
+
+    many = tuple(
+        CriterionSnapshot(
+            name=f"criterion {i}",
+            expression="p(95)<2000",
+            metric="m",
+            scope="run",
+            state="pass",
+            value=1.0,
+            value_text="1ms",
+            target_text="< 2s",
+        )
+        for i in range(30)
+    )
+    app = make_app(snapshot=replace(synthetic_snapshot(), criteria=many), show_log=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(CriteriaPanel)
+        await until(pilot, lambda: "more" in str(panel.border_title), "+N more")
+        assert panel.can_focus
+        panel.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: str(panel.border_title) == "criteria", "all in view")

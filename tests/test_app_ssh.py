@@ -35,7 +35,7 @@ async def test_drop_keys_disconnect_and_the_sessions_come_back(tmp_path: Path) -
     app = make_app(profile, runs_dir=tmp_path, duration=60.0, show_log=True)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            record_notifications(app)
+            told = record_notifications(app)
 
             def all_running() -> bool:
                 s = app.snapshot
@@ -54,7 +54,7 @@ async def test_drop_keys_disconnect_and_the_sessions_come_back(tmp_path: Path) -
             )
             assert not events_named(app, "reconnected", "pool#1")
 
-            await pilot.press("D")
+            await pilot.press("D", "y")  # asked once
             await wait_until(pilot, lambda: len(key_faults(app, "ssh.drop")) == 2, "drop all")
             assert key_faults(app, "ssh.drop")[1].data["sessions"] == ["pool#0", "pool#1"]
             await wait_until(
@@ -62,9 +62,11 @@ async def test_drop_keys_disconnect_and_the_sessions_come_back(tmp_path: Path) -
             )
             await wait_until(pilot, all_running, "both back", timeout=20)
 
-            # SIGKILL is for PTY programs: an SSH-only run has the key off (out of the footer)
-            assert not app.check_action("fault", ("kill",))
+            # SIGKILL is for PTY programs: in an SSH-only run K is not in the footer (it shows
+            # the keys that apply to the run's kinds), and pressed, it says so.
             await pilot.press("K")
+            await wait_until(pilot, lambda: "accepts kill" in told[-1], "a notification")
+            assert told[-1] == "no session in this run accepts kill"
             assert not key_faults(app, "pty.kill")
             assert all(f.source == "key" for f in snap(app).faults)
             await quit_app(pilot, app)

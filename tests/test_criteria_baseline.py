@@ -94,7 +94,7 @@ AFTER = (
 async def test_after_a_fault_the_baseline_is_the_window_before_it(tmp_path: Path) -> None:
     mild = await verdict(AFTER + SLOW.format(latency=12.0), tmp_path=tmp_path)
     assert mild.state == "pass", mild
-    assert "vs baseline 10ms" in mild.evidence and mild.target_text == "< 1.5x baseline (15ms)"
+    assert "vs baseline 10.0ms" in mild.evidence and mild.target_text == "< 1.5x baseline (15ms)"
     harsh = await verdict(AFTER + SLOW.format(latency=50.0), tmp_path=tmp_path)
     assert harsh.state == "fail" and "1 over target" in harsh.evidence, harsh
     # Without a fault of that action there is nothing to judge: not judged, with the reason.

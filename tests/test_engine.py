@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -573,6 +574,18 @@ async def test_a_fault_scheduled_after_the_end_is_warned_and_its_criterion_not_j
     assert "○ NOT JUDGED: 1 of 2 criteria passed" in report  # the overall verdict
     suite = ET.parse(result.run_dir / "junit.xml").getroot()
     assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+    # What the strict Ant schema (windyroad JUnit.xsd) requires, checked by hand.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp", ""))
+    assert suite.get("hostname") and float(suite.get("time", "x")) >= 0
+    tags = [child.tag for child in suite]
+    assert tags == ["properties", "testcase", "testcase", "system-out", "system-err"]
+    assert all(float(case.get("time", "x")) >= 0 for case in suite.iter("testcase"))
+    assert [c.tag for case in suite.iter("testcase") for c in case] == ["skipped"]
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["verdict"] == "not_judged" and props["exit_status"] == "3"
+    snap = json.loads(sorted(result.run_dir.glob("snapshot-*.json"))[-1].read_text())
+    assert next(iter(snap)) == "verdict" and snap["verdict"] == "not_judged"
+    assert snap["exit_code"] == 3 and snap["started_at"] < snap["ended_at"]
 
 
 @on_loop_time

@@ -263,6 +263,8 @@ async def test_setup_is_not_load_rate_times_duration_iterations(tmp_path: Path) 
     iterations = result.snapshot.metric("iterations")
     assert iterations is not None and iterations.get("count") == 500
     assert iterations.get("rate") == pytest.approx(100.0, rel=0.01)
+    # Final states, not "running": the report and the last snapshot show how each ended.
+    assert {s.state for s in result.snapshot.sessions} <= {"stopped", "exited"}
     text = (result.run_dir / "events.jsonl").read_text()
     events = [json.loads(line) for line in text.splitlines()]
     (started,) = [e for e in events if e["event"] == "load_started"]

@@ -140,4 +140,4 @@ def test_the_faults_panel_shows_the_verdict_and_the_newest_fault_s_impact() -> N
     (entry,) = ledger.entries()
     text = [line.plain for line in impact_lines(entry)]
     assert text[0].strip() == "recovered in 2.5 s"
-    assert "api p95 2ms → 900ms, back after 2.5 s" in [line.strip() for line in text]
+    assert "api p95 2.00ms → 900ms, back after 2.5 s" in [line.strip() for line in text]

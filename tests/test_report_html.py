@@ -126,6 +126,7 @@ async def test_fault_spans_end_by_duration_by_the_action_that_ends_them_or_by_re
     assert spans[slow.id]["end"] == ended.ended  # a condition lasts until the action ending it
     assert spans[drop.id]["end"] == pytest.approx(drop.t + 0.3)  # its own duration
     assert spans[crash.id]["end"] is None  # a one-off: no band, a line
+    assert len(spans) == 3  # the end is not a fault of its own
     history = run.history()
     assert [s["id"] for s in history["fault_spans"]] == list(spans) and history["columns"]
     run.request_stop()

@@ -4,6 +4,8 @@ They render :mod:`console.snapshot` objects and never touch the engine; the app
 (:mod:`console.ui.app`) feeds them snapshots and turns keys into engine commands.
 """
 
+from widgets.command_line import CommandLineScreen
+from widgets.confirm import ConfirmScreen
 from widgets.criteria import CriteriaPanel
 from widgets.detail import SessionDetailScreen
 from widgets.event_log import EventLogPanel
@@ -17,6 +19,8 @@ from widgets.quit import QuitScreen
 from widgets.stats import ConsoleStatsPanel
 
 __all__ = [
+    "CommandLineScreen",
+    "ConfirmScreen",
     "ConsoleStatsPanel",
     "CriteriaPanel",
     "EventLogPanel",

@@ -32,16 +32,33 @@ def criterion_lines(criterion: CriterionSnapshot, width: int) -> list[Text]:
 
 
 class CriteriaPanel(TextLines):
-    """Every criterion, failing ones first so they are never scrolled away."""
+    """Every criterion, failing ones first so they are never scrolled away. Focusable (Tab)
+    to scroll; the title says "+N more" while some are out of view."""
 
+    can_focus = True
     _criteria: Sequence[CriterionSnapshot] = ()
 
     def show(self, criteria: Sequence[CriterionSnapshot]) -> None:
         self._criteria = criteria
         ordered = sorted(criteria, key=lambda c: verdicts.rank(c.state))
         width = max(self.size.width - 1, 20)
-        lines = [line for c in ordered for line in criterion_lines(c, width)]
+        starts: list[int] = []  # the line each criterion starts on
+        lines: list[Text] = []
+        for criterion in ordered:
+            starts.append(len(lines))
+            lines += criterion_lines(criterion, width)
         self.set_lines(lines or [Text("no criteria", style="dim")])
+        self._title(starts)
+
+    def _title(self, starts: Sequence[int]) -> None:
+        shown = self.scrollable_content_region.height
+        end = self.scroll_offset.y + shown
+        hidden = sum(1 for start in starts if start >= end) if shown else 0
+        self.border_title = "criteria" + (f" · +{hidden} more" if hidden else "")
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.show(self._criteria)
 
     def on_resize(self, event: events.Resize) -> None:
         self.show(self._criteria)  # Textual then calls TextLines.on_resize too

@@ -82,6 +82,8 @@ class EventLogPanel(RichLog):
             return event.kind == value
         if what == "session":
             return event.session_id == value
+        if what == "text":  # "/" search, as in less: the line as shown, any case
+            return value.lower() in event_line(event).plain.lower()
         return True
 
     def show(self, events: Sequence[Event]) -> None:

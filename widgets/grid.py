@@ -34,7 +34,7 @@ from textual.strip import Strip
 
 from console.snapshot import SeriesView, SessionSnapshot
 from console.ui.keys import GRID_BINDINGS
-from console.ui.messages import SessionFocused
+from console.ui.messages import SessionFocused, SessionOpened
 from widgets.render import compact_number, sparkline_segments, state_category, truncate
 
 __all__ = ["KIND_ORDER", "SessionGrid"]
@@ -54,6 +54,16 @@ class _PaneBox:
     col: int
     top: int  # first virtual line
     left: int
+
+
+FAILING_STATES = frozenset({"failed", "crashed", "reconnecting", "hung", "exited", "restarting"})
+
+
+def _matches(session: SessionSnapshot, word: str) -> bool:
+    if word in ("fail", "failing") and session.state in FAILING_STATES:
+        return True
+    return any(word in field.lower() for field in (session.id, session.group, session.kind,
+                                                   session.state))  # fmt: skip
 
 
 class SessionGrid(ScrollView, can_focus=True):
@@ -106,6 +116,8 @@ class SessionGrid(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.set_reactive(SessionGrid.compact, compact)
         self._sessions: tuple[SessionSnapshot, ...] = ()
+        self._all: tuple[SessionSnapshot, ...] = ()  # before the filter
+        self.filter_text = ""
         self._order: list[str] = []
         self._focused: str | None = None
         self._lines: list[Strip] = []
@@ -128,8 +140,18 @@ class SessionGrid(ScrollView, can_focus=True):
     def is_compact(self) -> bool:
         return self._pane_height == COMPACT_LINES
 
+    def set_filter(self, text: str) -> None:
+        """Show only the sessions matching every word of ``text`` ("/" as in k9s): a word
+        matches a session's id, group, kind or state; ``fail`` also every failing state."""
+        self.filter_text = text.strip()
+        self.update_sessions(self._all)
+
     def update_sessions(self, sessions: Sequence[SessionSnapshot]) -> None:
         """Take a new set of session snapshots and redraw (cheap: no layout pass)."""
+        self._all = tuple(sessions)
+        if self.filter_text:
+            words = self.filter_text.lower().split()
+            sessions = [s for s in sessions if all(_matches(s, w) for w in words)]
         ordered = sorted(
             sessions,
             key=lambda s: KIND_ORDER.index(s.kind) if s.kind in KIND_ORDER else len(KIND_ORDER),
@@ -188,6 +210,8 @@ class SessionGrid(ScrollView, can_focus=True):
                 and box.left <= event.x < box.left + pane_width
             ):
                 self.focus_session(box.session_id)
+                if event.chain == 2:  # a double click opens the detail, as Enter does
+                    self.post_message(SessionOpened(box.session_id))
                 return
 
     def _scroll_to_focus(self) -> None:

@@ -102,6 +102,10 @@ def sparkline_segments(
     high = max(shown)
     span = high - low
     top = len(SPARK_LEVELS) - 1
+    if high > 0 and (high - min(shown)) <= 0.02 * high:
+        # Steady (within 2%): a level line at mid height, not a solid block of full bars
+        # that reads as "maxed out".
+        span = 0.0
     marked = {m - offset for m in markers if m >= offset}
     run: list[str] = []
     for index, value in enumerate(shown):

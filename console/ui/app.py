@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TextIO, TypeVar
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
@@ -39,7 +40,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer
 
 from console import verdicts
-from console.errors import ExitStatus
+from console.bindings import APP_KEYS
+from console.command_line import RUN_VERBS, complete, parse
+from console.errors import ExitStatus, UsageError
 from console.metrics import Trend
 from console.net.presets import PRESETS, is_active, link_of, removal
 from console.profile import Profile
@@ -48,8 +51,10 @@ from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
 from console.ui.commands import KeyTableCommands
 from console.ui.driver import HangupSafeDriver, detach_from_terminal
 from console.ui.keys import APP_BINDINGS
-from console.ui.messages import SessionFocused, SnapshotReady
+from console.ui.messages import SessionFocused, SessionOpened, SnapshotReady
 from widgets import (
+    CommandLineScreen,
+    ConfirmScreen,
     ConsoleStatsPanel,
     CriteriaPanel,
     EventLogPanel,
@@ -71,7 +76,10 @@ T = TypeVar("T")
 UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
+BULK_CONFIRM = ("kill", "drop", "restart")  # ctrl+k, D, R: every session at once
 MAIN_SCREEN_ACTIONS = {
+    "command_line",
+    "search",
     "net_menu",
     "fault",
     "fault_all",
@@ -138,6 +146,7 @@ class StressdeckApp(App[int]):
         self._initial = snapshot
         self._profile_keys = dict(keymap or {})
         self._verbs: frozenset[str] | None = None  # fault verbs the sessions take, once known
+        self._confirmed: set[str] = set()  # bulk keys the operator said yes to in this run
         self._show_log = show_log
         self._clock = clock
         self.run_result: Any = None
@@ -245,6 +254,10 @@ class StressdeckApp(App[int]):
         if isinstance(self.screen, SessionDetailScreen):
             self.screen.show(snapshot)
 
+    def on_session_opened(self, message: SessionOpened) -> None:
+        if not isinstance(self.screen, ModalScreen):
+            self.action_detail()
+
     def on_session_focused(self, message: SessionFocused) -> None:
         log = self.query_one(EventLogPanel)
         if log.log_filter[0] == "session" and message.session_id and self.snapshot:
@@ -323,12 +336,76 @@ class StressdeckApp(App[int]):
             return any(name in self._verbs for name in VERB_ALIASES.get(verb, (verb,)))
         return True
 
+    def action_command_line(self) -> None:
+        def completions(text: str) -> list[str]:
+            return complete(text, self.snapshot.sessions if self.snapshot is not None else ())
+
+        self.push_screen(CommandLineScreen(completions), self._run_typed)
+
+    def action_search(self) -> None:
+        grid = self.query_one(SessionGrid)
+
+        def completions(text: str) -> list[str]:
+            sessions = self.snapshot.sessions if self.snapshot is not None else ()
+            words = dict.fromkeys(w for s in sessions for w in (s.kind, s.group, s.state))
+            return [w for w in ["fail", *words] if text and w.startswith(text.lower())]
+
+        screen = CommandLineScreen(
+            completions, placeholder="/fail  /ssh  /emit#2  (empty: all)", value=grid.filter_text
+        )
+        self.push_screen(screen, self._filter)
+
+    def _filter(self, text: str | None) -> None:
+        """Filter the grid and the event log by ``text``; "" shows everything again."""
+        if text is None:
+            return
+        text = text.lstrip("/").strip()
+        self.query_one(SessionGrid).set_filter(text)
+        log = self.query_one(EventLogPanel)
+        events = self.snapshot.recent_events if self.snapshot is not None else ()
+        log.set_filter(("text", text) if text else ("all", ""), events)
+        if text:
+            log.display = True
+
+    def _run_typed(self, text: str | None) -> None:
+        """Run a typed command: a fault recorded with source ``command``, or a run command."""
+        if not text:
+            return
+        try:
+            typed = parse(text, self.snapshot.sessions if self.snapshot is not None else ())
+        except UsageError as exc:
+            self.notify(str(exc), title=f":{text}", severity="warning", timeout=4)
+            return
+        if typed.action in RUN_VERBS:
+            if typed.action == "export":
+                self.action_export()
+            elif (typed.action == "pause") != (
+                self.snapshot is not None and self.snapshot.state == "paused"
+            ):
+                self.action_pause()
+            return
+        self._inject(typed.action, typed.target, typed.params, source="command")
+
     def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
         """Textual's screenshot (palette: "Save screenshot"), into the run directory with the
         run's other files rather than ~/Downloads, which may not exist."""
         if path is None and self.snapshot is not None and self.snapshot.run_dir:
             path = self.snapshot.run_dir
         self.deliver_screenshot(filename, path)
+
+    def on_key(self, event: events.Key) -> None:
+        """A fault key hidden because no session takes it still says so when pressed."""
+        if self._verbs is None or isinstance(self.screen, ModalScreen):
+            return
+        for spec in APP_KEYS:
+            keys = self._profile_keys.get(spec.id, spec.key).split(",")
+            if event.key in (k.strip() for k in keys) and not self.check_action(
+                *_action_of(spec.action)
+            ):
+                verb = _action_of(spec.action)[1][0] if "(" in spec.action else spec.action
+                self.notify(f"no session in this run accepts {verb}", severity="warning",
+                            timeout=2)  # fmt: skip
+                return
 
     def _note_verbs(self, snapshot: RunSnapshot) -> None:
         """The fault verbs the run's sessions take; the footer follows when they change."""
@@ -357,6 +434,16 @@ class StressdeckApp(App[int]):
         actions = self._accepted(verb, sessions)
         if not actions:
             self.notify(f"no session in this run accepts {verb}", severity="warning", timeout=2)
+            return
+        if verb in BULK_CONFIRM and verb not in self._confirmed:
+            # Destructive on every session: ask once per key and run, then trust the operator.
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._confirmed.add(verb)
+                    self.action_fault_all(verb)
+
+            count = sum(1 for s in sessions if set(s.actions) & set(actions))
+            self.push_screen(ConfirmScreen(f"{verb.capitalize()} all {count} sessions?"), answered)
             return
         for action in actions:
             self._inject(action, "all")
@@ -526,12 +613,20 @@ class StressdeckApp(App[int]):
 
         self.push_screen(NetMenuScreen(target, link), chosen)
 
-    def _inject(self, action: str, target: str, params: Mapping[str, Any] | None = None) -> None:
+    def _inject(
+        self,
+        action: str,
+        target: str,
+        params: Mapping[str, Any] | None = None,
+        source: str = "key",
+    ) -> None:
         if self.controller is None:
             self.notify("no run attached", severity="warning", timeout=2)
             return
         try:
-            future = self.controller.inject(action, target, params=dict(params or {}), source="key")
+            future = self.controller.inject(
+                action, target, params=dict(params or {}), source=source
+            )
         except Exception as exc:  # the controller refuses synchronously: say why
             self.notify(str(exc) or type(exc).__name__, severity="warning", timeout=3)
             return
@@ -586,6 +681,12 @@ class StressdeckApp(App[int]):
             KeyHelp(" ".join(grouped[i][1]), grouped[i][0].description, i, grouped[i][0].tooltip)
             for i in ranked
         ]
+
+
+def _action_of(text: str) -> tuple[str, tuple[object, ...]]:
+    """``"fault('kill')"`` as ``("fault", ("kill",))``, as Textual parses a binding's action."""
+    name, _, rest = text.partition("(")
+    return name, tuple(a.strip().strip("'\"") for a in rest.rstrip(")").split(",") if a.strip())
 
 
 def make_app(

@@ -20,6 +20,7 @@ from textual.binding import Binding
 
 from console.bindings import (
     APP_KEYS,
+    CONFIRM_KEYS,
     DETAIL_KEYS,
     FAULT_KEYS,
     GRID_KEYS,
@@ -31,6 +32,7 @@ from console.bindings import (
 
 __all__ = [
     "APP_BINDINGS",
+    "CONFIRM_BINDINGS",
     "DETAIL_BINDINGS",
     "FAULT_BINDINGS",
     "GRID_BINDINGS",
@@ -58,4 +60,5 @@ FAULT_BINDINGS: list[Binding] = [_binding(spec) for spec in FAULT_KEYS]
 DETAIL_BINDINGS: list[Binding] = [_binding(spec) for spec in DETAIL_KEYS]
 HELP_BINDINGS: list[Binding] = [_binding(spec) for spec in HELP_KEYS]
 QUIT_BINDINGS: list[Binding] = [_binding(spec) for spec in QUIT_KEYS]
+CONFIRM_BINDINGS: list[Binding] = [_binding(spec) for spec in CONFIRM_KEYS]
 NET_MENU_BINDINGS: list[Binding] = [_binding(spec) for spec in NET_MENU_KEYS]

@@ -11,7 +11,7 @@ from textual.message import Message
 
 from console.snapshot import RunSnapshot
 
-__all__ = ["SessionFocused", "SnapshotReady"]
+__all__ = ["SessionFocused", "SessionOpened", "SnapshotReady"]
 
 
 class SnapshotReady(Message):
@@ -23,6 +23,14 @@ class SnapshotReady(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReady)
+
+
+class SessionOpened(Message):
+    """A pane was double-clicked: open its detail, as Enter does."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
 
 
 class SessionFocused(Message):

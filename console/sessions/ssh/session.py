@@ -516,9 +516,10 @@ class SshSession(Session):
     def pty_channel(self) -> PtyChannel | None:
         return self._pty
 
-    def screen(self) -> bytes:
-        pty = self.pty_channel
-        return bytes(pty.screen) if pty is not None else b""
-
     def view(self) -> SessionSnapshot:
         return session_view(self)
+
+    def screen(self) -> bytes:
+        """The PTY channel's recent raw output, for the detail view (fetched on request)."""
+        pty = self.pty_channel
+        return bytes(pty.screen) if pty is not None else b""
