@@ -121,7 +121,7 @@ async def connect_and_drop(sessions: int, rounds: int, runs_dir: Path) -> dict[s
     run, task = await _start("connect", sessions, runs_dir)
     all_up = await _until(lambda: _running(run) == sessions, 120)
     connect_total = time.monotonic() - started
-    snap = run.current_snapshot()
+    snap = run.make_snapshot()  # now: the latest published one may predate the connections
     connect = {
         "sessions": sessions,
         "all_connected": all_up,

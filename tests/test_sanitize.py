@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.sanitize import LIMIT, clean, clean_data
+from console.sanitize import LIMIT, all_unchanged, clean, clean_data
 from console.sessions.pty.output import text_lines
 
 # What must never reach a terminal: C0 (tab and newline excepted where allowed), DEL, C1.
@@ -89,3 +89,11 @@ def test_output_tails_drop_colours_and_show_everything_else() -> None:
 def test_long_text_says_how_much_was_cut() -> None:
     out = clean("x" * (LIMIT + 10))
     assert out == "x" * LIMIT + "…(+10)"
+
+
+@given(st.lists(st.one_of(st.text(max_size=60), hostile), max_size=8), st.integers(1, 80))
+def test_all_unchanged_only_when_clean_changes_nothing(texts: list[str], limit: int) -> None:
+    # One way only: a text isprintable() rejects may still be one clean() leaves alone (a
+    # no-break space), and then the slow path runs for nothing, which is only slower.
+    if all_unchanged(texts, limit):
+        assert all(clean(t, limit=limit) == t for t in texts)

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from console.errors import FaultNotApplicable
 from console.events import Event
 from console.metrics import MetricSpec, Series
-from console.sanitize import clean
+from console.sanitize import all_unchanged, clean
 from console.secrets import NO_SECRETS, Secrets
 from console.snapshot import FaultRecord, SeriesView, SessionSnapshot
 
@@ -322,6 +322,8 @@ class Session(ABC):
             "last_event": last.line() if last is not None else "",
         }
         merged = {**shared, **fields}
+        if all_unchanged(_texts(merged)):
+            return SessionSnapshot(**merged)  # the common case: one scan of every text at once
         for name in ("target", "last_event"):
             merged[name] = clean(merged[name])
         for name in ("badges", "output_tail", "actions"):
@@ -331,6 +333,17 @@ class Session(ABC):
             if name in merged:
                 merged[name] = tuple((clean(k), clean(v)) for k, v in merged[name])
         return SessionSnapshot(**merged)
+
+
+def _texts(fields: Mapping[str, Any]) -> list[str]:
+    """Every text of a view, for :func:`~console.sanitize.all_unchanged`."""
+    texts = [fields["target"], fields["last_event"]]
+    for name in ("badges", "output_tail", "actions"):
+        texts.extend(fields.get(name, ()))
+    for name in ("counters", "details"):
+        for pair in fields.get(name, ()):
+            texts.extend(pair)
+    return texts
 
 
 class KindRuntime:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from console.emit import LineVerifier
 from console.files import open_private, private_dir
-from console.sanitize import clean
+from console.sanitize import all_unchanged, clean
 
 __all__ = ["SessionOutput", "text_lines"]
 
@@ -34,8 +34,16 @@ def text_lines(raw: bytes, keep: int) -> tuple[str, ...]:
     :mod:`console.sanitize`); a bare CR redraws the line, so only its last part is kept.
     """
     text = raw.decode("utf-8", "replace")
+    # Plain output (the common case): lines ending in CRLF and nothing to neutralise, which
+    # one scan of them all can tell; anything else is done line by line below.
+    split = text.rsplit("\n", keep + 1)[-keep - 1 :]
+    plain = [line[:-1] if line.endswith("\r") else line for line in split]
+    if plain and not plain[-1]:
+        plain.pop()
+    if all_unchanged(plain, LINE_LIMIT):
+        return tuple(plain[-keep:])
     lines = []
-    for line in text.rsplit("\n", keep + 1)[-keep - 1 :]:
+    for line in split:
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
         lines.append(clean(line, drop_style=True, limit=LINE_LIMIT))
     if lines and not lines[-1]:
