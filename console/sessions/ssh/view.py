@@ -61,7 +61,6 @@ def session_view(session: SshSession) -> SessionSnapshot:
         series=session.series_views({"cpu": "%", "mem": "%"}),
         counters=counters,
         output_tail=tuple(pty.tail) if pty is not None else (),
-        screen=bytes(pty.screen) if pty is not None else b"",
         details=details,
         actions=tuple(faults),
     )
