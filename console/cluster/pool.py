@@ -303,7 +303,9 @@ class PooledSession(Session):
             self.state = view.state  # a failure counts as an abnormal end here, once
 
     def view(self) -> SessionSnapshot:
-        base = self._view or self.snapshot()
+        base = self._view or SessionSnapshot(  # before the pool's first answer
+            id=self.id, kind=self.kind, group=self.ctx.group, target=self.target, state=self.state
+        )
         node = f"{self.node[:8]} {self.node_ip}".strip() or "placing"
         return dataclasses.replace(base, state=self.state, details=(("node", node), *base.details))
 
