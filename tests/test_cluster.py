@@ -166,40 +166,6 @@ async def test_load_splits_over_both_nodes_and_merges_exactly(
     assert all(dict(p.counters)["workers"] == "1" for p in panes)
 
 
-async def test_a_lost_node_is_an_observed_fault_and_degraded_runs_on(
-    tmp_path: Path, cluster: Any, nginx: Nginx, no_actor_left: None
-) -> None:
-    extra = 'on_node_lost = "degraded"'
-    text = (
-        _profile(cluster.address, nginx.url, extra=extra, rate=40)
-        + """
-[[criteria]]
-name = "no session lost"
-metric = "session_abnormal_ends"
-threshold = "count==0"
-"""
-    )
-    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=12.0)
-    task = asyncio.ensure_future(run.run())
-    sessions = await _until_both_send(run, 10)
-    victim = next(n for n in cluster.worker_nodes if n.node_id == sessions[1].node)
-    removed_at = run.now()
-    await asyncio.to_thread(cluster.remove_node, victim, False)
-    result = await task
-
-    lost = [e for e in run.event_log.recent if e.event == "node_lost"]
-    assert [e.session_id for e in lost] == [sessions[1].id]
-    assert lost[0].data["node"] == victim.node_id and lost[0].data["cause"]
-    observed = [f for f in result.snapshot.faults if f.action == "node.lost"]
-    assert [f.source for f in observed] == ["observed"]
-    assert observed[0].t - removed_at < 5.0
-    # The run went on with the surviving node: it finished, degraded, and the criterion says so.
-    assert sessions[0].state == "stopped" and sessions[1].state == "failed"
-    assert result.exit_code == 1
-    states = {c.name: c.state for c in result.snapshot.criteria}
-    assert states == {"p95": "pass", "no session lost": "fail"}
-
-
 SSH_POOL = """
 [run]
 name = "cluster-ssh"
@@ -234,7 +200,10 @@ async def test_ssh_sessions_are_held_by_a_pool_on_each_node(
         if len(pooled) == 4 and all(s.state == "running" for s in pooled):
             break
         await asyncio.sleep(0.05)
-    assert [s.state for s in pooled] == ["running"] * 4
+    errors = [
+        f"{e.session_id} {e.event} {e.detail}" for e in run.event_log.recent if e.success is False
+    ]
+    assert [s.state for s in pooled] == ["running"] * 4, errors
     await run.inject("ssh.drop", target="pool#0")
     result = await task
 
@@ -254,3 +223,38 @@ async def test_ssh_sessions_are_held_by_a_pool_on_each_node(
         "ssh pool#2",
         "ssh pool#3",
     ]
+
+
+# Last in the module: it removes one of the shared cluster's worker nodes.
+async def test_a_lost_node_is_an_observed_fault_and_degraded_runs_on(
+    tmp_path: Path, cluster: Any, nginx: Nginx, no_actor_left: None
+) -> None:
+    extra = 'on_node_lost = "degraded"'
+    text = (
+        _profile(cluster.address, nginx.url, extra=extra, rate=40)
+        + """
+[[criteria]]
+name = "no session lost"
+metric = "session_abnormal_ends"
+threshold = "count==0"
+"""
+    )
+    run = Run(load_profile_text(text, name="t"), runs_dir=tmp_path, duration=12.0)
+    task = asyncio.ensure_future(run.run())
+    sessions = await _until_both_send(run, 10)
+    victim = next(n for n in cluster.worker_nodes if n.node_id == sessions[1].node)
+    removed_at = run.now()
+    await asyncio.to_thread(cluster.remove_node, victim, False)
+    result = await task
+
+    lost = [e for e in run.event_log.recent if e.event == "node_lost"]
+    assert [e.session_id for e in lost] == [sessions[1].id]
+    assert lost[0].data["node"] == victim.node_id and lost[0].data["cause"]
+    observed = [f for f in result.snapshot.faults if f.action == "node.lost"]
+    assert [f.source for f in observed] == ["observed"]
+    assert observed[0].t - removed_at < 5.0
+    # The run went on with the surviving node: it finished, degraded, and the criterion says so.
+    assert sessions[0].state == "stopped" and sessions[1].state == "failed"
+    assert result.exit_code == 1
+    states = {c.name: c.state for c in result.snapshot.criteria}
+    assert states == {"p95": "pass", "no session lost": "fail"}
