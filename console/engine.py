@@ -359,10 +359,9 @@ class Run:
     def _build_nodes(self) -> None:
         """Node panes first, so the grid shows them above the sessions they carry."""
         from console.cluster.nodes import NodeSession
-        from console.sessions.http.remote import RayHttpSession
 
-        def workers() -> list[RayHttpSession]:
-            return [s for s in self.sessions.values() if isinstance(s, RayHttpSession)]
+        def workers() -> list[Session]:
+            return [s for s in self.sessions.values() if s.kind != "node"]
 
         usable = [n for n in self._cluster_nodes if n.alive and (n.cpus > 0 or not n.head)]
         for index, info in enumerate(usable):

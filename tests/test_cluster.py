@@ -21,6 +21,7 @@ pytest.importorskip("ray", reason="Ray is not installed: pip install '.[cluster]
 
 from bench.nginx_loopback import Nginx, nginx_path
 from console.cluster.backend import start_local_cluster
+from console.cluster.pool import PooledSession
 from console.engine import Run
 from console.metrics import Trend
 from console.profile import load_profile_text
@@ -165,6 +166,66 @@ async def test_load_splits_over_both_nodes_and_merges_exactly(
     assert all(dict(p.counters)["workers"] == "1" for p in panes)
 
 
+SSH_POOL = """
+[run]
+name = "cluster-ssh"
+duration = "14s"
+cluster = "{address}"
+[[ssh]]
+name = "pool"
+count = 4
+target = "embedded"
+poll_interval = "1s"
+intensity = "low"
+[[criteria]]
+name = "dropped connections back within 15 s"
+after = "ssh.drop"
+within = "15s"
+threshold = "rate==100%"
+"""
+
+
+async def test_ssh_sessions_are_held_by_a_pool_on_each_node(
+    tmp_path: Path, cluster: Any, no_actor_left: None
+) -> None:
+    run = Run(
+        load_profile_text(SSH_POOL.format(address=cluster.address), name="t"),
+        runs_dir=tmp_path,
+        duration=14.0,
+    )
+    task = asyncio.ensure_future(run.run())
+    pooled: list[PooledSession] = []
+    for _ in range(600):  # bounded: each pool starts its own embedded server, then connects
+        pooled = [s for s in run.sessions.values() if isinstance(s, PooledSession)]
+        if len(pooled) == 4 and all(s.state == "running" for s in pooled):
+            break
+        await asyncio.sleep(0.05)
+    errors = [
+        f"{e.session_id} {e.event} {e.detail}" for e in run.event_log.recent if e.success is False
+    ]
+    assert [s.state for s in pooled] == ["running"] * 4, errors
+    await run.inject("ssh.drop", target="pool#0")
+    result = await task
+
+    workers = {node.node_id for node in cluster.worker_nodes}
+    assert {s.node for s in pooled} == workers  # two connections held on each node
+    back = [
+        e for e in run.event_log.recent if e.event == "reconnected" and e.session_id == "pool#0"
+    ]
+    assert back and back[0].data["node"] == pooled[0].node
+    assert result.exit_code == 0, [
+        (c.name, c.state, c.value_text) for c in result.snapshot.criteria
+    ]
+    panes = [p for p in result.snapshot.sessions if p.kind == "node"]
+    assert sorted(k for p in panes for k, _ in p.details if k.startswith("ssh ")) == [
+        "ssh pool#0",
+        "ssh pool#1",
+        "ssh pool#2",
+        "ssh pool#3",
+    ]
+
+
+# Last in the module: it removes one of the shared cluster's worker nodes.
 async def test_a_lost_node_is_an_observed_fault_and_degraded_runs_on(
     tmp_path: Path, cluster: Any, nginx: Nginx, no_actor_left: None
 ) -> None:

@@ -103,6 +103,7 @@ class RayCluster:
         self.address = ""
         self._local: Any = None  # ray.cluster_utils.Cluster when we started it
         self._actor_cls: Any = None
+        self._pool_cls: Any = None
         self._actors: dict[int, Any] = {}  # id(handle) -> handle, to kill what is left
         self._lock = threading.Lock()
         self._connected = False
@@ -194,6 +195,10 @@ class RayCluster:
             )
         return found
 
+    def worker_nodes(self) -> list[NodeInfo]:
+        """The alive nodes that can hold workers (a head without CPUs only coordinates)."""
+        return [n for n in self.nodes() if n.alive and (n.cpus > 0 or not n.head)]
+
     def node_cause(self, node_id: str) -> str:
         """Why a node is gone, in Ray's words ("" when it is alive or unknown)."""
         with contextlib.suppress(Exception):
@@ -226,6 +231,25 @@ class RayCluster:
             self._actor_cls = ray.remote(HttpActor)
         handle = self._actor_cls.options(
             num_cpus=1, scheduling_strategy="SPREAD", max_restarts=0, max_concurrency=64
+        ).remote()
+        with self._lock:
+            self._actors[id(handle)] = handle
+        return handle
+
+    def pool_actor(self, node_id: str) -> Any:
+        """A session pool actor pinned to ``node_id`` (see :mod:`console.cluster.pool`)."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from console.cluster.pool import SessionPoolActor
+
+        if self._pool_cls is None:
+            self._pool_cls = ray.remote(SessionPoolActor)
+        handle = self._pool_cls.options(
+            num_cpus=1,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            max_restarts=0,
+            max_concurrency=64,
         ).remote()
         with self._lock:
             self._actors[id(handle)] = handle

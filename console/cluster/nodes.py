@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from console.metrics import Series, Trend
 from console.sessions.base import Session, SessionContext
+from console.sessions.http.remote import RayHttpSession
 from console.sessions.http.view import ms_text
 from console.snapshot import SessionSnapshot
 
 if TYPE_CHECKING:
     from console.cluster.backend import NodeInfo, RayCluster
-    from console.sessions.http.remote import RayHttpSession
 
 __all__ = ["NodeSession"]
 
@@ -38,7 +38,7 @@ class NodeSession(Session):
         ctx: SessionContext,
         cluster: RayCluster,
         info: NodeInfo,
-        workers: Callable[[], list[RayHttpSession]],
+        workers: Callable[[], list[Session]],
     ) -> None:
         super().__init__(ctx, target=info.address)
         self.cluster = cluster
@@ -53,8 +53,12 @@ class NodeSession(Session):
     def node_id(self) -> str:
         return self.info.node_id
 
-    def mine(self) -> list[RayHttpSession]:
-        return [w for w in self._workers() if w.node == self.node_id]
+    def mine(self) -> list[Session]:
+        """The sessions placed on this node: HTTP workers and pooled sessions alike."""
+        return [w for w in self._workers() if getattr(w, "node", "") == self.node_id]
+
+    def _http(self) -> list[RayHttpSession]:
+        return [w for w in self.mine() if isinstance(w, RayHttpSession)]
 
     async def run(self) -> None:
         self.state = "running"
@@ -82,7 +86,7 @@ class NodeSession(Session):
     def sample(self) -> None:
         if self.state != "failed" and self.node_id in self.cluster.lost:
             self.lost(self.cluster.lost[self.node_id])
-        mine = self.mine()
+        mine = self._http()
         merged = Trend()
         for worker in mine:
             merged.merge(worker.last_interval)
@@ -92,6 +96,7 @@ class NodeSession(Session):
 
     def view(self) -> SessionSnapshot:
         mine = self.mine()
+        http = self._http()
         p95 = self.series["p95"].last
         counters = (
             ("workers", str(len(mine))),
@@ -107,7 +112,7 @@ class NodeSession(Session):
         ]
         if self.cause:
             details.append(("cause", self.cause))
-        for worker in mine:
+        for worker in http:
             last = worker.series["p95"].last
             details.append(
                 (
@@ -116,6 +121,9 @@ class NodeSession(Session):
                     f"p95 {ms_text(last if last else None)}, CPU {worker.cpu:.0f}%",
                 )
             )
+        for other in mine:
+            if not isinstance(other, RayHttpSession):
+                details.append((f"{other.kind} {other.id}", other.state))
         return self.make_view(
             series=self.series_views({"req/s": "", "p95": "ms"}),
             counters=counters,

@@ -258,7 +258,15 @@ def _seconds(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else parse_duration(value)
 
 
-def create(groups: Sequence[SshGroupConfig], env: RunEnv) -> SshRuntime:
+def create(groups: Sequence[SshGroupConfig], env: RunEnv) -> KindRuntime:
+    if env.cluster is not None:  # a pool actor per node holds its share of the connections
+        from console.cluster.pool import pool_runtime
+
+        return pool_runtime("ssh", groups, env, _create)
+    return _create(groups, env)
+
+
+def _create(groups: Sequence[SshGroupConfig], env: RunEnv) -> SshRuntime:
     keys = KeyStore()
     sessions: list[SshSession] = []
     for group in groups:
