@@ -47,7 +47,8 @@ threshold = "rate==100%"
 
 async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Path) -> None:
     os.environ.pop("RAY_ADDRESS", None)
-    run = Run(load_profile_text(PROFILE, name="t"), runs_dir=tmp_path, duration=12.0)
+    # long enough that the re-spread share runs a while on the survivor, on a loaded machine
+    run = Run(load_profile_text(PROFILE, name="t"), runs_dir=tmp_path, duration=25.0)
     task = asyncio.ensure_future(run.run())
     sessions: list[RayHttpSession] = []
     for _ in range(1200):  # bounded: the cluster starts in seconds, then the actors
@@ -60,6 +61,11 @@ async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Pat
     node = await run.remove_cluster_node(sessions[1].node)
     assert node == sessions[1].node
     before = sessions[1].totals["http_reqs"]
+    # a positive signal before the end: the share answers from the surviving node and sends
+    for _ in range(600):
+        if sessions[1].node not in ("", node) and sessions[1].totals["http_reqs"] > before:
+            break
+        await asyncio.sleep(0.05)
     result = await task
 
     lost = [e for e in run.event_log.recent if e.event == "node_lost"]
