@@ -71,12 +71,17 @@ async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type
     snapshot = replace(synthetic_snapshot(ssh=1, pty=1, http=1), run_dir=str(tmp_path))
     app = make_app(snapshot=snapshot, show_log=False)
     async with app.run_test(size=(100, 30)) as pilot:
+        from tests.console_harness import record_notifications
+
+        told = record_notifications(app)
         app.action_screenshot(filename="shot.svg")
         shot = tmp_path / "shot.svg"
-        # written by a thread: wait for the whole file, not for its first byte
+        # Written by Textual's thread, which then tells the app: wait for both (the whole file,
+        # and the thread done with the app) so it never calls into a closed loop later.
         await until(
             pilot, lambda: shot.exists() and "</svg>" in shot.read_text(), "the screenshot file"
         )
+        await until(pilot, lambda: len(told) >= 1, f"the saved-screenshot note, got {told}")
     assert "<svg" in shot.read_text()[:2000]
 
 
