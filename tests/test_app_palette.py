@@ -57,12 +57,15 @@ async def test_the_footer_shows_the_keys_of_the_profiles_kinds_and_always_help_a
 
     app = make_app(snapshot=synthetic_snapshot(ssh=0, pty=0, http=2), show_log=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.2)
+
+        def visible() -> set[str]:
+            return {k.description for k in app.query(FooterKey) if k.region.width and k.region.right <= 80}
+
+        # The footer lays out after its keys mount: wait for the layout, not a fixed pause.
+        await until(pilot, lambda: {"Help", "Quit"} <= visible(), "help and quit on screen")
         shown = [k.description for k in app.query(FooterKey)]
         assert {"Rate +", "Rate -", "Burst"} <= set(shown), shown
         assert not {"Kill", "Drop", "Hang/resume"} & set(shown), shown  # no PTY, no SSH
-        visible = [k for k in app.query(FooterKey) if k.region.right <= 80 and k.region.width]
-        assert {"Help", "Quit"} <= {k.description for k in visible}
 
 
 async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
