@@ -38,7 +38,7 @@ from console import export
 from console.chaos import ChaosPlan, draws, picked
 from console.criteria import Criterion, RecoveryTracker
 from console.errors import ExitStatus, FaultNotApplicable, RunDirError
-from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
+from console.events import FLUSH_INTERVAL, RECENT_EVENTS, WRITE_FAILED, Event, EventLog, iso_at
 from console.faults import FaultInjector, after_end_text, faults_after_end, seconds_text
 from console.files import new_private_dir
 from console.health import UNTRUSTWORTHY, GeneratorHealth
@@ -1011,7 +1011,7 @@ class Run:
             ),
             faults=tuple(self.injector.records),
             fault_count=self.injector.total,
-            recent_events=self.event_log.tail(200),
+            recent_events=self.event_log.tail(RECENT_EVENTS),
             events_logged=self.event_log.count,
             exports=tuple(str(p) for p in self.exports),
             abort_reason=self.abort_reason,

@@ -22,11 +22,12 @@ put disk latency on the event loop.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,6 +92,12 @@ def iso_at(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="microseconds")
 
 
+# Events kept in memory: what the snapshot carries to the event log panel and the detail view,
+# as many as the panel keeps lines. The whole log is on disk (events.jsonl); a longer ring only
+# made the console's memory climb for the first hour of a soak.
+RECENT_EVENTS = 500
+
+
 class EventLog:
     """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI.
 
@@ -104,7 +111,7 @@ class EventLog:
         path: Path | None,
         run_name: str,
         *,
-        keep: int = 2000,
+        keep: int = RECENT_EVENTS,
         monotonic: Callable[[], float] = time.monotonic,
         redact: Callable[[Event], Event] = lambda event: event,
     ) -> None:
@@ -203,5 +210,5 @@ class EventLog:
             self._fd = None
 
     def tail(self, n: int) -> tuple[Event, ...]:
-        items: Iterable[Event] = self.recent
-        return tuple(items)[-n:]
+        skip = len(self.recent) - n
+        return tuple(itertools.islice(self.recent, skip, None) if skip > 0 else self.recent)
