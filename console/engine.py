@@ -38,7 +38,15 @@ from console import export
 from console.chaos import ChaosPlan, draws, picked
 from console.criteria import Criterion, RecoveryTracker
 from console.errors import ExitStatus, FaultNotApplicable, RunDirError
-from console.events import FLUSH_INTERVAL, RECENT_EVENTS, WRITE_FAILED, Event, EventLog, iso_at
+from console.events import (
+    FLUSH_INTERVAL,
+    RECENT_EVENTS,
+    WRITE_FAILED,
+    Event,
+    EventLog,
+    EventMaker,
+    iso_at,
+)
 from console.faults import FaultInjector, after_end_text, faults_after_end, seconds_text
 from console.files import new_private_dir
 from console.health import UNTRUSTWORTHY, GeneratorHealth
@@ -47,7 +55,6 @@ from console.ledger import FaultLedger
 from console.metrics import MetricsRegistry, Trend, summarize
 from console.profile import Profile
 from console.replay import RUN_PAUSE, ReplayFault
-from console.sanitize import clean, clean_data
 from console.secrets import Secrets
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
@@ -96,7 +103,7 @@ def _run_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-class Run:
+class Run(EventMaker):
     """One run of a profile. Create it, then ``await run.run()`` inside an event loop."""
 
     def __init__(
@@ -158,6 +165,8 @@ class Run:
             on_fault=lambda: self.registry.add("faults_injected", 1, session=RUN_SESSION),
             rng=self.rng,
         )
+        # The run's fault API is the injector's, one signature (see FaultInjector.inject).
+        self.inject = self.injector.inject
         self.latest: RunSnapshot | None = None
         self.health = GeneratorHealth(self.registry.run_value)
         self._saturation_told = False
@@ -222,40 +231,6 @@ class Run:
         return self.now() - paused
 
     # ----- RunServices (what sessions call through their context) ----------------------------
-
-    def make_event(
-        self,
-        name: str,
-        *,
-        session_id: str | None,
-        host: str | None,
-        kind: str,
-        detail: str = "",
-        elapsed_ms: float | None = None,
-        attempt: int | None = None,
-        success: bool | None = None,
-        data: Mapping[str, Any] | None = None,
-        source: str | None = None,
-        fault_id: int | None = None,
-    ) -> Event:
-        # Every event passes here: details and data carry remote text (SSH reasons, stderr,
-        # HTTP errors, program output), so this is where it loses its control characters.
-        return Event(
-            ts=self.timestamp(),
-            session_id=session_id,
-            host=host,
-            event=name,
-            detail=clean(detail),
-            elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
-            attempt=attempt,
-            success=success,
-            kind=kind,
-            run=self.run_name,
-            source=source,
-            fault_id=fault_id,
-            data=clean_data(data) if data else {},
-            t=self.now(),
-        )
 
     def log_event(self, event: Event) -> Event:
         if event.event == WRITE_FAILED and event.data.get("file"):
@@ -864,21 +839,6 @@ class Run:
             self._tasks[session.id] = asyncio.create_task(
                 self._supervise(session), name=f"session:{session.id}"
             )
-
-    async def inject(
-        self,
-        action: str,
-        *,
-        target: str = "all",
-        params: Mapping[str, Any] | None = None,
-        pick: int | None = None,
-        source: str = "api",
-        sessions: Sequence[str] = (),
-    ) -> FaultRecord:
-        """Apply a fault or control (see :meth:`FaultInjector.inject`)."""
-        return await self.injector.inject(
-            action, target=target, params=params, pick=pick, source=source, sessions=sessions
-        )
 
     @property
     def faults(self) -> list[FaultRecord]:
