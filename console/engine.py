@@ -588,6 +588,7 @@ class Run(EventMaker):
         mon = self._selfmon
         mon.sample(now)
         self.registry.gauge("console_cpu", mon.cpu_pct, session=RUN_SESSION)
+        self.registry.gauge("engine_cpu", mon.engine_cpu_pct, session=RUN_SESSION)
         self.registry.gauge("console_rss", mon.rss, session=RUN_SESSION)
         growth = mon.growth_mb_per_hour()
         if growth is not None:
@@ -965,6 +966,7 @@ class Run(EventMaker):
             metrics=tuple(self._metric_summaries()),
             console=ConsoleStats(
                 cpu_pct=self._selfmon.cpu_pct,
+                engine_cpu_pct=self._selfmon.engine_cpu_pct,
                 rss_bytes=self._selfmon.rss,
                 loop_lag_ms=lag.latest_ms,
                 loop_lag_p99_ms=lag.trend.percentile(99) or 0.0,
