@@ -946,6 +946,10 @@ class Run(EventMaker):
     def loop_lag(self) -> LoopLagProbe:
         return self._lag
 
+    @property
+    def selfmon(self) -> SelfMonitor:
+        return self._selfmon
+
     def current_snapshot(self) -> RunSnapshot:
         """The latest published snapshot, or a new one before the first is published."""
         return self.latest or self.make_snapshot()
