@@ -130,8 +130,8 @@ NET_MENU_KEYS: tuple[KeySpec, ...] = (
 # Keys active at the same time: the app's and the grid's on the main screen, one per modal.
 KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "main": (*APP_KEYS, *GRID_KEYS),
-    # Alone: its keys are the grid's (up/down, j/k), so "main" already finds what they clash with.
-    "faults": FAULT_KEYS,
+    # The focused faults panel takes the grid's place; the app's keys stay live beside it.
+    "faults": (*APP_KEYS, *FAULT_KEYS),
     "detail": DETAIL_KEYS,
     "help": HELP_KEYS,
     "quit": QUIT_KEYS,
@@ -143,7 +143,7 @@ RESERVED_KEYS = frozenset({"ctrl+p", "ctrl+q", "ctrl+c"})
 
 
 def binding_ids() -> tuple[str, ...]:
-    return tuple(k.id for scope in KEY_SCOPES.values() for k in scope)
+    return tuple(dict.fromkeys(k.id for scope in KEY_SCOPES.values() for k in scope))
 
 
 def _keys_of(value: str) -> list[str]:

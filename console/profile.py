@@ -354,7 +354,7 @@ class _LineIndex:
         for number, line in enumerate(text.splitlines(), start=1):
             stripped = line.split("#", 1)[0] if '"' not in line else line
             if depth == 0 and (header := self._HEADER.match(line)):
-                parts = [p.strip().strip('"') for p in header.group(2).split(".")]
+                parts = self._split(header.group(2))
                 path: tuple[str | int, ...] = ()
                 for part in parts[:-1]:
                     path = self._resolve((*path, part), counters)
@@ -368,7 +368,7 @@ class _LineIndex:
                 self.lines.setdefault(prefix, number)
                 continue
             if depth == 0 and (key := self._KEY.match(line)):
-                keypath = prefix + tuple(k.strip().strip("\"'") for k in key.group(1).split("."))
+                keypath = prefix + tuple(self._split(key.group(1)))
                 self.lines.setdefault(keypath, number)
                 rest = line[key.end() :]
                 if "{" in rest:
@@ -381,6 +381,13 @@ class _LineIndex:
                 - stripped.count("}")
             )
             depth = max(depth, 0)
+
+    _PART = re.compile(r'"([^"]*)"|\'([^\']*)\'|([^.\s]+)')
+
+    @classmethod
+    def _split(cls, dotted: str) -> list[str]:
+        """A dotted TOML key's parts; a quoted part keeps its dots (``"detail.back"``)."""
+        return ["".join(groups) for groups in cls._PART.findall(dotted)]
 
     @staticmethod
     def _resolve(

@@ -154,3 +154,12 @@ def test_keymaps_that_would_lose_a_binding_are_errors(keys: str, message: str) -
 def test_swapping_two_keys_is_fine() -> None:
     p = load_profile_text('[[fake]]\n[keys]\nkill = "q"\nquit = "K"\n', path="k.toml")
     assert p.keys == {"kill": "q", "quit": "K"}
+
+
+def test_a_faults_panel_key_may_not_shadow_an_app_key() -> None:
+    """The focused faults panel's keys and the app's are live at once: "d" there would take
+    Drop away whenever the panel has the focus."""
+    with pytest.raises(ProfileError) as caught:
+        load_profile_text('[[fake]]\n[keys]\n"faults.newer" = "d"\n', path="k.toml")
+    assert "k.toml:3: keys.faults.newer: 'd' is already the key of 'drop'" in str(caught.value)
+    load_profile_text('[[fake]]\n[keys]\n"faults.newer" = "u"\n', path="k.toml")  # a free key
