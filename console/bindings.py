@@ -166,6 +166,7 @@ def check_keymap(keymap: Mapping[str, object]) -> list[tuple[str, str]]:
             problems.append((binding_id, f"{binding_id!r} is not a console binding id{hint}"))
         elif not isinstance(value, str) or not _keys_of(value):
             problems.append((binding_id, f'expected a key name such as "ctrl+k", got {value!r}'))
+    told: set[tuple[str, str]] = set()
     for scope in KEY_SCOPES.values():
         owner: dict[str, str] = {}
         for spec in scope:
@@ -179,6 +180,9 @@ def check_keymap(keymap: Mapping[str, object]) -> list[tuple[str, str]]:
                 elif key in owner:
                     other = owner[key]
                     remapped, kept = (spec.id, other) if spec.id in keymap else (other, spec.id)
+                    if (remapped, key) in told:  # the same clash in another scope
+                        continue
+                    told.add((remapped, key))
                     problems.append(
                         (
                             remapped,
