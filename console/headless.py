@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from console import breakdown
 from console.engine import Run, RunResult
 from console.metrics import MetricType, aggregation_unit, describe, format_value
 from console.profile import Profile
@@ -83,6 +84,8 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         + f": {label(overall(c.state for c in snap.criteria))}",
         "",
     ]
+    if scenarios := breakdown.scenario_lines(snap.tables):
+        lines += [f"  {scenarios[0]}", *(f"    {line}" for line in scenarios[1:]), ""]
     if snap.criteria:
         lines.append("  criteria")
         for c in snap.criteria:
@@ -99,6 +102,7 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
             if not isinstance(value, dict):
                 lines.append(f"    {key + ' ':.<{width}} {figure_text(snap, key, value)}")
         lines.append("")
+    lines += _breakdown(snap)
     if snap.data_loss:
         lines.append("  data not written")
         lines += [f"  ! {text}" for text in snap.data_loss]
@@ -114,6 +118,21 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
                 lines.append(f"      {mark(c.state)} {c.expression}")
     lines += ["", f"  run directory: {result.run_dir}", f"  exit status: {result.exit_code}", ""]
     return "\n".join(lines)
+
+
+def _breakdown(snap: RunSnapshot) -> list[str]:
+    """Requests by name, failures by message and checks by name (console.breakdown)."""
+    tables = snap.tables
+    lines: list[str] = []
+    for title, (headers, rows) in (
+        ("requests", breakdown.request_cells(tables)),
+        ("failures", breakdown.failure_cells(tables)),
+    ):
+        if rows:
+            lines += [f"  {title}", *(f"    {r}" for r in breakdown.text_table(headers, rows)), ""]
+    if checks := breakdown.check_lines(tables):
+        lines += ["  checks", *(f"    {line}" for line in checks), ""]
+    return lines
 
 
 async def _run(run: Run, out: TextIO) -> RunResult:

@@ -4,6 +4,12 @@ A delta is a small JSON object: counters, rate (passes, total) pairs, encoded Tr
 gauges, and exact counts per status code and error class. The engine merges deltas with
 ``ctx.add`` / ``ctx.rate`` / ``ctx.merge_trend``, so nothing is lost between flushes and memory
 stays bounded on both sides.
+
+Per request name (the per-request table) a delta also carries ``"req"``: ``{key: {"f":
+failures, "tr": encoded Trend}}``, the key being ``"METHOD name"`` computed once per request
+template by :class:`~console.sessions.http.flow.Flow`; and ``"fails"``: ``[[key, message,
+count], ...]``. Distinct failure messages are bounded per worker (:data:`MAX_MESSAGES`, then
+:data:`OTHER_MESSAGES`), so a message that varies cannot grow the tables.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from typing import Any
 
 from console.metrics import Trend
 
-__all__ = ["Stats"]
+__all__ = ["MAX_MESSAGES", "OTHER_MESSAGES", "Stats"]
+
+MAX_MESSAGES = 50  # distinct (name, failure message) pairs one worker reports
+OTHER_MESSAGES = "(other messages: more than 50 distinct ones in a worker)"
 
 
 class Stats:
@@ -24,6 +33,7 @@ class Stats:
     """
 
     def __init__(self) -> None:
+        self._messages: set[tuple[str, str]] = set()  # for the whole worker's life
         self.reset()
 
     def reset(self) -> None:
@@ -33,6 +43,9 @@ class Stats:
         self._pending: dict[str, list[float]] = {}
         self.codes: dict[str, int] = {}
         self.errors: dict[str, int] = {}
+        self._named: dict[str, list[float]] = {}  # request name -> durations since the flush
+        self.named_failures: dict[str, int] = {}
+        self.failures: dict[tuple[str, str], int] = {}  # (request name, message) -> count
 
     def add(self, name: str, amount: float = 1.0) -> None:
         self.counters[name] = self.counters.get(name, 0.0) + amount
@@ -50,6 +63,25 @@ class Stats:
         if pending is None:
             pending = self._pending[name] = []
         pending.append(value)
+
+    def named(self, key: str, value: float) -> None:
+        """A request's duration under its name: one dict lookup and one append, like
+        :meth:`observe`; the count is the number of samples."""
+        pending = self._named.get(key)
+        if pending is None:
+            pending = self._named[key] = []
+        pending.append(value)
+
+    def failure(self, key: str, message: str) -> None:
+        """A failed request of name ``key``; the path of failures only."""
+        self.named_failures[key] = self.named_failures.get(key, 0) + 1
+        pair = (key, message)
+        if pair not in self._messages:
+            if len(self._messages) >= MAX_MESSAGES:
+                pair = (key, OTHER_MESSAGES)
+            else:
+                self._messages.add(pair)
+        self.failures[pair] = self.failures.get(pair, 0) + 1
 
     @property
     def trends(self) -> dict[str, Trend]:
@@ -71,7 +103,7 @@ class Stats:
         self.errors[cls] = self.errors.get(cls, 0) + 1
 
     def flush(self, gauges: dict[str, float]) -> dict[str, Any]:
-        delta = {
+        delta: dict[str, Any] = {
             "t": "m",
             "c": self.counters,
             "r": self.rates,
@@ -80,5 +112,14 @@ class Stats:
             "codes": self.codes,
             "errs": self.errors,
         }
+        if self._named:
+            requests: dict[str, dict[str, Any]] = {}
+            for key, values in self._named.items():
+                trend = Trend()
+                trend.record_many(values)
+                requests[key] = {"f": self.named_failures.get(key, 0), "tr": trend.encode()}
+            delta["req"] = requests
+        if self.failures:
+            delta["fails"] = [[k, message, n] for (k, message), n in self.failures.items()]
         self.reset()
         return delta
