@@ -333,8 +333,7 @@ class Flow:
         elapsed_ms = (time.perf_counter() - began) * 1000.0
         stats.add("http_reqs")
         stats.add("data_sent", sent)
-        stats.observe("http_req_duration", elapsed_ms)
-        stats.named(name, elapsed_ms)
+        stats.request(name, elapsed_ms)  # http_req_duration, and its name's row
         if reply is None:
             stats.rate("http_req_failed", True)
             stats.failure(name, failure)
