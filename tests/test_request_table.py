@@ -12,10 +12,16 @@ import pytest
 
 from console.config import read_table
 from console.headless import run_headless
+from console.metrics import Trend
 from console.profile import load_profile_text
+from console.secrets import Secrets
+from console.sessions.base import SessionContext
 from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.flow import MAX_NAMES, OTHER_NAME, Flow
-from console.sessions.http.stats import Stats
+from console.sessions.http.session import HttpSession
+from console.sessions.http.stats import MAX_MESSAGES, OTHER_MESSAGES, Stats
+from console.sessions.http.tables import build
+from tests.test_http_hardening import Services
 
 # Two names that answer, one that answers 404 and one that is refused (port 1 on loopback).
 PROFILE = """
@@ -117,3 +123,54 @@ def test_names_are_bounded_per_worker_and_say_so() -> None:
     names = {flow.name_of(step.request) for step in config.steps if step.request}
     assert len(names) == MAX_NAMES + 1 and f"* {OTHER_NAME}" in names
     assert flow.name_of(config.steps[0].request) == "GET /item/0"  # type: ignore[arg-type]
+
+
+def _session(index: int) -> HttpSession:
+    raw = {
+        "name": "g",
+        "count": 2,
+        "steps": [{"request": {"url": "/a"}}, {"request": {"url": "/b"}}],
+    }
+    config, issues = read_table(HttpGroupConfig, raw, ("http",))
+    assert config is not None, issues
+    ctx = SessionContext(Services(), f"g#{index}", "http", "g", "embedded", 1)
+    return HttpSession(ctx, config, index=index, workers=2, run_probes=False, base_dir=Path("."),
+                       run_duration=0.0, embedded=True)  # fmt: skip
+
+
+def test_names_merge_over_workers_with_one_histogram_machinery_and_clean_text() -> None:
+    secret = "s3cret-token-123"
+    sessions = [_session(0), _session(1)]
+    everything = Trend()
+    for n, session in enumerate(sessions):
+        stats = Stats()
+        for i in range(300):  # beyond the exact samples: the histogram answers
+            value = 0.5 + (i % 37) * 0.11 + n
+            stats.request("GET /a" if i % 3 else "GET /b", value)
+            everything.record(value)
+            if i % 3 == 0:
+                stats.failure("GET /b", f"reset: \x1b]0;owned\x07 token {secret}")
+        delta = stats.flush({})
+        duration = Trend.decode(delta["tr"]["http_req_duration"])
+        assert duration.count == 300 and sum(e["tr"]["n"] for e in delta["req"].values()) == 300
+        session.handle(delta)
+    tables = build(sessions, 10.0, Secrets(values=(secret,)))
+    rows = {row.name: row for row in tables.requests}
+    assert [row.name for row in tables.requests] == ["/a", "/b"]  # the flow's order
+    assert rows["/a"].requests == 400 and rows["/b"].requests == 200 == rows["/b"].failures
+    assert tables.aggregated is not None and tables.aggregated.requests == 600
+    # The Aggregated row's percentiles are http_req_duration's, from the same histograms.
+    assert tables.aggregated.p99 == pytest.approx(everything.percentile(99), rel=0.01)
+    (failure,) = tables.failures
+    assert failure.occurrences == 200 and "\x1b" not in failure.message
+    assert "␛]0;owned␇" in failure.message and secret not in failure.message
+    (scenario,) = tables.scenarios
+    assert scenario.text == "1 looping VUs until stopped (2 workers)"
+
+
+def test_distinct_failure_messages_are_bounded_per_worker() -> None:
+    stats = Stats()
+    for i in range(MAX_MESSAGES + 10):
+        stats.failure("GET /a", f"timeout after {i}")
+    messages = {message for _key, message, _n in stats.flush({})["fails"]}
+    assert len(messages) == MAX_MESSAGES + 1 and OTHER_MESSAGES in messages
