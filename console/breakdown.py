@@ -4,7 +4,7 @@ report.html, so the three say the same thing in the same words.
 What Locust and k6 users look for at the end of a run: the scenarios (k6's header), a row per
 request name with requests, failures, median, p95, p99, max and req/s (Locust's statistics
 table, with its "Aggregated" row), failures grouped by message (Locust's failures table) and
-checks by name with ✓/✗ (k6). Durations use the metrics' one formatter
+checks by name with ✓/✗ (k6); and the summary figures with their units. Durations use the metrics' one formatter
 (:func:`console.metrics.format_value`), so a loopback median reads ``1.23ms``, never a bare
 ``0.0`` or ``None``.
 """
@@ -14,14 +14,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from console.metrics import format_value
-from console.snapshot import CheckRow, RequestFailure, RequestRow, RunTables, ScenarioRow
+from console.metrics import MetricType, aggregation_unit, format_value
+from console.snapshot import (
+    CheckRow,
+    RequestFailure,
+    RequestRow,
+    RunSnapshot,
+    RunTables,
+    ScenarioRow,
+)
 from console.units import format_duration
 
 __all__ = [
     "check_cells",
     "check_lines",
     "failure_cells",
+    "figure_text",
     "from_json",
     "request_cells",
     "scenario_lines",
@@ -29,6 +37,26 @@ __all__ = [
 ]
 
 Cells = tuple[list[str], list[list[str]]]
+
+_DEFAULT_AGGREGATION = {"rate": "rate", "counter": "count", "gauge": "value", "trend": "p(95)"}
+
+
+def figure_text(snap: RunSnapshot, key: str, value: object) -> str:
+    """A summary figure with its unit: ``0%``, ``99.7/s``, ``1.23ms``; ``-`` when no data,
+    never a raw ``None`` or ``0.0``. Keys name a metric, optionally with its aggregation."""
+    name, _, aggregation = key.partition(" ")
+    metric = snap.metric(name)
+    if metric is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        aggregation = aggregation or _DEFAULT_AGGREGATION.get(metric.type, "value")
+        unit = aggregation_unit(MetricType(metric.type), metric.unit, aggregation)
+        return format_value(float(value), unit, aggregation)
+    if value is None:
+        return "- (no data)"
+    if isinstance(value, float):
+        return f"{value:.4g}" + (
+            "%" if key.endswith("_pct") else "ms" if key.endswith("_ms") else ""
+        )
+    return str(value)
 
 
 def _groups(rows: Sequence[Any]) -> bool:

@@ -245,7 +245,12 @@ def render_report(
     if summary:
         out += ["", "## Summary figures", ""]
         out += _table(
-            ["Figure", "Value"], [[k, v] for k, v in summary.items() if not isinstance(v, Mapping)]
+            ["Figure", "Value"],
+            [
+                [k, breakdown.figure_text(snapshot, k, v)]
+                for k, v in summary.items()
+                if not isinstance(v, Mapping)
+            ],
         )
     for title, (headers, cells) in (
         ("Requests", breakdown.request_cells(snapshot.tables)),

@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import TextIO
 
 from console import breakdown
+from console.breakdown import figure_text
 from console.engine import Run, RunResult
-from console.metrics import MetricType, aggregation_unit, describe, format_value
+from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import RunSnapshot
 from console.units import format_bytes, format_duration
 from console.verdicts import NOT_JUDGED, STATES, label, mark, overall
 
-__all__ = ["format_summary", "run_headless"]
+__all__ = ["figure_text", "format_summary", "run_headless"]
 
 
 def progress_line(snap: RunSnapshot) -> str:
@@ -43,27 +44,6 @@ def progress_line(snap: RunSnapshot) -> str:
         + " ".join(f"{mark(s)}{n}" for s, n in crit.items() if n or s != NOT_JUDGED)
         + f" | faults {snap.fault_count} | cpu {snap.console.cpu_pct:.1f}% rss {format_bytes(snap.console.rss_bytes)}"
     )
-
-
-_DEFAULT_AGGREGATION = {"rate": "rate", "counter": "count", "gauge": "value", "trend": "p(95)"}
-
-
-def figure_text(snap: RunSnapshot, key: str, value: object) -> str:
-    """A summary figure with its unit: ``0%``, ``99.7/s``, ``1.23ms``; ``-`` when no data,
-    never a raw ``None`` or ``0.0``. Keys name a metric, optionally with its aggregation."""
-    name, _, aggregation = key.partition(" ")
-    metric = snap.metric(name)
-    if metric is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        aggregation = aggregation or _DEFAULT_AGGREGATION.get(metric.type, "value")
-        unit = aggregation_unit(MetricType(metric.type), metric.unit, aggregation)
-        return format_value(float(value), unit, aggregation)
-    if value is None:
-        return "- (no data)"
-    if isinstance(value, float):
-        return f"{value:.4g}" + (
-            "%" if key.endswith("_pct") else "ms" if key.endswith("_ms") else ""
-        )
-    return str(value)
 
 
 def format_summary(result: RunResult, summary: dict[str, object] | None = None) -> str:

@@ -111,6 +111,9 @@ def test_a_run_shows_requests_failures_and_checks_by_name(tmp_path: Path) -> Non
     assert "| GET | missing page | HTTP 404 Not Found |" in report
     assert "## Checks" in report and "health answers" in report
     assert "## Scenarios" in report
+    # Summary figures with their units, as in the headless summary: not 0.6667 or 0.0.
+    assert "| http_req_failed rate | 66.67% |" in report
+    assert "| dropped_iterations count | 0 |" in report
     html = (run_dir / "report.html").read_text()
     assert "missing page" in html and "HTTP 404 Not Found" in html
 
