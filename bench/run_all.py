@@ -31,10 +31,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# name: (arguments, arguments with --quick)
+SPIKE2 = ["--profile", "profiles/spike2-ssh-pool.toml", "--panes", "10", "--keys", "0"]
+
+# name: (arguments, arguments with --quick); the script is bench/<name up to "-">_bench.py
 BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "pty": ([], ["--sessions", "10", "--mb", "5"]),
     "tui": ([], ["--warmup", "4", "--window", "5", "--keys", "5"]),
+    "tui-spike2": (SPIKE2, [*SPIKE2, "--warmup", "4", "--window", "5"]),
     "http": ([], ["--duration", "2", "--rounds", "1"]),
     "ssh": ([], ["--workload", "10", "--sessions", "20", "--rounds", "2"]),
     "net": (["--duration", "10"], ["--duration", "3", "--requests", "500"]),
@@ -85,6 +88,17 @@ ROWS: tuple[Row, ...] = (
     Row("tui", "… engine loop lag p99, whole run, ms", "engine_loop_lag_p99_run_ms", None),
     Row("tui", "… UI loop lag p99, steady, ms", "ui_loop_lag_p99_ms", 2.8),
     Row("tui", "… key-to-fault p95, ms", "key_to_fault_p95_ms", 9.1),
+    Row(
+        "tui-spike2",
+        "Console, spike2-ssh-pool (10 SSH panes): CPU, % of a core",
+        "cpu_pct",
+        None,
+        "",
+        "cpu_pct_headless",
+        "headless CPU",
+    ),
+    Row("tui-spike2", "… its engine thread, % of a core", "engine_cpu_pct", None, "< 5"),
+    Row("tui-spike2", "… of which drawing, % of a core", "draw_cpu_pct", None),
     Row(
         "http",
         "HTTP one worker (raw, uvloop), req/s",
@@ -165,7 +179,7 @@ def fmt(value: Any) -> str:
 
 def run_bench(name: str, args: list[str], echo: Callable[[str], None]) -> dict[str, Any] | None:
     """Run ``bench/<name>_bench.py``; pass its output through; return its last JSON line."""
-    argv = [sys.executable, str(HERE / f"{name}_bench.py"), *args]
+    argv = [sys.executable, str(HERE / f"{name.partition('-')[0]}_bench.py"), *args]
     echo(f"=== {name}: {' '.join(argv[1:])}")
     last: dict[str, Any] | None = None
     with subprocess.Popen(

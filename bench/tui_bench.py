@@ -1,16 +1,19 @@
-"""Console drawing benchmark: the real console under tmux on 40 PTY sessions.
+"""Console drawing benchmark: the real console under tmux on 40 PTY sessions (or a profile).
 
-Runs ``stressdeck run bench/tui40.toml`` in a private tmux server (200x50), lets it settle,
-then measures over a steady window:
+Runs ``stressdeck run bench/tui40.toml`` (``--profile`` another, such as
+``profiles/spike2-ssh-pool.toml`` with ``--panes 10 --keys 0``) in a private tmux server
+(200x50), lets it settle, then measures over a steady window:
 
 * ``cpu_pct``: the console process (UI thread + engine thread, not the emit children), % of
   one core; ``cpu_pct_headless`` is the same profile run ``--headless`` over the same window,
   and ``draw_cpu_pct`` the difference: what drawing 40 panes at 4 Hz costs.
+* ``engine_cpu_pct``: the engine's own thread in the console over the window (what a
+  profile's ``engine_cpu`` criterion judges), from the engine's stats file.
 * ``rss_mb``: the console process's resident memory at the end of the window.
 * ``engine_loop_lag_p99_ms``: the engine loop's lag p99 over the steady window (the loop whose
   timing faults and reconnects depend on); ``engine_loop_lag_p99_run_ms`` over the whole run
   with its start-up (from the final snapshot); ``ui_loop_lag_p99_ms`` the UI loop's.
-* ``key_to_fault_p95_ms``: from ``tmux send-keys K`` to the ``fault_injected`` event's
+* ``key_to_fault_p95_ms``: from ``tmux send-keys`` of the kill key to the ``fault_injected`` event's
   timestamp in events.jsonl, over ``--keys`` presses.
 
 Ends with one JSON line. Bounded: about a minute; every process it starts is stopped.
@@ -89,8 +92,24 @@ class Tmux:
         return done.stdout
 
 
-def headless_cpu(runs: Path, warmup: float, window: float) -> float:
-    argv = [*command(), "run", str(PROFILE), "--headless", "--runs-dir", str(runs)]
+def kill_key() -> str:
+    """The kill key from the key table, as tmux names it (``ctrl+k`` is ``C-k``)."""
+    from console.bindings import APP_KEYS
+
+    key = next(k for k in APP_KEYS if k.id == "kill").key.split(",")[0]
+    return "C-" + key.removeprefix("ctrl+") if key.startswith("ctrl+") else key
+
+
+def engine_cpu_over(samples: list[list[float]], start: float, end: float) -> float | None:
+    """% of a core the engine's thread used between ``start`` and ``end`` (unix times)."""
+    inside = [(t, s) for t, s in samples if start <= t <= end]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    return 100.0 * (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+def headless_cpu(profile: Path, runs: Path, warmup: float, window: float) -> float:
+    argv = [*command(), "run", str(profile), "--headless", "--runs-dir", str(runs)]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(warmup)
@@ -135,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring")
     parser.add_argument("--window", type=float, default=10.0, help="CPU measuring window")
-    parser.add_argument("--keys", type=int, default=20, help="K presses for key-to-fault")
+    parser.add_argument("--keys", type=int, default=20, help="kill presses for key-to-fault")
+    parser.add_argument("--profile", type=Path, default=PROFILE, help="the profile to run")
+    parser.add_argument("--panes", type=int, default=20, help="running panes to wait for")
     parser.add_argument("--no-headless", action="store_true", help="skip the headless baseline")
     args = parser.parse_args(argv)
     if shutil.which("tmux") is None:
@@ -147,15 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     ui_stats = work / "ui-stats.json"
     engine_stats = work / "engine-stats.json"
     tmux = Tmux()
-    line = " ".join([*command(), "run", str(PROFILE), "--runs-dir", str(runs)])
+    profile = args.profile.resolve()
+    line = " ".join([*command(), "run", str(profile), "--runs-dir", str(runs)])
     shell = f"STRESSDECK_UI_STATS={ui_stats} STRESSDECK_ENGINE_STATS={engine_stats} exec {line}"
-    result: dict[str, Any] = {"bench": "tui", "sessions": 40, "terminal": "200x50"}
+    result: dict[str, Any] = {"bench": "tui", "profile": profile.stem, "terminal": "200x50"}
     proc: psutil.Process | None = None
     try:
         tmux("new-session", "-d", "-s", "b", "-x", "200", "-y", "50", "-c", str(ROOT), shell)
         tmux("set-option", "-t", "b", "remain-on-exit", "on")
         pane_pid = int(tmux("display-message", "-p", "-t", "b", "#{pane_pid}").strip())
-        wait_for(lambda: tmux("capture-pane", "-p", "-t", "b").count(" RUN ") >= 20, 60, "panes")
+        wait_for(
+            lambda: tmux("capture-pane", "-p", "-t", "b").count(" RUN ") >= args.panes, 60, "panes"
+        )
         run_dir = wait_for(lambda: next(iter(runs.iterdir()), None), 10, "the run directory")
         proc = psutil.Process(console_pid(pane_pid))
         time.sleep(args.warmup)
@@ -165,11 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         result["rss_mb"] = round(proc.memory_info().rss / 1e6, 1)
 
         sent: list[float] = []
+        kill = kill_key()
         for _ in range(args.keys):
             tmux("send-keys", "-t", "b", "l")  # a different pane each time
             time.sleep(0.1)
             sent.append(time.time())
-            tmux("send-keys", "-t", "b", "K")
+            tmux("send-keys", "-t", "b", kill)
             time.sleep(0.4)
 
         def key_faults() -> list[dict[str, Any]] | None:
@@ -180,13 +205,14 @@ def main(argv: list[str] | None = None) -> int:
             ]
             return found if len(found) >= args.keys else None
 
-        keyed = wait_for(key_faults, 10, "the key faults in events.jsonl")
-        latencies = [
-            (datetime.fromisoformat(e["ts"]).timestamp() - t) * 1000.0
-            for e, t in zip(keyed[: len(sent)], sent, strict=True)
-        ]
-        result["key_to_fault_p95_ms"] = round(percentile(latencies, 95) or -1, 1)
-        result["key_to_fault_p50_ms"] = round(percentile(latencies, 50) or -1, 1)
+        if args.keys:
+            keyed = wait_for(key_faults, 10, "the key faults in events.jsonl")
+            latencies = [
+                (datetime.fromisoformat(e["ts"]).timestamp() - t) * 1000.0
+                for e, t in zip(keyed[: len(sent)], sent, strict=True)
+            ]
+            result["key_to_fault_p95_ms"] = round(percentile(latencies, 95) or -1, 1)
+            result["key_to_fault_p50_ms"] = round(percentile(latencies, 50) or -1, 1)
         keys_to = time.time()
 
         tmux("send-keys", "-t", "b", "q")
@@ -200,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             lags = [ms for t, ms in samples if start <= t <= end]
             return round(percentile(lags, 99) or 0.0, 1)
 
+        engine_cpu = engine_cpu_over(engine.get("engine_cpu", []), steady, keys_from)
+        result["engine_cpu_pct"] = None if engine_cpu is None else round(engine_cpu, 2)
         result["engine_loop_lag_p99_ms"] = window_p99(engine["samples"], steady, keys_from)
         result["engine_loop_lag_p99_keys_ms"] = window_p99(engine["samples"], keys_from, keys_to)
         result["ui_loop_lag_p99_ms"] = window_p99(ui["samples"], steady, keys_from)
@@ -214,14 +242,17 @@ def main(argv: list[str] | None = None) -> int:
             result.get("engine_loop_lag_p99_ms") or 0.0, result["ui_loop_lag_p99_ms"]
         )
         if not args.no_headless:
-            base = headless_cpu(work / "headless", args.warmup, args.window)
+            base = headless_cpu(profile, work / "headless", args.warmup, args.window)
             result["cpu_pct_headless"] = round(base, 2)
             result["draw_cpu_pct"] = round(result["cpu_pct"] - base, 2)
     finally:
         tmux("kill-server")  # our private server only
         if proc is not None:
             reap(proc)
-    print(f"console CPU      {result.get('cpu_pct')} % of a core (40 panes, 4 Hz)")
+    print(
+        f"console CPU      {result.get('cpu_pct')} % of a core ({profile.stem}); "
+        f"its engine thread {result.get('engine_cpu_pct')} %"
+    )
     if "draw_cpu_pct" in result:
         print(
             f"  headless CPU   {result['cpu_pct_headless']} %  -> drawing {result['draw_cpu_pct']} %"
@@ -235,10 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.get('ui_loop_lag_p99_keys_ms')} ms while pressing keys, "
         f"{result.get('ui_loop_lag_p99_run_ms')} ms whole run incl. startup"
     )
-    print(
-        f"key-to-fault     p95 {result.get('key_to_fault_p95_ms')} ms, "
-        f"p50 {result.get('key_to_fault_p50_ms')} ms over {args.keys} presses"
-    )
+    if args.keys:
+        print(
+            f"key-to-fault     p95 {result.get('key_to_fault_p95_ms')} ms, "
+            f"p50 {result.get('key_to_fault_p50_ms')} ms over {args.keys} presses"
+        )
     print(json.dumps(result))
     os.environ.pop("STRESSDECK_UI_STATS", None)
     return 0

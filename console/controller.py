@@ -77,12 +77,14 @@ class RunController:
                     future.set_exception(RuntimeError("the run ended before the command ran"))
 
     def _write_stats(self) -> None:
-        """For benchmarks (bench/tui_bench.py): the engine loop's recent lag samples."""
+        """For benchmarks (bench/tui_bench.py): the engine loop's recent lag samples and its
+        thread's CPU seconds over time."""
         path = os.environ.get(ENGINE_STATS_ENV)
         if path:
             samples = [[round(t, 3), round(ms, 2)] for t, ms in self.run.loop_lag.recent]
+            cpu = [[round(t, 3), round(s, 4)] for t, s in self.run.selfmon.engine_cpu_seconds]
             with contextlib.suppress(OSError):
-                Path(path).write_text(json.dumps({"samples": samples}) + "\n")
+                Path(path).write_text(json.dumps({"samples": samples, "engine_cpu": cpu}) + "\n")
 
     def _submit(self, coro: Any) -> Future[Any]:
         """Run ``coro`` on the engine's loop; a run that has ended answers with an error.

@@ -38,7 +38,15 @@ from console import export
 from console.chaos import ChaosPlan, draws, picked
 from console.criteria import Criterion, RecoveryTracker
 from console.errors import ExitStatus, FaultNotApplicable, RunDirError
-from console.events import FLUSH_INTERVAL, WRITE_FAILED, Event, EventLog, iso_at
+from console.events import (
+    FLUSH_INTERVAL,
+    RECENT_EVENTS,
+    WRITE_FAILED,
+    Event,
+    EventLog,
+    EventMaker,
+    iso_at,
+)
 from console.faults import FaultInjector, after_end_text, faults_after_end, seconds_text
 from console.files import new_private_dir
 from console.health import UNTRUSTWORTHY, GeneratorHealth
@@ -47,7 +55,6 @@ from console.ledger import FaultLedger
 from console.metrics import MetricsRegistry, Trend, summarize
 from console.profile import Profile
 from console.replay import RUN_PAUSE, ReplayFault
-from console.sanitize import clean, clean_data
 from console.secrets import Secrets
 from console.selfmon import LoopLagProbe, SelfMonitor
 from console.sessions import get_kind
@@ -97,7 +104,7 @@ def _run_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-class Run:
+class Run(EventMaker):
     """One run of a profile. Create it, then ``await run.run()`` inside an event loop."""
 
     def __init__(
@@ -159,6 +166,8 @@ class Run:
             on_fault=lambda: self.registry.add("faults_injected", 1, session=RUN_SESSION),
             rng=self.rng,
         )
+        # The run's fault API is the injector's, one signature (see FaultInjector.inject).
+        self.inject = self.injector.inject
         self.latest: RunSnapshot | None = None
         self.health = GeneratorHealth(self.registry.run_value)
         self._saturation_told = False
@@ -223,40 +232,6 @@ class Run:
         return self.now() - paused
 
     # ----- RunServices (what sessions call through their context) ----------------------------
-
-    def make_event(
-        self,
-        name: str,
-        *,
-        session_id: str | None,
-        host: str | None,
-        kind: str,
-        detail: str = "",
-        elapsed_ms: float | None = None,
-        attempt: int | None = None,
-        success: bool | None = None,
-        data: Mapping[str, Any] | None = None,
-        source: str | None = None,
-        fault_id: int | None = None,
-    ) -> Event:
-        # Every event passes here: details and data carry remote text (SSH reasons, stderr,
-        # HTTP errors, program output), so this is where it loses its control characters.
-        return Event(
-            ts=self.timestamp(),
-            session_id=session_id,
-            host=host,
-            event=name,
-            detail=clean(detail),
-            elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
-            attempt=attempt,
-            success=success,
-            kind=kind,
-            run=self.run_name,
-            source=source,
-            fault_id=fault_id,
-            data=clean_data(data) if data else {},
-            t=self.now(),
-        )
 
     def log_event(self, event: Event) -> Event:
         if event.event == WRITE_FAILED and event.data.get("file"):
@@ -614,6 +589,7 @@ class Run:
         mon = self._selfmon
         mon.sample(now)
         self.registry.gauge("console_cpu", mon.cpu_pct, session=RUN_SESSION)
+        self.registry.gauge("engine_cpu", mon.engine_cpu_pct, session=RUN_SESSION)
         self.registry.gauge("console_rss", mon.rss, session=RUN_SESSION)
         growth = mon.growth_mb_per_hour()
         if growth is not None:
@@ -866,21 +842,6 @@ class Run:
                 self._supervise(session), name=f"session:{session.id}"
             )
 
-    async def inject(
-        self,
-        action: str,
-        *,
-        target: str = "all",
-        params: Mapping[str, Any] | None = None,
-        pick: int | None = None,
-        source: str = "api",
-        sessions: Sequence[str] = (),
-    ) -> FaultRecord:
-        """Apply a fault or control (see :meth:`FaultInjector.inject`)."""
-        return await self.injector.inject(
-            action, target=target, params=params, pick=pick, source=source, sessions=sessions
-        )
-
     @property
     def faults(self) -> list[FaultRecord]:
         return self.injector.records
@@ -986,6 +947,10 @@ class Run:
     def loop_lag(self) -> LoopLagProbe:
         return self._lag
 
+    @property
+    def selfmon(self) -> SelfMonitor:
+        return self._selfmon
+
     def current_snapshot(self) -> RunSnapshot:
         """The latest published snapshot, or a new one before the first is published."""
         return self.latest or self.make_snapshot()
@@ -1009,13 +974,14 @@ class Run:
             metrics=tuple(self._metric_summaries()),
             console=ConsoleStats(
                 cpu_pct=self._selfmon.cpu_pct,
+                engine_cpu_pct=self._selfmon.engine_cpu_pct,
                 rss_bytes=self._selfmon.rss,
                 loop_lag_ms=lag.latest_ms,
                 loop_lag_p99_ms=lag.trend.percentile(99) or 0.0,
             ),
             faults=tuple(self.injector.records),
             fault_count=self.injector.total,
-            recent_events=self.event_log.tail(200),
+            recent_events=self.event_log.tail(RECENT_EVENTS),
             events_logged=self.event_log.count,
             exports=tuple(str(p) for p in self.exports),
             abort_reason=self.abort_reason,

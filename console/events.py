@@ -22,17 +22,19 @@ put disk latency on the event loop.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from console.files import open_private, private_dir
+from console.sanitize import clean, clean_data
 
 __all__ = ["FLUSH_INTERVAL", "WRITE_FAILED", "Event", "EventLog"]
 
@@ -91,6 +93,59 @@ def iso_at(unix: float) -> str:
     return datetime.fromtimestamp(unix, timezone.utc).isoformat(timespec="microseconds")
 
 
+class EventMaker:
+    """Makes events stamped with the maker's clock: the run, and a cluster pool's recorder
+    (whose events the console makes again on its own clock)."""
+
+    run_name: str
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+    def timestamp(self) -> str:
+        raise NotImplementedError
+
+    def make_event(
+        self,
+        name: str,
+        *,
+        session_id: str | None,
+        host: str | None,
+        kind: str,
+        detail: str = "",
+        elapsed_ms: float | None = None,
+        attempt: int | None = None,
+        success: bool | None = None,
+        data: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        fault_id: int | None = None,
+    ) -> Event:
+        # Every event passes here: details and data carry remote text (SSH reasons, stderr,
+        # HTTP errors, program output), so this is where it loses its control characters.
+        return Event(
+            ts=self.timestamp(),
+            session_id=session_id,
+            host=host,
+            event=name,
+            detail=clean(detail),
+            elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
+            attempt=attempt,
+            success=success,
+            kind=kind,
+            run=self.run_name,
+            source=source,
+            fault_id=fault_id,
+            data=clean_data(data) if data else {},
+            t=self.now(),
+        )
+
+
+# Events kept in memory: what the snapshot carries to the event log panel and the detail view,
+# as many as the panel keeps lines. The whole log is on disk (events.jsonl); a longer ring only
+# made the console's memory climb for the first hour of a soak.
+RECENT_EVENTS = 500
+
+
 class EventLog:
     """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI.
 
@@ -104,7 +159,7 @@ class EventLog:
         path: Path | None,
         run_name: str,
         *,
-        keep: int = 2000,
+        keep: int = RECENT_EVENTS,
         monotonic: Callable[[], float] = time.monotonic,
         redact: Callable[[Event], Event] = lambda event: event,
     ) -> None:
@@ -203,5 +258,5 @@ class EventLog:
             self._fd = None
 
     def tail(self, n: int) -> tuple[Event, ...]:
-        items: Iterable[Event] = self.recent
-        return tuple(items)[-n:]
+        skip = len(self.recent) - n
+        return tuple(itertools.islice(self.recent, skip, None) if skip > 0 else self.recent)

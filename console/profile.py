@@ -76,6 +76,13 @@ CONSOLE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "console_cpu", MetricType.GAUGE, "%", "The console's own CPU use, % of one core.", "max"
     ),
+    MetricSpec(
+        "engine_cpu",
+        MetricType.GAUGE,
+        "%",
+        "The engine's CPU use (its thread: sessions, metrics, criteria, the log; not drawing), % of one core.",
+        "max",
+    ),
     MetricSpec("console_rss", MetricType.GAUGE, "bytes", "The console's resident memory.", "max"),
     MetricSpec(
         "console_memory_growth",

@@ -58,6 +58,12 @@ class SelfMonitor:
         self.process.cpu_percent(None)
         self._last_cpu_time = time.monotonic()
         self.cpu_pct = 0.0
+        # The engine's own thread (sample() runs on it): the harness's cost, which in the
+        # console excludes drawing (the UI thread) and is what a profile's CPU limit means.
+        self.engine_cpu_pct = 0.0
+        self._thread_cpu: float | None = None  # primed by the first sample, on the engine's thread
+        # (unix time, the engine thread's CPU seconds): a benchmark's window over the run.
+        self.engine_cpu_seconds: deque[tuple[float, float]] = deque(maxlen=600)
         self.rss = float(self.process.memory_info().rss)
         self._rss_samples: deque[tuple[float, float]] = deque(maxlen=720)
         self._decimate = 1
@@ -65,6 +71,11 @@ class SelfMonitor:
 
     def sample(self, now: float) -> None:
         self.cpu_pct = self.process.cpu_percent(None)
+        wall, cpu = time.monotonic(), time.thread_time()
+        if self._thread_cpu is not None and wall > self._last_cpu_time:
+            self.engine_cpu_pct = 100.0 * (cpu - self._thread_cpu) / (wall - self._last_cpu_time)
+        self._last_cpu_time, self._thread_cpu = wall, cpu
+        self.engine_cpu_seconds.append((time.time(), cpu))
         self.rss = float(self.process.memory_info().rss)
         if now >= self.WARMUP:
             # Keep a bounded, evenly thinned history for the growth slope.

@@ -148,6 +148,7 @@ class ConsoleStats:
     rss_bytes: float
     loop_lag_ms: float  # the latest lag
     loop_lag_p99_ms: float  # over the whole run
+    engine_cpu_pct: float = 0.0  # the engine's thread alone: cpu_pct less drawing
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,11 @@ def synthetic_snapshot(ssh: int = 3, pty: int = 5, http: int = 2) -> RunSnapshot
         criteria=criteria,
         metrics=(),
         console=ConsoleStats(
-            cpu_pct=3.2, rss_bytes=84_000_000, loop_lag_ms=0.8, loop_lag_p99_ms=4.1
+            cpu_pct=3.2,
+            engine_cpu_pct=1.9,
+            rss_bytes=84_000_000,
+            loop_lag_ms=0.8,
+            loop_lag_p99_ms=4.1,
         ),
         faults=faults,
         fault_count=len(faults),

@@ -59,7 +59,11 @@ async def test_the_footer_shows_the_keys_of_the_profiles_kinds_and_always_help_a
     async with app.run_test(size=(80, 24)) as pilot:
 
         def visible() -> set[str]:
-            return {k.description for k in app.query(FooterKey) if k.region.width and k.region.right <= 80}
+            return {
+                k.description
+                for k in app.query(FooterKey)
+                if k.region.width and k.region.right <= 80
+            }
 
         # The footer lays out after its keys mount: wait for the layout, not a fixed pause.
         await until(pilot, lambda: {"Help", "Quit"} <= visible(), "help and quit on screen")

@@ -231,3 +231,16 @@ async def test_the_console_alerts_once_per_file_that_lost_data() -> None:
         snapshot = replace(snap, data_loss=lost)
 
     assert f"NOT WRITTEN {lost[0]}" in closing_text(Result())
+
+
+def test_the_memory_ring_is_bounded_and_its_tail_is_the_newest_events(tmp_path: Path) -> None:
+    from console.events import RECENT_EVENTS, Event
+
+    log = EventLog(tmp_path / "events.jsonl", "r")
+    for i in range(RECENT_EVENTS + 300):
+        log.log(Event(ts="t", session_id=None, host=None, event="tick", detail=str(i)))
+    log.close()
+    assert len(log.recent) == RECENT_EVENTS  # memory stays flat on a soak
+    assert [e.detail for e in log.tail(3)] == [str(RECENT_EVENTS + 300 - k) for k in (3, 2, 1)]
+    assert len(log.tail(RECENT_EVENTS * 2)) == RECENT_EVENTS
+    assert len(parsed(tmp_path / "events.jsonl")) == RECENT_EVENTS + 300  # the file has them all

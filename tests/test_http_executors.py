@@ -132,6 +132,21 @@ async def test_latency_counts_from_the_scheduled_start() -> None:
         await runner.cleanup()
 
 
+async def test_an_arrival_woken_early_has_no_negative_duration(target: EmbeddedTarget) -> None:
+    import time
+
+    config = group(steps=HEALTH)
+    stats = Stats()
+    flow = Flow(config, target.url, stats, Path("."))
+    vu = VU(id=1, client=make_client("raw"))
+    try:
+        await flow.iterate(vu, intended=time.perf_counter() + 0.5)  # "due" after it ran
+    finally:
+        await vu.client.close()
+    assert stats.trends["iteration_duration"].min >= 0
+    assert stats.trends["http_req_duration"].min >= 0
+
+
 async def test_ramping_vus_follows_stages_and_controls(target: EmbeddedTarget) -> None:
     config = group(executor="ramping-vus", start_vus=0,
                    stages=[{"duration": "0.5s", "target": 4}, {"duration": "1.5s", "target": 4}],

@@ -149,5 +149,5 @@ def test_spike2_profile_has_the_spikes_configuration_and_criteria() -> None:
     assert fault.action == "ssh.drop" and fault.target == "all" and fault.times == (120.0,)
     metrics = {c.metric for c in profile.criteria}
     assert {"ssh_abnormal_ends", "ssh_reconnect_success", "ssh_reconnect_time"} <= metrics
-    assert {"console_rss", "console_cpu"} <= metrics
+    assert {"console_rss", "engine_cpu"} <= metrics
     assert any(c.scope == "recovery" and c.after == "ssh.drop" for c in profile.criteria)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import RichLog
 
-from console.events import Event
+from console.events import RECENT_EVENTS, Event
 
 __all__ = ["EventLogPanel", "LogFilter", "event_line"]
 
@@ -57,7 +57,7 @@ class EventLogPanel(RichLog):
     def __init__(
         self,
         *,
-        max_lines: int = 500,
+        max_lines: int = RECENT_EVENTS,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,

@@ -30,6 +30,8 @@ class ConsoleStatsPanel(TextLines):
             return
         first = Text("cpu ", style="dim")
         first.append(f"{stats.cpu_pct:.1f}%")
+        first.append(" engine ", style="dim")
+        first.append(f"{stats.engine_cpu_pct:.1f}%")
         first.append("  rss ", style="dim")
         first.append(compact_number(stats.rss_bytes, "bytes"))
         second = Text("engine lag ", style="dim")

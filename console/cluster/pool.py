@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.config import read_table
 from console.errors import FaultNotApplicable, NodeLost
-from console.events import Event
+from console.events import Event, EventMaker
 from console.sessions.base import KindRuntime, RunEnv, Session, SessionContext
 from console.snapshot import FaultRecord, SessionSnapshot
 
@@ -52,7 +52,7 @@ def _to_json(value: Any) -> Any:
 # --- inside the pool actor ----------------------------------------------------------------------
 
 
-class _Recorder:
+class _Recorder(EventMaker):
     """The engine's side of a SessionContext, inside a pool: keeps every call for the console."""
 
     run_name = "pool"
@@ -64,32 +64,8 @@ class _Recorder:
     def now(self) -> float:
         return time.monotonic() - self._origin
 
-    def make_event(
-        self,
-        name: str,
-        *,
-        session_id: str | None,
-        host: str | None,
-        kind: str,
-        detail: str = "",
-        elapsed_ms: float | None = None,
-        attempt: int | None = None,
-        success: bool | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> Event:
-        return Event(
-            ts="",
-            session_id=session_id,
-            host=host,
-            event=name,
-            detail=detail,
-            elapsed_ms=elapsed_ms,
-            attempt=attempt,
-            success=success,
-            kind=kind,
-            data=dict(data or {}),
-            t=self.now(),
-        )
+    def timestamp(self) -> str:
+        return ""  # the console stamps the event again when it logs it
 
     def log_event(self, event: Event) -> Event:
         args = (event.event, event.detail, event.elapsed_ms, event.attempt, event.success)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -305,44 +305,58 @@ class Session(ABC):
         so the emulator cleans what it draws."""
         return b""
 
-    def make_view(self, **fields: Any) -> SessionSnapshot:
-        """A SessionSnapshot with what every kind shares filled in; ``fields`` add the rest.
+    def make_view(
+        self,
+        *,
+        series: tuple[SeriesView, ...] = (),
+        counters: tuple[tuple[str, str], ...] = (),
+        output_tail: tuple[str, ...] = (),
+        details: tuple[tuple[str, str], ...] = (),
+        actions: tuple[str, ...] = (),
+        badges: tuple[str, ...] | None = None,
+        target: str | None = None,
+        state: str | None = None,
+    ) -> SessionSnapshot:
+        """A SessionSnapshot of this session: what every kind shares filled in, the rest given
+        (``badges``, ``target`` and ``state`` default to the session's own).
 
         Every text in it is made safe to draw here (:func:`console.sanitize.clean`): output
         tails, errors and evidence come from remote hosts and programs.
         """
         last = self.ctx.last_event
-        shared: dict[str, Any] = {
-            "id": self.id,
-            "kind": self.kind,
-            "group": self.ctx.group,
-            "target": self.target,
-            "state": self.state,
-            "badges": self.badges,
-            "last_event": last.line() if last is not None else "",
-        }
-        merged = {**shared, **fields}
-        if all_unchanged(_texts(merged)):
-            return SessionSnapshot(**merged)  # the common case: one scan of every text at once
-        for name in ("target", "last_event"):
-            merged[name] = clean(merged[name])
-        for name in ("badges", "output_tail", "actions"):
-            if name in merged:
-                merged[name] = tuple(clean(text) for text in merged[name])
-        for name in ("counters", "details"):
-            if name in merged:
-                merged[name] = tuple((clean(k), clean(v)) for k, v in merged[name])
-        return SessionSnapshot(**merged)
+        view = SessionSnapshot(
+            id=self.id,
+            kind=self.kind,
+            group=self.ctx.group,
+            target=self.target if target is None else target,
+            state=self.state if state is None else state,
+            badges=self.badges if badges is None else badges,
+            series=series,
+            counters=counters,
+            last_event=last.line() if last is not None else "",
+            output_tail=output_tail,
+            details=details,
+            actions=actions,
+        )
+        if all_unchanged(_texts(view)):
+            return view  # the common case: one scan of every text at once
+        return replace(
+            view,
+            target=clean(view.target),
+            last_event=clean(view.last_event),
+            badges=tuple(clean(text) for text in view.badges),
+            output_tail=tuple(clean(text) for text in view.output_tail),
+            actions=tuple(clean(text) for text in view.actions),
+            counters=tuple((clean(k), clean(v)) for k, v in view.counters),
+            details=tuple((clean(k), clean(v)) for k, v in view.details),
+        )
 
 
-def _texts(fields: Mapping[str, Any]) -> list[str]:
+def _texts(view: SessionSnapshot) -> list[str]:
     """Every text of a view, for :func:`~console.sanitize.all_unchanged`."""
-    texts = [fields["target"], fields["last_event"]]
-    for name in ("badges", "output_tail", "actions"):
-        texts.extend(fields.get(name, ()))
-    for name in ("counters", "details"):
-        for pair in fields.get(name, ()):
-            texts.extend(pair)
+    texts = [view.target, view.last_event, *view.badges, *view.output_tail, *view.actions]
+    for pair in (*view.counters, *view.details):
+        texts.extend(pair)
     return texts
 
 

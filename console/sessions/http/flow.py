@@ -357,7 +357,10 @@ class Flow:
         variables = (
             {"vu": str(vu.id), "iter": str(vu.iteration), **vu.captured} if self._templated else {}
         )
-        began = intended if intended is not None else time.perf_counter()
+        # The loop may wake a scheduled arrival a hair early (its clock resolution): an
+        # iteration then starts now, never in the future, so no duration is negative.
+        now = time.perf_counter()
+        began = now if intended is None else min(intended, now)
         first = True
         for step in self.config.steps:
             if step.once and vu.iteration > 0:
