@@ -34,4 +34,6 @@ def test_the_first_sample_only_primes() -> None:
     mon = SelfMonitor()
     burn(0.05)
     mon.sample(0.0)
-    assert mon.engine_cpu_pct == 0.0  # nothing to compare with yet: not a reading from init's thread
+    assert (
+        mon.engine_cpu_pct == 0.0
+    )  # nothing to compare with yet: not a reading from init's thread
