@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,12 @@ def test_distinct_failure_messages_are_bounded_per_worker() -> None:
         stats.failure("GET /a", f"timeout after {i}")
     messages = {message for _key, message, _n in stats.flush({})["fails"]}
     assert len(messages) == MAX_MESSAGES + 1 and OTHER_MESSAGES in messages
+
+
+def test_the_scenario_header_says_how_long_it_runs_in_this_run() -> None:
+    from console.sessions.http.tables import _planned
+
+    assert _planned(1800.0, 20.0) == 20.0  # --duration 20s cuts a 30-minute ramp
+    assert _planned(60.0, 1800.0) == 60.0
+    assert _planned(math.inf, 20.0) == 20.0
+    assert _planned(math.inf, 0.0) == 0.0  # nothing ends it: "until stopped"

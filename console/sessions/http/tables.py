@@ -50,6 +50,13 @@ def _row(group: str, key: str, failures: int, trend: Trend, elapsed: float) -> R
     )
 
 
+def _planned(scenario_end: float, run_duration: float) -> float:
+    """How long the scenario runs in this run: its own end, cut by the run's (``--duration``);
+    0 when nothing ends it."""
+    ends = [end for end in (scenario_end, run_duration) if 0 < end < math.inf]
+    return min(ends) if ends else 0.0
+
+
 def build(sessions: Sequence[HttpSession], elapsed: float, secrets: Secrets) -> RunTables:
     """Every group's scenario, requests by name, failures by message and checks by name."""
     groups: dict[str, list[HttpSession]] = {}
@@ -67,7 +74,7 @@ def build(sessions: Sequence[HttpSession], elapsed: float, secrets: Secrets) -> 
                 executor=config.executor,
                 text=describe(config, members[0].run_duration),
                 max_vus=peak_vus(config) if config.steps else 0,
-                duration=0.0 if math.isinf(length) else config.start_time + length,
+                duration=_planned(config.start_time + length, members[0].run_duration),
             )
         )
         tallies: dict[str, tuple[int, Trend]] = {}
