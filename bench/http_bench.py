@@ -98,7 +98,8 @@ def run_worker(
         env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write((json.dumps(spec) + "\n").encode())
+    # The console's child protocol (console.children): a start command carrying the spec.
+    proc.stdin.write((json.dumps({"cmd": "start", "spec": spec}) + "\n").encode())
     proc.stdin.flush()
     totals: dict[str, float] = {}
     trend = Trend()

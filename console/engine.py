@@ -70,6 +70,7 @@ from console.snapshot import (
     FaultRecord,
     MetricSummary,
     RunSnapshot,
+    RunTables,
     SessionSnapshot,
 )
 from console.timeline import RunRecorder
@@ -889,7 +890,7 @@ class Run(EventMaker):
     async def export(self) -> list[Path]:
         """Write ``snapshot-N.json``, ``report.md`` and ``junit.xml``; return their paths."""
         self._export_n += 1
-        snapshot = self.make_snapshot()
+        snapshot = self.make_snapshot(tables=True)
         try:
             paths = export.write_all(
                 self.run_dir,
@@ -954,9 +955,12 @@ class Run(EventMaker):
         """The latest published snapshot, or a new one before the first is published."""
         return self.latest or self.make_snapshot()
 
-    def make_snapshot(self) -> RunSnapshot:
+    def make_snapshot(self, *, tables: bool | None = None) -> RunSnapshot:
+        """The run as it is now; ``tables`` (the per-request breakdown) by default only once
+        the run has ended, since nothing live draws it (exports ask for it)."""
         self._seq += 1
         lag = self._lag
+        want_tables = bool(self._ended_at) if tables is None else tables
         return RunSnapshot(
             seq=self._seq,
             profile_name=self.profile.name,
@@ -988,6 +992,25 @@ class Run(EventMaker):
             started_at=iso_at(self._wall_t0) if self._load_started else "",
             ended_at=self._ended_at,
             exit_code=self.exit_code,
+            tables=self._tables() if want_tables else RunTables(),
+        )
+
+    def _tables(self) -> RunTables:
+        parts = []
+        for kind_name, runtime in self.runtimes.items():
+            try:
+                part = runtime.tables(max(self.active_elapsed(), 1e-9))
+            except Exception as exc:  # a broken table must not cost the run its report
+                self._log("runtime_error", f"tables: {type(exc).__name__}: {exc}", kind=kind_name)
+                continue
+            if part is not None:
+                parts.append(part)
+        return RunTables(
+            scenarios=tuple(row for p in parts for row in p.scenarios),
+            requests=tuple(row for p in parts for row in p.requests),
+            failures=tuple(row for p in parts for row in p.failures),
+            checks=tuple(row for p in parts for row in p.checks),
+            aggregated=next((p.aggregated for p in parts if p.aggregated is not None), None),
         )
 
     def _session_view(self, session: Session) -> SessionSnapshot:

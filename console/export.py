@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from console import bottleneck, ledger, report_html, verdicts
+from console import bottleneck, breakdown, ledger, report_html, verdicts
 from console.files import private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
@@ -220,6 +220,9 @@ def render_report(
         )
         rows.append([group.kind, group.config.name, group.config.count, shown[:160]])
     out += _table(["Kind", "Group", "Count", "Settings"], rows)
+    if scenarios := breakdown.scenario_lines(snapshot.tables):
+        out += ["", "## Scenarios", "", scenarios[0] + ":", ""]
+        out += [f"- {line.removeprefix('* ')}" for line in scenarios[1:]]
     out += ["", "## Success Criteria", ""]
     out += _table(
         ["Criterion", "Target", "Actual", "Status"],
@@ -242,8 +245,20 @@ def render_report(
     if summary:
         out += ["", "## Summary figures", ""]
         out += _table(
-            ["Figure", "Value"], [[k, v] for k, v in summary.items() if not isinstance(v, Mapping)]
+            ["Figure", "Value"],
+            [
+                [k, breakdown.figure_text(snapshot, k, v)]
+                for k, v in summary.items()
+                if not isinstance(v, Mapping)
+            ],
         )
+    for title, (headers, cells) in (
+        ("Requests", breakdown.request_cells(snapshot.tables)),
+        ("Failures", breakdown.failure_cells(snapshot.tables)),
+        ("Checks", breakdown.check_cells(snapshot.tables)),
+    ):
+        if cells:
+            out += ["", f"## {title}", "", *_table(headers, cells)]
     out += ["", "## Faults", ""]
     if snapshot.faults:
         if snapshot.fault_count > len(snapshot.faults):

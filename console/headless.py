@@ -15,15 +15,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from console import breakdown
+from console.breakdown import figure_text
 from console.engine import Run, RunResult
-from console.metrics import MetricType, aggregation_unit, describe, format_value
+from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.replay import ReplayFault
 from console.snapshot import RunSnapshot
 from console.units import format_bytes, format_duration
 from console.verdicts import NOT_JUDGED, STATES, label, mark, overall
 
-__all__ = ["format_summary", "run_headless"]
+__all__ = ["figure_text", "format_summary", "run_headless"]
 
 
 def progress_line(snap: RunSnapshot) -> str:
@@ -44,27 +46,6 @@ def progress_line(snap: RunSnapshot) -> str:
     )
 
 
-_DEFAULT_AGGREGATION = {"rate": "rate", "counter": "count", "gauge": "value", "trend": "p(95)"}
-
-
-def figure_text(snap: RunSnapshot, key: str, value: object) -> str:
-    """A summary figure with its unit: ``0%``, ``99.7/s``, ``1.23ms``; ``-`` when no data,
-    never a raw ``None`` or ``0.0``. Keys name a metric, optionally with its aggregation."""
-    name, _, aggregation = key.partition(" ")
-    metric = snap.metric(name)
-    if metric is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
-        aggregation = aggregation or _DEFAULT_AGGREGATION.get(metric.type, "value")
-        unit = aggregation_unit(MetricType(metric.type), metric.unit, aggregation)
-        return format_value(float(value), unit, aggregation)
-    if value is None:
-        return "- (no data)"
-    if isinstance(value, float):
-        return f"{value:.4g}" + (
-            "%" if key.endswith("_pct") else "ms" if key.endswith("_ms") else ""
-        )
-    return str(value)
-
-
 def format_summary(result: RunResult, summary: dict[str, object] | None = None) -> str:
     snap = result.snapshot
     width = (
@@ -83,6 +64,8 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         + f": {label(overall(c.state for c in snap.criteria))}",
         "",
     ]
+    if scenarios := breakdown.scenario_lines(snap.tables):
+        lines += [f"  {scenarios[0]}", *(f"    {line}" for line in scenarios[1:]), ""]
     if snap.criteria:
         lines.append("  criteria")
         for c in snap.criteria:
@@ -99,6 +82,7 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
             if not isinstance(value, dict):
                 lines.append(f"    {key + ' ':.<{width}} {figure_text(snap, key, value)}")
         lines.append("")
+    lines += _breakdown(snap)
     if snap.data_loss:
         lines.append("  data not written")
         lines += [f"  ! {text}" for text in snap.data_loss]
@@ -114,6 +98,21 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
                 lines.append(f"      {mark(c.state)} {c.expression}")
     lines += ["", f"  run directory: {result.run_dir}", f"  exit status: {result.exit_code}", ""]
     return "\n".join(lines)
+
+
+def _breakdown(snap: RunSnapshot) -> list[str]:
+    """Requests by name, failures by message and checks by name (console.breakdown)."""
+    tables = snap.tables
+    lines: list[str] = []
+    for title, (headers, rows) in (
+        ("requests", breakdown.request_cells(tables)),
+        ("failures", breakdown.failure_cells(tables)),
+    ):
+        if rows:
+            lines += [f"  {title}", *(f"    {r}" for r in breakdown.text_table(headers, rows)), ""]
+    if checks := breakdown.check_lines(tables):
+        lines += ["  checks", *(f"    {line}" for line in checks), ""]
+    return lines
 
 
 async def _run(run: Run, out: TextIO) -> RunResult:

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
-from console import verdicts
+from console import breakdown, verdicts
 
 __all__ = ["dump_toml", "render"]
 
@@ -216,6 +216,25 @@ def _failures(events: Sequence[Mapping[str, Any]], sessions: Sequence[str] | Non
     )
 
 
+def _breakdown(data: Mapping[str, Any] | None) -> str:
+    """Scenarios, requests by name, failures by message and checks (console.breakdown)."""
+    tables = breakdown.from_json(data)
+    parts = []
+    if scenarios := breakdown.scenario_lines(tables):
+        items = "".join(f"<li>{_e(line.removeprefix('* '))}</li>" for line in scenarios[1:])
+        parts.append(f"<p>{_e(scenarios[0])}</p><ul>{items}</ul>")
+    for title, (headers, rows), cls in (
+        ("Requests", breakdown.request_cells(tables), "requests"),
+        ("Failures by message", breakdown.failure_cells(tables), "request-failures"),
+        ("Checks", breakdown.check_cells(tables), "checks"),
+    ):
+        if rows:
+            parts.append(f"<h3>{_e(title)}</h3>" + _table(headers, rows, cls))
+    if not parts:
+        return ""
+    return '<section id="requests"><h2>Requests</h2>' + "".join(parts) + "</section>"
+
+
 def _sessions(sessions: Sequence[Mapping[str, Any]]) -> str:
     labels = list(dict.fromkeys(label for s in sessions for label, _ in s.get("counters", [])))[:8]
     rows = []
@@ -366,6 +385,7 @@ def render(data: Mapping[str, Any], history: Mapping[str, Any]) -> str:
             for a, t in [
                 ("criteria", "Criteria"),
                 ("timeline", "Timeline"),
+                ("requests", "Requests"),
                 ("faults", "Faults"),
                 ("groups", "Groups"),
                 ("metrics", "Metrics"),
@@ -387,6 +407,7 @@ def render(data: Mapping[str, Any], history: Mapping[str, Any]) -> str:
         "moment show here.</div>",
         '<div id="timeline-charts"></div>',
         "</section>",
+        _breakdown(data.get("tables")),
         '<section id="faults"><h2>Faults</h2>',
         _faults(payload["fault_spans"], data.get("faults", [])),
         "</section>",

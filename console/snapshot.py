@@ -16,13 +16,18 @@ from console.events import Event
 
 __all__ = [
     "FAULT_SOURCES",
+    "CheckRow",
     "ConsoleStats",
     "CriterionSnapshot",
     "FaultRecord",
     "LedgerEntry",
     "MetricImpact",
     "MetricSummary",
+    "RequestFailure",
+    "RequestRow",
     "RunSnapshot",
+    "RunTables",
+    "ScenarioRow",
     "SeriesView",
     "SessionSnapshot",
 ]
@@ -147,6 +152,66 @@ class ConsoleStats:
 
 
 @dataclass(frozen=True)
+class RequestRow:
+    """One row of the per-request table (Locust's statistics, k6's ``name`` tag), merged over
+    a group's worker processes. Durations in ms; ``None`` when there is no sample."""
+
+    group: str
+    method: str  # "GET"; "*" on the row that gathers names beyond the cap
+    name: str  # the step's name, or the URL template without its query
+    requests: int
+    failures: int
+    med: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+    rate: float  # requests per second of run time, the denominator of http_reqs' rate
+
+
+@dataclass(frozen=True)
+class RequestFailure:
+    """Failed requests of one name grouped by message (Locust's failures table)."""
+
+    group: str
+    method: str
+    name: str
+    message: str  # "HTTP 404 Not Found", "refused: Cannot connect to host ..."
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    group: str
+    name: str
+    passes: int
+    fails: int
+
+
+@dataclass(frozen=True)
+class ScenarioRow:
+    """What a group was asked to do, as k6 prints a scenario at the top of its summary."""
+
+    group: str
+    executor: str
+    text: str  # "20.00 iterations/s for 3.0s (VUs: 4-20, 2 workers)"
+    max_vus: int
+    duration: float  # seconds from the scenario's start time to its planned end; 0 = the run's
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """The end-of-run breakdown of traffic: built for exports and the final snapshot only,
+    since merging every name's histogram 4 times a second would cost the console for nothing
+    it draws. Text in it is sanitized and redacted like every outside string."""
+
+    scenarios: tuple[ScenarioRow, ...] = ()
+    requests: tuple[RequestRow, ...] = ()
+    failures: tuple[RequestFailure, ...] = ()
+    checks: tuple[CheckRow, ...] = ()
+    aggregated: RequestRow | None = None  # every request of the run, Locust's last row
+
+
+@dataclass(frozen=True)
 class RunSnapshot:
     seq: int
     profile_name: str
@@ -172,6 +237,7 @@ class RunSnapshot:
     started_at: str = ""  # ISO time the load started (run second 0)
     ended_at: str = ""  # ISO time the run ended, once it has
     exit_code: int | None = None  # the process exit status, once the run has ended
+    tables: RunTables = field(default_factory=RunTables)  # at the end and in exports
 
     @property
     def verdict(self) -> str:

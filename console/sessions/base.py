@@ -33,7 +33,7 @@ from console.events import Event
 from console.metrics import MetricSpec, Series
 from console.sanitize import all_unchanged, clean
 from console.secrets import NO_SECRETS, Secrets
-from console.snapshot import FaultRecord, SeriesView, SessionSnapshot
+from console.snapshot import FaultRecord, RunTables, SeriesView, SessionSnapshot
 
 __all__ = [
     "FaultNotApplicable",
@@ -384,6 +384,11 @@ class KindRuntime:
     def reach(self, targets: Sequence[Session]) -> tuple[str, ...]:
         """The session ids a fault on ``targets`` reaches: recorded, and awaited for recovery."""
         return tuple(s.id for s in targets)
+
+    def tables(self, elapsed: float) -> RunTables | None:
+        """This kind's part of the end-of-run breakdown (requests by name, failures by message,
+        checks, scenarios); ``elapsed`` is the run's active seconds, the denominator of rates."""
+        return None
 
     async def prepare(self, action: str, target: str, params: Mapping[str, Any]) -> None:
         """Before targets are resolved: make what an action names (``net.create``)."""

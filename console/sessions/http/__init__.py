@@ -28,7 +28,8 @@ from console.sessions.base import (
 from console.sessions.http.catalog import METRICS, TARGET_ACTIONS
 from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.session import HttpSession
-from console.snapshot import FaultRecord, RunSnapshot
+from console.sessions.http.tables import build as build_tables
+from console.snapshot import FaultRecord, RunSnapshot, RunTables
 
 __all__ = ["KIND", "HttpRuntime"]
 
@@ -65,6 +66,9 @@ class HttpRuntime(KindRuntime):
             if session.embedded:
                 session.base_url = url
                 session.target = url
+
+    def tables(self, elapsed: float) -> RunTables:
+        return build_tables(self.http_sessions, elapsed, self.secrets)
 
     async def stop(self) -> None:
         if self.target is not None:

@@ -176,6 +176,11 @@ class CaptureConfig:
 class StepConfig:
     """One step of an iteration: a request with its checks and captures, and/or a sleep."""
 
+    name: str = opt(
+        "",
+        doc="This request's row in the per-request table (like Locust's name= and k6's name "
+        "tag); default: the method and URL template, without its query.",
+    )
     request: RequestConfig | None = opt(None, doc="The request to send.")
     checks: tuple[CheckConfig, ...] = opt((), doc="Checks on this step's response.")
     capture: tuple[CaptureConfig, ...] = opt((), doc="Values captured from this step's response.")

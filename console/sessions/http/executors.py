@@ -23,8 +23,9 @@ from collections.abc import Callable
 from console.sessions.http.client import Client
 from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.flow import VU, Flow
+from console.units import format_duration
 
-__all__ = ["Executor", "RateShape", "share"]
+__all__ = ["Executor", "RateShape", "describe", "peak_vus", "scenario_length", "share"]
 
 _EARLY = 0.001  # seconds an arrival may be dispatched ahead of its schedule
 
@@ -37,6 +38,53 @@ def share(total: float, index: int, workers: int) -> float:
         base, extra = divmod(int(total), workers)
         return float(base + (1 if index < extra else 0))
     return total / workers
+
+
+def scenario_length(config: HttpGroupConfig, run_duration: float) -> float:
+    """Seconds a scenario runs from its start: its stages, its ``duration`` or the run's;
+    ``inf`` when nothing ends it."""
+    if config.executor.startswith("ramping"):
+        return sum(s.duration for s in config.stages)
+    duration = config.duration or run_duration
+    return duration if duration > 0 else math.inf
+
+
+def peak_vus(config: HttpGroupConfig) -> int:
+    """The most VUs the scenario may hold at once, summed over its workers."""
+    if config.executor == "constant-vus":
+        return config.vus
+    if config.executor == "ramping-vus":
+        return int(max([float(config.start_vus), *(s.target for s in config.stages)]))
+    return max(config.max_vus, config.pre_allocated_vus)
+
+
+def describe(config: HttpGroupConfig, run_duration: float) -> str:
+    """The scenario in k6's words: ``50 looping VUs for 20.0s``, ``100.00 iterations/s for
+    1m00s (VUs: 10-50)``, plus the worker processes it is split over."""
+    length = scenario_length(config, run_duration)
+    span = "until stopped" if math.isinf(length) else f"for {format_duration(length)}"
+    stages = f" over {len(config.stages)} stages" if config.executor.startswith("ramping") else ""
+    unit = config.time_unit or 1.0
+    notes = []
+    if config.executor == "constant-vus":
+        text = f"{config.vus} looping VUs {span}"
+    elif config.executor == "ramping-vus":
+        text = f"Up to {peak_vus(config)} looping VUs {span}{stages}"
+    else:
+        if config.executor == "constant-arrival-rate":
+            text = f"{config.rate / unit:.2f} iterations/s {span}"
+        else:
+            peak = max([config.start_rate, *(s.target for s in config.stages)]) / unit
+            text = f"Up to {peak:.2f} iterations/s {span}{stages}"
+        notes.append(f"VUs: {config.pre_allocated_vus}-{peak_vus(config)}")
+    if not config.steps:
+        text = f"no load, {len(config.probes)} probe(s)"
+        notes = []
+    if config.start_time:
+        notes.append(f"starts at {format_duration(config.start_time)}")
+    if config.count > 1:
+        notes.append(f"{config.count} workers")
+    return text + (f" ({', '.join(notes)})" if notes else "")
 
 
 class RateShape:
@@ -113,11 +161,7 @@ class Executor:
         self._wake = asyncio.Event()
         self._bursts = 0
         self._paused_at: float | None = None
-        duration = config.duration or run_duration
-        if config.executor.startswith("ramping"):
-            self.end = sum(s.duration for s in config.stages)
-        else:
-            self.end = duration if duration > 0 else math.inf
+        self.end = scenario_length(config, run_duration)
         unit = config.time_unit or 1.0
         if config.executor == "constant-arrival-rate":
             self.shape = RateShape(share(config.rate, index, workers) / unit, (), self.end)

@@ -9,6 +9,8 @@ cookies and captures, for its whole life: login once, then verify, as in the Sig
 from __future__ import annotations
 
 import asyncio
+import functools
+import http
 import json
 import os
 import re
@@ -25,7 +27,22 @@ from console.sessions.http.client import Client, Reply, RequestError
 from console.sessions.http.config import CheckConfig, HttpGroupConfig, RequestConfig, StepConfig
 from console.sessions.http.stats import Stats
 
-__all__ = ["VU", "Flow", "check_reply", "render", "safe_url", "scrub"]
+__all__ = [
+    "MAX_NAMES",
+    "OTHER_NAME",
+    "VU",
+    "Flow",
+    "check_reply",
+    "render",
+    "request_name",
+    "safe_url",
+    "scrub",
+]
+
+# Request names one worker reports; the rest share one row. Names are templates, so only a
+# profile with this many steps reaches it; k6's advice on tag cardinality is the reason.
+MAX_NAMES = 100
+OTHER_NAME = f"(other names: beyond {MAX_NAMES} per worker)"
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 _BOUNDARY = "stressdeck-boundary-7f3a9c"
@@ -120,6 +137,28 @@ def safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def request_name(step: StepConfig, request: RequestConfig) -> str:
+    """The row a request counts in: ``"METHOD name"``, the step's name or the URL template
+    without query or fragment (tokens live there; ``${...}`` stay unrendered)."""
+    if step.name:
+        return f"{request.method} {step.name}"
+    url = request.url
+    if url.startswith(("http://", "https://")):
+        return f"{request.method} {safe_url(url)}"
+    return f"{request.method} {url.split('?', 1)[0].split('#', 1)[0]}"
+
+
+@functools.lru_cache(maxsize=256)
+def _status_message(status: int, expect: tuple[int, ...]) -> str:
+    """``HTTP 404 Not Found``; with ``expect``, what was expected instead."""
+    try:
+        phrase = " " + http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    wanted = f" (expected {', '.join(map(str, expect))})" if expect else ""
+    return f"HTTP {status}{phrase}{wanted}"
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value (rendered variables, env) replaced by ``***``."""
     values = sorted({v for v in secrets if len(v) >= MIN_SECRET}, key=len, reverse=True)
@@ -158,6 +197,18 @@ class Flow:
             for step in config.steps
             if step.request is not None and "${" not in repr(step.request)
         }
+        # Each request's name key, made once here: the hot path only looks it up.
+        self._names: dict[int, str] = {}
+        for step in config.steps:
+            if step.request is not None:
+                key = request_name(step, step.request)
+                known = set(self._names.values())
+                if key not in known and len(known) >= MAX_NAMES:
+                    key = f"* {OTHER_NAME}"
+                self._names[id(step.request)] = key
+
+    def name_of(self, request: RequestConfig) -> str:
+        return self._names[id(request)]
 
     def _payload(self, path: str, size: float) -> bytes:
         key = (path, size)
@@ -260,28 +311,32 @@ class Flow:
                 self._built[id(request)] = built
         url, headers, body, sent = built
         stats = self.stats
+        name = self._names[id(request)]
         start = time.perf_counter()
         began = intended if intended is not None and intended < start else start
         reply: Reply | None = None
+        failure = ""
         self.inflight += 1
         try:
             reply = await vu.client.request(request.method, url, headers, body, request.timeout)
         except RequestError as exc:
             stats.error(exc.cls)
             stats.add(ERROR_METRICS[exc.cls])
+            # The template, never the rendered URL: ${env.X} and captures may be tokens.
+            where = safe_url(self.url(request.url))
+            detail = scrub(str(exc), self._secrets(vu)).replace(url, where)
+            failure = f"{exc.cls}: {detail[:200]}"
             if self.on_error is not None:
-                # The template, never the rendered URL: ${env.X} and captures may be tokens.
-                where = safe_url(self.url(request.url))
-                detail = scrub(str(exc), self._secrets(vu)).replace(url, where)
                 self.on_error(exc.cls, f"{request.method} {where}: {detail}")
         finally:
             self.inflight -= 1
         elapsed_ms = (time.perf_counter() - began) * 1000.0
         stats.add("http_reqs")
         stats.add("data_sent", sent)
-        stats.observe("http_req_duration", elapsed_ms)
+        stats.request(name, elapsed_ms)  # http_req_duration, and its name's row
         if reply is None:
             stats.rate("http_req_failed", True)
+            stats.failure(name, failure)
             return None
         stats.add("data_received", reply.received)
         if reply.truncated:
@@ -292,6 +347,8 @@ class Flow:
             stats.add(status_metric)
         failed = reply.status not in request.expect if request.expect else reply.status >= 400
         stats.rate("http_req_failed", failed)
+        if failed:
+            stats.failure(name, _status_message(reply.status, request.expect))
         return reply
 
     async def iterate(self, vu: VU, intended: float | None = None) -> None:

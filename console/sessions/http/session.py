@@ -28,8 +28,9 @@ from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.http.catalog import CONTROL_ACTIONS, PROBE_METRICS, TARGET_ACTIONS
 from console.sessions.http.config import HttpGroupConfig
 from console.sessions.http.executors import share
-from console.sessions.http.flow import safe_url
+from console.sessions.http.flow import MAX_NAMES, OTHER_NAME, safe_url
 from console.sessions.http.probes import resilience_score
+from console.sessions.http.stats import MAX_MESSAGES, OTHER_MESSAGES
 from console.sessions.http.view import ms_text, rate_text, session_view
 from console.snapshot import FaultRecord, SessionSnapshot
 
@@ -39,6 +40,17 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 _GRACEFUL_STOP = 5.0  # then SIGKILL: the engine gives session.stop() 10 s in all
 _RECOVERY_WINDOW = 1.0  # seconds of successes, with no failure, that count as recovered
 _RECOVERY_SUCCESSES = 3
+_OTHER_KEY = f"* {OTHER_NAME}"
+
+
+class RequestTally:
+    """One request name's failures and durations over the whole run, from every delta."""
+
+    __slots__ = ("failures", "trend")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.trend = Trend()
 
 
 class HttpSession(Session):
@@ -74,6 +86,9 @@ class HttpSession(Session):
         self.errors: dict[str, int] = {}
         self.rates: dict[str, list[int]] = {}
         self.checks_by_name: dict[str, list[int]] = {}
+        # The per-request table's figures, keyed "METHOD name" (console.sessions.http.tables)
+        self.requests: dict[str, RequestTally] = {}
+        self.failures: dict[tuple[str, str], int] = {}  # (name key, message) -> count
         self.duration = Trend()
         self.interval_trend = Trend()
         self.interval_reqs = 0.0
@@ -269,6 +284,19 @@ class HttpSession(Session):
             self.codes[code] = self.codes.get(code, 0) + n
         for cls, n in m.get("errs", {}).items():
             self.errors[cls] = self.errors.get(cls, 0) + n
+        for key, entry in m.get("req", {}).items():
+            tally = self.requests.get(key)
+            if tally is None:
+                if len(self.requests) >= MAX_NAMES:  # a worker bounds them too: belt and braces
+                    key = _OTHER_KEY
+                tally = self.requests.setdefault(key, RequestTally())
+            tally.failures += int(entry.get("f", 0))
+            tally.trend.merge(Trend.decode(entry["tr"]))
+        for key, message, n in m.get("fails", ()):
+            where = (str(key), str(message))
+            if where not in self.failures and len(self.failures) >= 2 * MAX_MESSAGES:
+                where = (where[0], OTHER_MESSAGES)
+            self.failures[where] = self.failures.get(where, 0) + int(n)
         self.checks_by_name = m.get("checks_by_name", self.checks_by_name)
         self.scale = float(m.get("scale", self.scale))
         self.paused = bool(m.get("paused", self.paused))

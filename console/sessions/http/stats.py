@@ -4,6 +4,12 @@ A delta is a small JSON object: counters, rate (passes, total) pairs, encoded Tr
 gauges, and exact counts per status code and error class. The engine merges deltas with
 ``ctx.add`` / ``ctx.rate`` / ``ctx.merge_trend``, so nothing is lost between flushes and memory
 stays bounded on both sides.
+
+Per request name (the per-request table) a delta also carries ``"req"``: ``{key: {"f":
+failures, "tr": encoded Trend}}``, the key being ``"METHOD name"`` computed once per request
+template by :class:`~console.sessions.http.flow.Flow`; and ``"fails"``: ``[[key, message,
+count], ...]``. Distinct failure messages are bounded per worker (:data:`MAX_MESSAGES`, then
+:data:`OTHER_MESSAGES`), so a message that varies cannot grow the tables.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from typing import Any
 
 from console.metrics import Trend
 
-__all__ = ["Stats"]
+__all__ = ["MAX_MESSAGES", "OTHER_MESSAGES", "Stats"]
+
+MAX_MESSAGES = 50  # distinct (name, failure message) pairs one worker reports
+OTHER_MESSAGES = "(other messages: more than 50 distinct ones in a worker)"
 
 
 class Stats:
@@ -21,9 +30,15 @@ class Stats:
     Trend samples are batched: :meth:`observe` appends to a list and the histogram takes the
     list at :meth:`flush` (or when :attr:`trends` is read), so the per-request path is one
     append. The list holds one flush interval of samples (0.25 s), so memory stays bounded.
+
+    A request's duration goes in once, under its name (:meth:`request`): each sample is put
+    in a histogram once, its name's, and ``http_req_duration`` is the merge of the names'
+    histograms (a merge costs per bucket, not per sample), so the per-request table costs the
+    hot path nothing beyond what ``http_req_duration`` cost alone.
     """
 
     def __init__(self) -> None:
+        self._messages: set[tuple[str, str]] = set()  # for the whole worker's life
         self.reset()
 
     def reset(self) -> None:
@@ -33,6 +48,10 @@ class Stats:
         self._pending: dict[str, list[float]] = {}
         self.codes: dict[str, int] = {}
         self.errors: dict[str, int] = {}
+        self._named: dict[str, list[float]] = {}  # request name -> durations not yet recorded
+        self.named_trends: dict[str, Trend] = {}
+        self.named_failures: dict[str, int] = {}
+        self.failures: dict[tuple[str, str], int] = {}  # (request name, message) -> count
 
     def add(self, name: str, amount: float = 1.0) -> None:
         self.counters[name] = self.counters.get(name, 0.0) + amount
@@ -51,6 +70,25 @@ class Stats:
             pending = self._pending[name] = []
         pending.append(value)
 
+    def request(self, key: str, value: float) -> None:
+        """A request's duration (ms): a sample of ``http_req_duration`` and of its name's row,
+        for the cost of :meth:`observe` (one dict lookup, one append)."""
+        pending = self._named.get(key)
+        if pending is None:
+            pending = self._named[key] = []
+        pending.append(value)
+
+    def failure(self, key: str, message: str) -> None:
+        """A failed request of name ``key``; the path of failures only."""
+        self.named_failures[key] = self.named_failures.get(key, 0) + 1
+        pair = (key, message)
+        if pair not in self._messages:
+            if len(self._messages) >= MAX_MESSAGES:
+                pair = (key, OTHER_MESSAGES)
+            else:
+                self._messages.add(pair)
+        self.failures[pair] = self.failures.get(pair, 0) + 1
+
     @property
     def trends(self) -> dict[str, Trend]:
         """Every trend, with the samples observed so far recorded."""
@@ -61,6 +99,20 @@ class Stats:
                     trend = self._trends[name] = Trend()
                 trend.record_many(values)
                 values.clear()
+        for key, values in self._named.items():
+            if values:
+                batch = Trend()
+                batch.record_many(values)
+                values.clear()
+                total = self._trends.get("http_req_duration")
+                if total is None:
+                    total = self._trends["http_req_duration"] = Trend()
+                total.merge(batch)
+                named = self.named_trends.get(key)
+                if named is None:
+                    self.named_trends[key] = batch
+                else:
+                    named.merge(batch)
         return self._trends
 
     def status(self, code: int) -> None:
@@ -71,7 +123,7 @@ class Stats:
         self.errors[cls] = self.errors.get(cls, 0) + 1
 
     def flush(self, gauges: dict[str, float]) -> dict[str, Any]:
-        delta = {
+        delta: dict[str, Any] = {
             "t": "m",
             "c": self.counters,
             "r": self.rates,
@@ -80,5 +132,12 @@ class Stats:
             "codes": self.codes,
             "errs": self.errors,
         }
+        if self.named_trends:
+            delta["req"] = {
+                key: {"f": self.named_failures.get(key, 0), "tr": trend.encode()}
+                for key, trend in self.named_trends.items()
+            }
+        if self.failures:
+            delta["fails"] = [[k, message, n] for (k, message), n in self.failures.items()]
         self.reset()
         return delta
