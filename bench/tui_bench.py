@@ -10,7 +10,7 @@ then measures over a steady window:
 * ``engine_loop_lag_p99_ms``: the engine loop's lag p99 over the steady window (the loop whose
   timing faults and reconnects depend on); ``engine_loop_lag_p99_run_ms`` over the whole run
   with its start-up (from the final snapshot); ``ui_loop_lag_p99_ms`` the UI loop's.
-* ``key_to_fault_p95_ms``: from ``tmux send-keys K`` to the ``fault_injected`` event's
+* ``key_to_fault_p95_ms``: from ``tmux send-keys C-k`` to the ``fault_injected`` event's
   timestamp in events.jsonl, over ``--keys`` presses.
 
 Ends with one JSON line. Bounded: about a minute; every process it starts is stopped.
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             tmux("send-keys", "-t", "b", "l")  # a different pane each time
             time.sleep(0.1)
             sent.append(time.time())
-            tmux("send-keys", "-t", "b", "K")
+            tmux("send-keys", "-t", "b", "C-k")
             time.sleep(0.4)
 
         def key_faults() -> list[dict[str, Any]] | None:

@@ -76,7 +76,7 @@ T = TypeVar("T")
 UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
-BULK_CONFIRM = ("kill", "drop", "restart")  # ctrl+k, D, R: every session at once
+BULK_CONFIRM = ("kill", "drop", "restart")  # alt+k, D, R: every session at once
 MAIN_SCREEN_ACTIONS = {
     "command_line",
     "search",
@@ -140,8 +140,10 @@ class StressdeckApp(App[int]):
         show_log: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         freeze_gc: bool = False,
+        confirm_bulk: bool = True,
     ) -> None:
         super().__init__()
+        self._confirm_bulk = confirm_bulk  # [console] confirm_bulk
         self.controller = controller
         self._initial = snapshot
         self._profile_keys = dict(keymap or {})
@@ -328,7 +330,7 @@ class StressdeckApp(App[int]):
         if action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
             return False
         # Keys for faults no session in this run takes are hidden from the footer (an
-        # HTTP-only profile shows + - b, not K d z), so ? and q stay visible at 80 columns.
+        # HTTP-only profile shows + - b, not ^k d z), so ? and q stay visible at 80 columns.
         verb = {"hang": "hang", "hang_all": "hang"}.get(action)
         if action in ("fault", "fault_all", "rate") and parameters:
             verb = str(parameters[0])
@@ -435,7 +437,7 @@ class StressdeckApp(App[int]):
         if not actions:
             self.notify(f"no session in this run accepts {verb}", severity="warning", timeout=2)
             return
-        if verb in BULK_CONFIRM and verb not in self._confirmed:
+        if self._confirm_bulk and verb in BULK_CONFIRM and verb not in self._confirmed:
             # Destructive on every session: ask once per key and run, then trust the operator.
             def answered(yes: bool | None) -> None:
                 if yes:
@@ -718,6 +720,7 @@ def make_app(
         show_log=show_log,
         clock=clock,
         freeze_gc=freeze_gc,
+        confirm_bulk=profile.console.confirm_bulk if profile is not None else True,
     )
 
 
