@@ -192,3 +192,19 @@ def test_every_fault_source_has_a_mark_in_the_faults_panel() -> None:
     from widgets.faults import SOURCE_MARKS
 
     assert set(SOURCE_MARKS) == set(FAULT_SOURCES)
+
+
+async def test_the_terminal_box_is_for_sessions_with_a_terminal() -> None:
+    """An HTTP session has no output to replay: its detail showed an empty terminal box."""
+    app = make_app(snapshot=synthetic_snapshot(ssh=1, pty=1, http=1), show_log=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("end", "enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
+        assert app.screen.session_id == "upload#0"  # type: ignore[attr-defined]
+        assert not app.screen.query_one("#detail-terminal").display
+        charts = app.screen.query_one("#detail-charts")
+        assert charts.region.bottom >= 38  # the charts take the room the box had
+        await pilot.press("escape", "home", "enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
+        assert app.screen.session_id == "ssh#0"  # type: ignore[attr-defined]
+        assert app.screen.query_one("#detail-terminal").display
