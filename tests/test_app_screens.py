@@ -208,3 +208,39 @@ async def test_the_terminal_box_is_for_sessions_with_a_terminal() -> None:
         await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
         assert app.screen.session_id == "ssh#0"  # type: ignore[attr-defined]
         assert app.screen.query_one("#detail-terminal").display
+
+
+async def test_few_sessions_get_fewer_wider_panes_and_whole_counters() -> None:
+    """Four sessions at 200x60 sat in a corner, their counters cut mid-word (``c…``)."""
+    from dataclasses import replace
+
+    snapshot = synthetic_snapshot(ssh=1, pty=2, http=1)
+    http = snapshot.sessions[-1]
+    counters = (
+        ("p95", "1.2ms"),
+        ("probes", "etag✓ cb✓ bp✓ rec✓"),
+        ("score", "100/100"),
+        ("VUs busy", "0/5 allocated"),
+        ("err", "timeout 3 reset 1"),
+    )
+    wide = replace(snapshot, sessions=(*snapshot.sessions[:-1], replace(http, counters=counters)))
+    app = make_app(snapshot=wide, show_log=False)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        grid = app.query_one(SessionGrid)
+        width = grid.scrollable_content_region.width
+        boxes = grid._boxes
+        assert boxes["emit#0"].left == 0 and boxes["emit#1"].left > width // 3  # two columns
+        pane = boxes["emit#0"].width
+        assert pane >= 60 and not grid.is_compact
+        assert boxes["upload#0"].width == width  # alone in its row: the whole width
+        lines = [strip.text for strip in grid._lines]
+        http_lines = lines[boxes["upload#0"].top : boxes["upload#0"].top + 6]
+        assert any("err timeout 3 reset 1" in line for line in http_lines), "\n".join(http_lines)
+        assert not any("…" in line for line in http_lines), http_lines
+    many = make_app(snapshot=synthetic_snapshot(ssh=10, pty=20, http=10), show_log=False)
+    async with many.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        grid = many.query_one(SessionGrid)
+        most = (grid.scrollable_content_region.width + 1) // 35  # PANE_MIN_WIDTH and a gutter
+        assert grid._cols == most and grid.is_compact  # forty: as many as fit, as before

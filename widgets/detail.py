@@ -202,7 +202,9 @@ class SessionDetailScreen(Screen[None]):
     def _show_charts(self, session: SessionSnapshot, end: float) -> None:
         box = self.query_one("#detail-charts")
         width = max(box.size.width - 2, 40)
-        charts = Text("\n").join(chart_text(s, width, 10, end) for s in session.series)
+        # the charts share the height there is (an HTTP session has no terminal box below)
+        height = max(8, min(24, box.size.height // max(len(session.series), 1) - 1))
+        charts = Text("\n").join(chart_text(s, width, height, end) for s in session.series)
         self.query_one("#detail-chart-body", Static).update(
             charts if session.series else Text("no series", style="dim")
         )

@@ -367,7 +367,7 @@ class StressdeckApp(App[int]):
         events = self.snapshot.recent_events if self.snapshot is not None else ()
         log.set_filter(("text", text) if text else ("all", ""), events)
         if text:
-            log.display = True
+            log.display = self._show_log = True
 
     def _run_typed(self, text: str | None) -> None:
         """Run a typed command: a fault recorded with source ``command``, or a run command."""
@@ -525,7 +525,14 @@ class StressdeckApp(App[int]):
         if self.snapshot is not None:
             screen.show(self.snapshot, force=True)
 
+    def on_resize(self, event: events.Resize) -> None:
+        # Until the operator shows or hides it, the event log follows the terminal's height.
+        if self._show_log is None:
+            for log in self.query(EventLogPanel):
+                log.display = event.size.height >= 36
+
     def action_toggle_log(self) -> None:
+        self._show_log = not self.query_one(EventLogPanel).display  # the operator decided
         log = self.query_one(EventLogPanel)
         log.display = not log.display
         if log.display and self.snapshot is not None:
@@ -542,7 +549,7 @@ class StressdeckApp(App[int]):
             new = ("session", session.id)
         else:
             new = ("all", "")
-        log.display = True
+        log.display = self._show_log = True
         log.set_filter(new, self.snapshot.recent_events if self.snapshot else ())
         self.notify(f"event log: {new[0]} {new[1]}".strip(), timeout=2)
 
