@@ -1,9 +1,11 @@
 """The console's key table as plain data, so the profile loader can check ``[keys]`` without
 importing Textual. :mod:`console.ui.keys` turns it into Textual ``Binding`` objects.
 
-Ids are stable names, not keys, because keys are what people remap. ``K`` (shift+k) kills
-rather than ``k`` because ``k`` is already "up" in the hjkl set. "All" variants are the shifted
-or ctrl form of the focused-pane key.
+Ids are stable names, not keys, because keys are what people remap. SIGKILL is ``ctrl+k``, as
+in k9s, and killing every PTY ``alt+k``: never ``K``, one shift away from ``k`` ("up" in the hjkl
+set), where a slip would kill a program (a test keeps every destructive key so). Other
+"all" variants are the shifted form of the focused-pane key, and the bulk ones ask first
+(``[console] confirm_bulk``).
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ APP_KEYS: tuple[KeySpec, ...] = (
     KeySpec("help", "question_mark", "help", "Help", key_display="?"),
     KeySpec("quit", "q", "quit", "Quit", tooltip="Stop the run gracefully and exit"),
     KeySpec("detail", "enter", "detail", "Detail", tooltip="Open the focused session"),
-    KeySpec("kill", "K", "fault('kill')", "Kill", tooltip="SIGKILL the focused PTY"),
-    KeySpec("kill_all", "ctrl+k", "fault_all('kill')", "Kill all", show=False),
+    KeySpec("kill", "ctrl+k", "fault('kill')", "Kill", tooltip="SIGKILL the focused PTY"),
+    KeySpec("kill_all", "alt+k", "fault_all('kill')", "Kill all", show=False),
     KeySpec("drop", "d", "fault('drop')", "Drop", tooltip="Drop the focused SSH connection"),
     KeySpec("drop_all", "D", "fault_all('drop')", "Drop all", show=False),
     KeySpec("hang", "z", "hang", "Hang/resume", tooltip="Hang or resume the focused PTY"),

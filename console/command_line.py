@@ -3,7 +3,7 @@
 ::
 
     :drop ssh#3            :kill emit            :hang emit#0 5s       :resume emit#0
-    :burst api 200         :rate api +50%        :latency LINK 250ms 30s
+    :burst api 200         :rate api +50%        :rate api 500         :latency LINK 250ms 30s
     :export                :pause                :resume
 
 ``VERB [TARGET] [VALUE ...]``: the verb is a fault's name (``kill`` is ``pty.kill``; the kind
@@ -23,6 +23,7 @@ from typing import Any
 from console.config import UNIT_PARSERS
 from console.errors import UsageError
 from console.sessions import get_kind
+from console.sessions.http.config import MAX_RATE
 from console.snapshot import SessionSnapshot
 
 __all__ = ["RUN_VERBS", "Typed", "complete", "parse"]
@@ -118,16 +119,38 @@ def _value(action: str, key: str, unit: str, text: str) -> Any:
     return text
 
 
+_RATE_USAGE = "rate TARGET +N% | -N% | N (rate api +50%, rate api 500: iterations/s)"
+
+
 def _rate(target: str, values: Sequence[str], reached: Sequence[SessionSnapshot]) -> Typed:
-    """``rate api +50%`` / ``-25%``: rate_up or rate_down by that much."""
+    """``rate api +50%`` / ``-25%``: rate_up or rate_down by that much; ``rate api 500`` (or
+    ``500/s``, ``30000/m``): set_rate, the group's arrival rate in iterations per second."""
     change = values[0] if values else ""
-    if len(values) != 1 or not change.endswith("%") or change[:1] not in "+-":
-        raise UsageError("rate TARGET +N% or -N%: a change in percent (rate api +50%)")
+    if len(values) != 1:
+        raise UsageError(_RATE_USAGE)
+    if not change.endswith("%"):
+        actions = _actions("set_rate", reached)
+        if not actions:
+            raise UsageError(f"an absolute rate does not apply to {target}")
+        bare = _number(change, None)  # a bare number is per second, as in a profile
+        rate = bare if bare is not None else _value(actions[0], "rate", "rate", change)
+        if not 0 < rate <= MAX_RATE:
+            raise UsageError(f"rate {change}: must be above 0 and at most {MAX_RATE:.0f}/s")
+        return Typed(actions[0], target, {"rate": rate})
+    if change[:1] not in "+-":
+        raise UsageError(_RATE_USAGE)
     verb = "rate_up" if change.startswith("+") else "rate_down"
     actions = _actions(verb, reached)
     if not actions:
         raise UsageError(f"rate does not apply to {target}")
     return Typed(actions[0], target, {"by": _value(actions[0], "by", "percent", change[1:])})
+
+
+def _number(text: str, default: float | None = 0.0) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return default
 
 
 def complete(text: str, sessions: Sequence[SessionSnapshot]) -> list[str]:
@@ -145,8 +168,15 @@ def complete(text: str, sessions: Sequence[SessionSnapshot]) -> list[str]:
         takes = "rate_up" if verb == "rate" else verb
         fits = [t for t in targets if t.startswith(last) and _actions(takes, _reached(t, sessions))]
         return [f"{head} {t}" for t in fits]
-    actions = _actions(verb, _reached(words[1], sessions))
-    if verb == "rate" or len(actions) != 1 or "=" in last:
+    reached = _reached(words[1], sessions)
+    if verb == "rate":  # a change, or the rate it runs at now as a start to edit
+        if len(words) != 3:
+            return []
+        now = sum(_number(dict(s.counters).get("req/s", "")) or 0.0 for s in reached)
+        offers = ["+25%", "-25%", *([f"{now:.0f}/s"] if _actions("set_rate", reached) else [])]
+        return [f"{head} {o}" for o in offers if o.startswith(last)]
+    actions = _actions(verb, reached)
+    if len(actions) != 1 or "=" in last:
         return []
     kind, _, name = actions[0].partition(".")
     taken = {w.partition("=")[0] for w in words[2:-1] if "=" in w}

@@ -58,6 +58,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "CONSOLE_METRICS",
+    "ConsoleConfig",
     "CriterionConfig",
     "FaultConfig",
     "GroupSpec",
@@ -167,6 +168,17 @@ class RunConfig:
         check=check_node_lost,
         doc="When a cluster node dies (an observed `node.lost` fault): `respread` starts its "
         "workers' shares again on the surviving nodes, `degraded` runs on without them.",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsoleConfig:
+    """How the console behaves for the operator; headless runs ignore it."""
+
+    confirm_bulk: bool = opt(
+        True,
+        doc="Ask once before a bulk destructive key (alt+k kill all, D drop all, R restart "
+        "all) first hits every session; false: they act at once (a rehearsed fault drill).",
     )
 
 
@@ -307,6 +319,7 @@ class Profile:
     keys: Mapping[str, str]
     data: Mapping[str, Any] = field(repr=False, default_factory=dict)
     chaos: tuple[ChaosPlan, ...] = ()
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     @property
     def name(self) -> str:
@@ -336,7 +349,7 @@ def _table(kind: str) -> str:
 
 
 def _top_level() -> tuple[str, ...]:
-    return ("run", "faults", "chaos", "criteria", "keys", *kind_tables())
+    return ("run", "faults", "chaos", "criteria", "console", "keys", *kind_tables())
 
 
 class _LineIndex:
@@ -566,12 +579,27 @@ class _Builder:
         chaos = self._chaos(groups, kinds, run.seed)
         criteria = self._criteria(groups, kinds)
         keys = self._keys()
+        console_raw = self.data.get("console", {})
+        console, found = read_table(
+            ConsoleConfig, console_raw if isinstance(console_raw, dict) else {}, ("console",)
+        )
+        self.take(found)
+        if not isinstance(console_raw, dict):
+            self.issue(("console",), "expected a table: [console]")
         if not any(g.kind != "net" for g in groups) and not self.issues:
             self.issue((), "no session groups: add at least one [[pty]], [[ssh]] or [[http]] table")
         if self.issues:
             raise ProfileError(self.issues)
         return Profile(
-            self.path, run, tuple(groups), tuple(faults), tuple(criteria), keys, self.data, chaos
+            self.path,
+            run,
+            tuple(groups),
+            tuple(faults),
+            tuple(criteria),
+            keys,
+            self.data,
+            chaos,
+            console or ConsoleConfig(),
         )
 
     def _groups(self) -> list[GroupSpec]:

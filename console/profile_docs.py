@@ -12,6 +12,7 @@ from console.metrics import AGGREGATIONS
 from console.profile import (
     CONSOLE_METRICS,
     ChaosConfig,
+    ConsoleConfig,
     CriterionConfig,
     FaultConfig,
     RunConfig,
@@ -249,11 +250,13 @@ def render() -> str:
         out.append(
             f"| `{metric.name}` | {metric.type.value} | {metric.unit} | {metric.description} |"
         )
+    out += ["", "## `[console]`", "", (ConsoleConfig.__doc__ or "").strip(), ""]
+    out += table(ConsoleConfig)
     out += [
         "",
         "## `[keys]`",
         "",
-        'Remap the console\'s keys: binding id = key, such as `kill = "ctrl+k"`. The help screen (`?`) lists every binding id. '
+        'Remap the console\'s keys: binding id = key, such as `kill = "ctrl+x"`. The help screen (`?`) lists every binding id. '
         'A key that another binding still uses is an error (`kill = "q"` would take Quit away): remap that binding too.',
         "",
     ]

@@ -82,3 +82,63 @@ async def test_rate_and_burst_keys_drive_the_http_load(tmp_path: Path) -> None:
         assert app.controller is not None
         app.controller.stop()
         app.controller.result(timeout=20)
+
+
+def rate_set(app: object) -> float:
+    """The group's held rate: the sum of its workers' shares (one worker per core here)."""
+    total = 0.0
+    for found in app.snapshot.sessions:  # type: ignore[attr-defined]
+        if found.group == "api":
+            text = dict(found.details).get("rate set", "")
+            total += float(text.split("/")[0]) if text else 0.0
+    return total
+
+
+async def test_typed_absolute_rate_sets_the_groups_rate(tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from tests.console_harness import record_notifications, snap
+    from widgets import CommandLineScreen
+
+    profile = load_profile_text(PROFILE, path=ROOT / "tests" / "console-http.toml")
+    app = make_app(profile, runs_dir=tmp_path, duration=60.0, show_log=True)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            told = record_notifications(app)
+
+            def http_running() -> bool:
+                found = app.snapshot.session("api#0") if app.snapshot else None
+                return found is not None and found.state == "running"
+
+            await until(pilot, http_running, "the HTTP session running", timeout=15)
+            # out of bounds: refused with a reason, nothing recorded
+            await pilot.press("colon", *"rate api 0", "enter")
+            await until(pilot, lambda: any("above 0" in t for t in told), "refused 0")
+            await pilot.press("colon", *"rate api 2000000", "enter")
+            await until(pilot, lambda: sum("above 0" in t for t in told) == 2, "refused 2e6")
+            await pilot.press("colon", *"rate emit 500", "enter")
+            await until(pilot, lambda: any("does not apply to emit" in t for t in told), "emit")
+            assert not snap(app).faults
+
+            await pilot.press("colon", *"rate api ")
+            box = app.screen.query_one(Input)
+            await until(pilot, lambda: box._suggestion == "rate api +25%", "a change offered")
+            await pilot.press("ctrl+u", *"rate api 500", "enter")
+            await until(pilot, lambda: not isinstance(app.screen, CommandLineScreen), "closed")
+            await until(pilot, lambda: bool(snap(app).faults), "the typed rate")
+            (fault,) = snap(app).faults
+            assert (fault.action, fault.target, fault.source) == ("http.set_rate", "api", "command")
+            assert fault.params == {"rate": 500.0}
+            await until(pilot, lambda: rate_set(app) == 500.0, "every worker's share held")
+            iterations = int(dict(session(app, "api#0").details)["iterations"])
+            await until(
+                pilot,
+                lambda: int(dict(session(app, "api#0").details)["iterations"]) >= iterations + 300,
+                "iterations at the new rate (20/s would take 15 s or more)",
+                timeout=10,
+            )
+            await quit_app(pilot, app)
+    finally:
+        assert app.controller is not None
+        app.controller.stop()
+        app.controller.result(timeout=20)

@@ -18,6 +18,7 @@ from console.ui.app import StressdeckApp
 from tests.console_harness import (
     events_named,
     key_faults,
+    pty_profile,
     quit_app,
     real_app,
     record_notifications,
@@ -45,7 +46,11 @@ async def test_kill_hang_resume_restart_on_the_focused_pane(app: StressdeckApp) 
         await running(pilot, app)
         assert app.query_one(SessionGrid).focused_id == "emit#0"
 
+        # K is shift+k, and k is "up": a slip must not SIGKILL anything (it did once)
         await pilot.press("K")
+        await pilot.pause(0.3)
+        assert not key_faults(app, "pty.kill")
+        await pilot.press("ctrl+k")  # k9s's kill
         await until(pilot, lambda: key_faults(app, "pty.kill"), "a pty.kill fault event")
         await until(pilot, lambda: events_named(app, "crashed", "emit#0"), "emit#0 crashed")
         await until(pilot, lambda: session(app, "emit#0").state == "running", "emit#0 back")
@@ -99,9 +104,9 @@ def pane_marked(app: StressdeckApp, session_id: str) -> bool:
 async def test_all_variants_reach_every_session(app: StressdeckApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await running(pilot, app)
-        await pilot.press("ctrl+k")
+        await pilot.press("alt+k")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked first")
-        await pilot.press("y")  # asked once: the next ctrl+k goes straight through
+        await pilot.press("y")  # asked once: the next alt+k goes straight through
         await until(pilot, lambda: key_faults(app, "pty.kill"), "pty.kill on all")
         assert key_faults(app, "pty.kill")[0].data["sessions"] == ["emit#0", "emit#1"]
         for sid in ("emit#0", "emit#1"):
@@ -190,3 +195,20 @@ async def test_pause_export_and_quit_writes_the_final_snapshot(app: StressdeckAp
     assert app.run_result.snapshot.state in ("finished", "aborted")
     finals = list(Path(app.run_result.run_dir).glob("snapshot*.json"))
     assert len(finals) >= 2, finals  # the export and the final one
+
+
+async def test_a_profile_can_make_bulk_keys_act_without_asking(tmp_path: Path) -> None:
+    profile = pty_profile(keys="[console]\nconfirm_bulk = false\n")
+    console = real_app(tmp_path, profile)
+    try:
+        async with console.run_test(size=(120, 40)) as pilot:
+            await running(pilot, console)
+            await pilot.press("alt+k")  # no dialog: straight to every session
+            await until(pilot, lambda: key_faults(console, "pty.kill"), "pty.kill on all")
+            assert not isinstance(console.screen, ConfirmScreen)
+            assert key_faults(console, "pty.kill")[0].data["sessions"] == ["emit#0", "emit#1"]
+            await quit_app(pilot, console)
+    finally:
+        assert console.controller is not None
+        console.controller.stop()
+        console.controller.result(timeout=15)

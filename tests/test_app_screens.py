@@ -91,7 +91,7 @@ async def test_detail_screen_shows_charts_counters_and_real_output(live: Stressd
         counters = screen.query_one("#detail-counters").plain  # type: ignore[attr-defined]
         assert "verified lines" in counters and "pid" in counters
         # fault keys act on the session shown
-        await pilot.press("K")
+        await pilot.press("ctrl+k")
         await until(pilot, lambda: key_faults(live, "pty.kill"), "pty.kill from the detail")
         assert key_faults(live, "pty.kill")[0].data["sessions"] == ["emit#1"]
         await until(pilot, lambda: "crashed" in screen.query_one("#detail-events").plain, "event")  # type: ignore[attr-defined]
@@ -117,7 +117,7 @@ async def test_event_log_toggles_and_filters_by_kind_and_session(live: Stressdec
         assert not any("run_started" in s.text for s in log.lines)
         await pilot.press("f")
         assert log.log_filter == ("session", "emit#0")
-        await pilot.press("right", "K")  # kill emit#1: the filtered log follows the focus
+        await pilot.press("right", "ctrl+k")  # kill emit#1: the filtered log follows the focus
         await until(pilot, lambda: key_faults(live, "pty.kill"), "pty.kill")
         assert log.log_filter == ("session", "emit#1")
         await until(pilot, lambda: any("crashed" in s.text for s in log.lines), "crash shown")
@@ -137,12 +137,12 @@ async def test_help_lists_every_key_and_the_palette_offers_them(live: Stressdeck
         assert {"kill", "kill_all", "hang", "restart", "pause", "export", "quit"} <= ids
         assert "drop" not in ids and "burst" not in ids  # PTY only: no SSH drop, no HTTP load
         assert {"grid.up", "grid.down", "log", "filter", "detail"} <= ids
-        # fault keys are disabled under a modal: K does nothing while help is open
-        await pilot.press("K")
+        # fault keys are disabled under a modal: ctrl+k does nothing while help is open
+        await pilot.press("ctrl+k")
         await pilot.press("escape")
         assert not isinstance(live.screen, HelpScreen)
-        # a positive signal first: K on the grid kills; had K under help killed too, two would
-        await pilot.press("K")
+        # a positive signal first: ctrl+k on the grid kills; had it killed under help, two would
+        await pilot.press("ctrl+k")
         await until(pilot, lambda: key_faults(live, "pty.kill"), "kill on the grid")
         assert len(key_faults(live, "pty.kill")) == 1
         # the palette's side of it is tests/test_app_palette.py, driven by typing
@@ -158,10 +158,10 @@ async def test_profile_keys_remap_bindings(tmp_path: Path) -> None:
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await running(pilot, app)
-            await pilot.press("K")  # the old key no longer kills
+            await pilot.press("ctrl+k")  # the old key no longer kills
             await pilot.press("n", "ctrl+x")
             await until(pilot, lambda: key_faults(app, "pty.kill"), "kill on ctrl+x")
-            # keys are handled in order: a kill from K would have come first, on emit#0
+            # keys are handled in order: a kill from ctrl+k would have come first, on emit#0
             assert [f.data["sessions"] for f in key_faults(app, "pty.kill")] == [["emit#1"]]
             await until(pilot, lambda: events_named(app, "crashed", "emit#1"), "emit#1 killed")
             await quit_app(pilot, app)
@@ -192,3 +192,55 @@ def test_every_fault_source_has_a_mark_in_the_faults_panel() -> None:
     from widgets.faults import SOURCE_MARKS
 
     assert set(SOURCE_MARKS) == set(FAULT_SOURCES)
+
+
+async def test_the_terminal_box_is_for_sessions_with_a_terminal() -> None:
+    """An HTTP session has no output to replay: its detail showed an empty terminal box."""
+    app = make_app(snapshot=synthetic_snapshot(ssh=1, pty=1, http=1), show_log=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("end", "enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
+        assert app.screen.session_id == "upload#0"  # type: ignore[attr-defined]
+        assert not app.screen.query_one("#detail-terminal").display
+        charts = app.screen.query_one("#detail-charts")
+        assert charts.region.bottom >= 38  # the charts take the room the box had
+        await pilot.press("escape", "home", "enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
+        assert app.screen.session_id == "ssh#0"  # type: ignore[attr-defined]
+        assert app.screen.query_one("#detail-terminal").display
+
+
+async def test_few_sessions_get_fewer_wider_panes_and_whole_counters() -> None:
+    """Four sessions at 200x60 sat in a corner, their counters cut mid-word (``c…``)."""
+    from dataclasses import replace
+
+    snapshot = synthetic_snapshot(ssh=1, pty=2, http=1)
+    http = snapshot.sessions[-1]
+    counters = (
+        ("p95", "1.2ms"),
+        ("probes", "etag✓ cb✓ bp✓ rec✓"),
+        ("score", "100/100"),
+        ("VUs busy", "0/5 allocated"),
+        ("err", "timeout 3 reset 1"),
+    )
+    wide = replace(snapshot, sessions=(*snapshot.sessions[:-1], replace(http, counters=counters)))
+    app = make_app(snapshot=wide, show_log=False)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        grid = app.query_one(SessionGrid)
+        width = grid.scrollable_content_region.width
+        boxes = grid._boxes
+        assert boxes["emit#0"].left == 0 and boxes["emit#1"].left > width // 3  # two columns
+        pane = boxes["emit#0"].width
+        assert pane >= 60 and not grid.is_compact
+        assert boxes["upload#0"].width == width  # alone in its row: the whole width
+        lines = [strip.text for strip in grid._lines]
+        http_lines = lines[boxes["upload#0"].top : boxes["upload#0"].top + 6]
+        assert any("err timeout 3 reset 1" in line for line in http_lines), "\n".join(http_lines)
+        assert not any("…" in line for line in http_lines), http_lines
+    many = make_app(snapshot=synthetic_snapshot(ssh=10, pty=20, http=10), show_log=False)
+    async with many.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        grid = many.query_one(SessionGrid)
+        most = (grid.scrollable_content_region.width + 1) // 35  # PANE_MIN_WIDTH and a gutter
+        assert grid._cols == most and grid.is_compact  # forty: as many as fit, as before

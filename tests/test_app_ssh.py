@@ -62,9 +62,9 @@ async def test_drop_keys_disconnect_and_the_sessions_come_back(tmp_path: Path) -
             )
             await wait_until(pilot, all_running, "both back", timeout=20)
 
-            # SIGKILL is for PTY programs: in an SSH-only run K is not in the footer (it shows
-            # the keys that apply to the run's kinds), and pressed, it says so.
-            await pilot.press("K")
+            # SIGKILL is for PTY programs: in an SSH-only run ctrl+k is not in the footer (it
+            # shows the keys that apply to the run's kinds), and pressed, it says so.
+            await pilot.press("ctrl+k")
             await wait_until(pilot, lambda: "accepts kill" in told[-1], "a notification")
             assert told[-1] == "no session in this run accepts kill"
             assert not key_faults(app, "pty.kill")

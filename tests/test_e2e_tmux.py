@@ -108,7 +108,7 @@ def test_installed_console_under_tmux(tmux: Tmux, tmp_path: Path) -> None:
     assert "e2e-console" in tmux.screen()
     (run_dir,) = run_dirs(runs)
 
-    tmux.keys("K")  # SIGKILL the focused pane (emit#0)
+    tmux.keys("C-k")  # SIGKILL the focused pane (emit#0)
     tmux.wait(lambda s: "pty.kill" in s, "the kill in the faults panel")
     deadline = time.monotonic() + 5
     while not any(e.get("source") == "key" for e in logged(run_dir)):

@@ -284,3 +284,23 @@ async def test_a_pause_is_not_scenario_time(target: EmbeddedTarget) -> None:
     await task
     assert stats.counters["iterations"] == 100  # not 100 less the paused 60
     assert stats.counters.get("dropped_iterations", 0) == 0
+
+
+async def test_an_absolute_rate_holds_from_the_moment_it_is_set(target: EmbeddedTarget) -> None:
+    """``http.set_rate``: one iteration a minute, then 200/s for the rest of the 2 s. The next
+    arrival was due in a minute; the new rate must not wait for it."""
+    config = group(executor="constant-arrival-rate", rate=1, time_unit="1m", duration="2s",
+                   pre_allocated_vus=5, max_vus=50, steps=HEALTH)  # fmt: skip
+    executor, stats = await drive(config, target.url)
+    task = asyncio.ensure_future(executor.run())
+    await asyncio.sleep(0.5)
+    assert stats.counters.get("iterations", 0) <= 1
+    assert "rate 200/s" in executor.control("rate", 200)
+    await task
+    # about 1.5 s at 200/s (where in the 2 s the set landed depends on this machine's load)
+    assert 150 <= stats.counters["iterations"] <= 1 + 2 * 200
+    assert executor.rate_set == 200 and executor.scale == 1.0
+    closed = group(executor="constant-vus", vus=1, duration="1s", steps=HEALTH)
+    vus, _ = await drive(closed, target.url)
+    vus.control("rate", 200)  # VUs, not a rate: nothing to hold
+    assert vus.rate_set is None

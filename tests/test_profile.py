@@ -139,7 +139,7 @@ def test_modal_keys_are_in_the_one_table_and_remappable() -> None:
     ("keys", "message"),
     [
         ('kill = "q"', "k.toml:3: keys.kill: 'q' is already the key of 'quit'; remap that"),
-        ('"grid.up" = "K"', "keys.grid.up: 'K' is already the key of 'kill'"),
+        ('"grid.up" = "ctrl+k"', "keys.grid.up: 'ctrl+k' is already the key of 'kill'"),
         ('"quit.no" = "y"', "keys.quit.no: 'y' is already the key of 'quit.yes'"),
         ('export = "ctrl+p"', "keys.export: 'ctrl+p' is Textual's own key"),
         ('kill = ""', "keys.kill: expected a key name such as \"ctrl+k\", got ''"),
@@ -163,3 +163,27 @@ def test_a_faults_panel_key_may_not_shadow_an_app_key() -> None:
         load_profile_text('[[fake]]\n[keys]\n"faults.newer" = "d"\n', path="k.toml")
     assert "k.toml:3: keys.faults.newer: 'd' is already the key of 'drop'" in str(caught.value)
     load_profile_text('[[fake]]\n[keys]\n"faults.newer" = "u"\n', path="k.toml")  # a free key
+
+
+def test_console_table_sets_bulk_confirmation_and_rejects_what_is_not_a_bool() -> None:
+    assert load_profile_text("[[fake]]\n", path="c.toml").console.confirm_bulk is True
+    quiet = load_profile_text("[[fake]]\n[console]\nconfirm_bulk = false\n", path="c.toml")
+    assert quiet.console.confirm_bulk is False
+    with pytest.raises(ProfileError) as caught:
+        load_profile_text('[[fake]]\n[console]\nconfirm_bulk = "no"\n', path="c.toml")
+    assert "c.toml:3: console.confirm_bulk: expected true or false" in str(caught.value)
+    with pytest.raises(ProfileError) as caught:
+        load_profile_text("[[fake]]\n[console]\nconfirm = true\n", path="c.toml")
+    assert "c.toml:3: console.confirm: unknown key 'confirm'" in str(caught.value)
+
+
+def test_no_destructive_key_is_one_shift_away_from_a_movement_key() -> None:
+    """``K`` killed the focused program when the operator meant ``k`` (up) with shift held."""
+    from console.bindings import APP_KEYS, GRID_KEYS
+
+    moves = {k.strip() for spec in GRID_KEYS for k in spec.key.split(",")}
+    shifted = {m.upper() for m in moves if len(m) == 1} | {f"shift+{m}" for m in moves}
+    destructive = {"kill", "kill_all", "drop", "drop_all", "restart", "restart_all", "hang_all"}
+    for spec in APP_KEYS:
+        if spec.id in destructive:
+            assert not {k.strip() for k in spec.key.split(",")} & shifted, spec

@@ -1,4 +1,4 @@
-"""Asks once before a bulk destructive key (ctrl+k, D, R) hits every session of the run."""
+"""Asks once before a bulk destructive key (alt+k, D, R) hits every session of the run."""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ from widgets.render import state_category
 __all__ = ["SessionDetailScreen", "chart_text", "terminal_lines"]
 
 HEAVY_INTERVAL = 1.0
+TERMINAL_KINDS = ("pty", "ssh")  # sessions with a terminal to show; HTTP and links have none
 
 
 def _drop_backgrounds(text: Text) -> Text:
@@ -71,6 +72,8 @@ def chart_text(series: SeriesView, width: int, height: int, end: float = 0.0) ->
     line.lines()
     figure.draw(line)
     top = max(values)
+    if min(values) >= 0:  # counts and rates: the axis starts at 0, never a -1.0 below a flat 0
+        figure.ruler("y", "left").lim(0, top if top > 0 else 1)
     marks = [xs[m] for m in series.markers if 0 <= m < len(values)]
     if marks:
         figure.draw(figure.signal(marks, [top] * len(marks), marker="▼"))
@@ -167,14 +170,17 @@ class SessionDetailScreen(Screen[None]):
         if session.badges:
             line.append("  ⚠ " + ", ".join(session.badges), style="yellow")
         title.set_lines([line])
+        terminal = self.query_one("#detail-terminal")
+        terminal.display = session.kind in TERMINAL_KINDS
         self._show_counters(session)
         self._show_events(snapshot.recent_events)
         now = self._clock()
         if force or now - self._last_heavy >= HEAVY_INTERVAL:
             self._last_heavy = now
             self._show_charts(session, snapshot.elapsed)
-            self._request_screen()
-            self._show_terminal(session)
+            if terminal.display:
+                self._request_screen()
+                self._show_terminal(session)
 
     def _show_counters(self, session: SessionSnapshot) -> None:
         rows = session.details or session.counters
@@ -196,7 +202,9 @@ class SessionDetailScreen(Screen[None]):
     def _show_charts(self, session: SessionSnapshot, end: float) -> None:
         box = self.query_one("#detail-charts")
         width = max(box.size.width - 2, 40)
-        charts = Text("\n").join(chart_text(s, width, 10, end) for s in session.series)
+        # the charts share the height there is (an HTTP session has no terminal box below)
+        height = max(8, min(24, box.size.height // max(len(session.series), 1) - 1))
+        charts = Text("\n").join(chart_text(s, width, height, end) for s in session.series)
         self.query_one("#detail-chart-body", Static).update(
             charts if session.series else Text("no series", style="dim")
         )

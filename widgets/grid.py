@@ -7,9 +7,13 @@ list of :class:`~textual.strip.Strip` lines (panes side by side, grouped by kind
 :meth:`SessionGrid.render_line` only indexes that list, so drawing cost is proportional to
 the lines on screen and layout never runs.
 
-Panes are laid out in as many columns as fit (``PANE_MIN_WIDTH`` cells each). When the normal
-five-line panes do not fit the height, the grid switches to compact two-line panes, which is
-what keeps 40 sessions readable at 80x24.
+Panes use the width there is: the grid takes the fewest columns (the widest panes, up to
+``PANE_MAX_WIDTH``) whose five-line panes still fit the height, and never more columns than
+the largest kind has panes, so four sessions fill a wide terminal instead of a corner of it;
+a row with fewer panes (the last of a kind) shares the whole width among them.
+When even the most columns (``PANE_MIN_WIDTH`` cells each) do not fit the height, the grid
+switches to compact two-line panes, which is what keeps 40 sessions readable at 80x24. A
+counter is shown whole or not at all: the line says what fits, never ``half-o…``.
 
 Component classes (themeable in CSS): ``session-grid--group`` (kind headings),
 ``--focus`` (focus bar), ``--id``, ``--dim``, ``--spark``, ``--marker`` (fault markers on
@@ -42,6 +46,7 @@ __all__ = ["KIND_ORDER", "SessionGrid"]
 KIND_ORDER = ("node", "ssh", "pty", "http", "net")  # cluster nodes above what they carry
 KIND_TITLES = {"node": "NODES", "ssh": "SSH", "pty": "PTY", "http": "HTTP", "net": "LINKS"}
 PANE_MIN_WIDTH = 34
+PANE_MAX_WIDTH = 120  # wider says nothing more: the sparklines hold 120 samples
 GUTTER = 1
 NORMAL_LINES = 6  # five lines of content and a spacer
 COMPACT_LINES = 2
@@ -54,6 +59,7 @@ class _PaneBox:
     col: int
     top: int  # first virtual line
     left: int
+    width: int
 
 
 FAILING_STATES = frozenset({"failed", "crashed", "reconnecting", "hung", "exited", "restarting"})
@@ -87,7 +93,7 @@ class SessionGrid(ScrollView, can_focus=True):
     }
 
     DEFAULT_CSS = """
-    SessionGrid { background: $surface; scrollbar-size-vertical: 1; }
+    SessionGrid { background: $surface; scrollbar-size-vertical: 1; overflow-x: hidden; }
     SessionGrid > .session-grid--group { color: $text-accent; text-style: bold; }
     SessionGrid > .session-grid--focus { color: $accent; text-style: bold; }
     SessionGrid > .session-grid--id { text-style: bold; }
@@ -128,6 +134,7 @@ class SessionGrid(ScrollView, can_focus=True):
         ] = {}
         self._styles: dict[str, Style] = {}
         self._pane_height = NORMAL_LINES
+        self._cols = 1
         self._layout_key: tuple[int, int, bool | None] = (-1, -1, None)
 
     # -- data in ---------------------------------------------------------------------------
@@ -204,10 +211,9 @@ class SessionGrid(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         y = event.y + self.scroll_offset.y
         for box in self._boxes.values():
-            pane_width = self._pane_width()
             if (
                 box.top <= y < box.top + self._pane_height
-                and box.left <= event.x < box.left + pane_width
+                and box.left <= event.x < box.left + box.width
             ):
                 self.focus_session(box.session_id)
                 if event.chain == 2:  # a double click opens the detail, as Enter does
@@ -232,12 +238,8 @@ class SessionGrid(ScrollView, can_focus=True):
     def _content_width(self) -> int:
         return max(self.scrollable_content_region.width, 1)
 
-    def _columns(self, width: int) -> int:
-        return max(1, (width + GUTTER) // (PANE_MIN_WIDTH + GUTTER))
-
-    def _pane_width(self) -> int:
-        width = self._content_width()
-        cols = self._columns(width)
+    @staticmethod
+    def _pane_width(width: int, cols: int) -> int:
         return (width - GUTTER * (cols - 1)) // cols
 
     def _groups(self) -> list[tuple[str, list[SessionSnapshot]]]:
@@ -246,12 +248,23 @@ class SessionGrid(ScrollView, can_focus=True):
             groups.setdefault(session.kind, []).append(session)
         return list(groups.items())
 
-    def _pick_pane_height(self, cols: int, groups: list[tuple[str, list[SessionSnapshot]]]) -> int:
+    def _pick_layout(
+        self, width: int, groups: list[tuple[str, list[SessionSnapshot]]]
+    ) -> tuple[int, int]:
+        """(columns, pane height): the widest normal panes that fit, else compact ones."""
+        most = max(1, (width + GUTTER) // (PANE_MIN_WIDTH + GUTTER))
+        fewest = max(1, -(-(width + GUTTER) // (PANE_MAX_WIDTH + GUTTER)))
+        largest = max((len(members) for _, members in groups), default=1)
+        most = max(1, min(most, largest))  # an empty column is width nobody uses
+        fewest = min(fewest, most)
         if self.compact is not None:
-            return COMPACT_LINES if self.compact else NORMAL_LINES
-        rows = sum(-(-len(members) // cols) for _, members in groups)
-        needed = len(groups) + rows * NORMAL_LINES
-        return NORMAL_LINES if needed <= max(self.size.height, 1) else COMPACT_LINES
+            return most, COMPACT_LINES if self.compact else NORMAL_LINES
+        height = max(self.size.height, 1)
+        for cols in range(fewest, most + 1):
+            rows = sum(-(-len(members) // cols) for _, members in groups)
+            if len(groups) + rows * NORMAL_LINES <= height:
+                return cols, NORMAL_LINES
+        return most, COMPACT_LINES
 
     def _load_styles(self) -> None:
         """Component styles combined with the widget's own, so segments need nothing more."""
@@ -279,13 +292,12 @@ class SessionGrid(ScrollView, can_focus=True):
         if not self._styles:
             self._load_styles()
         width = self._content_width()
-        cols = self._columns(width)
-        pane_width = (width - GUTTER * (cols - 1)) // cols
         groups = self._groups()
         key = (width, self.size.height, self.compact)
         if key != self._layout_key:
             self._layout_key = key
-            self._pane_height = self._pick_pane_height(cols, groups)
+            self._cols, self._pane_height = self._pick_layout(width, groups)
+        cols = self._cols
         compact = self._pane_height == COMPACT_LINES
         text_style = self._styles["text"]
         gutter = Segment(" " * GUTTER, text_style)
@@ -297,10 +309,16 @@ class SessionGrid(ScrollView, can_focus=True):
             for start in range(0, len(members), cols):
                 chunk = members[start : start + cols]
                 rows.append([s.id for s in chunk])
+                pane_width = self._pane_width(width, len(chunk))  # a short row fills it too
                 panes = []
                 for col, session in enumerate(chunk):
                     boxes[session.id] = _PaneBox(
-                        session.id, len(rows) - 1, col, len(lines), col * (pane_width + GUTTER)
+                        session.id,
+                        len(rows) - 1,
+                        col,
+                        len(lines),
+                        col * (pane_width + GUTTER),
+                        pane_width,
                     )
                     panes.append(self._pane(session, pane_width, compact))
                 used = len(panes) * pane_width + (len(panes) - 1) * GUTTER
@@ -422,8 +440,18 @@ class SessionGrid(ScrollView, can_focus=True):
             Segment(" " + value.rjust(width - spark_width - 1), styles["text"]),
         ]
 
-    def _counters(self, session: SessionSnapshot, limit: int) -> str:
-        return " · ".join(f"{label} {value}" for label, value in session.counters[:limit])
+    @staticmethod
+    def _counters(session: SessionSnapshot, width: int, limit: int | None = None) -> str:
+        """As many whole counters as fit ``width``, in the session's order of importance; the
+        first one is cut only when nothing else fits (a pane narrower than one counter)."""
+        text = ""
+        for label, value in session.counters[:limit]:
+            item = f"{label} {value}"
+            longer = f"{text} · {item}" if text else item
+            if len(longer) > width:
+                return text or truncate(item, width)
+            text = longer
+        return text
 
     def _normal_pane(
         self, session: SessionSnapshot, width: int, focused: bool
@@ -437,9 +465,9 @@ class SessionGrid(ScrollView, can_focus=True):
             warn = f" ⚠ {session.badges[0]}"
             head.append(Segment(truncate(warn, width - used), styles["warn"]))
             used += len(warn)
-        if used < width - 2:
+        if used < width - 8:  # room for a useful part of the target, else none of it
             head.append(Segment(" " + truncate(session.target, width - used - 1), styles["dim"]))
-        counters = truncate(self._counters(session, 4), inner)
+        counters = self._counters(session, inner)
         last = truncate(session.last_event, inner)
         first, second = self._labelled_sparks(session, inner)
         return [
@@ -460,9 +488,9 @@ class SessionGrid(ScrollView, can_focus=True):
         head.append(Segment(" ", styles["text"]))
         head.extend(self._spark(session, max(0, width - used)))
         bar = Segment("▌" if focused else " ", styles["focus"])
-        counters = self._counters(session, 2)
+        counters = self._counters(session, width - 1, 2)  # and room for the last event
         rest = width - 1 - len(counters)
-        second = [bar, Segment(truncate(counters, width - 1), styles["text"])]
+        second = [bar, Segment(counters, styles["text"])]
         if rest > 4 and session.last_event:
             second.append(Segment(" " + truncate(session.last_event, rest - 1), styles["dim"]))
         return [head, second]

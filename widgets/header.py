@@ -7,6 +7,7 @@ deterministic.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 
 from console.snapshot import RunSnapshot
 from widgets.lines import TextLines
@@ -38,7 +39,13 @@ class RunHeader(TextLines):
     RunHeader { height: 1; background: $panel; }
     """
 
+    _shown: tuple[RunSnapshot | None, str] = (None, "")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.show(*self._shown)  # the bar comes and goes with the width
+
     def show(self, snapshot: RunSnapshot | None, note: str = "") -> None:
+        self._shown = (snapshot, note)
         line = Text(" Stressdeck ", style="bold reverse")
         if snapshot is None:
             line.append("  waiting for the engine…", style="dim")
@@ -54,7 +61,8 @@ class RunHeader(TextLines):
             done = max(0.0, min(1.0, snapshot.elapsed / total))
             cells = 10
             filled = int(done * cells + 0.5)
-            line.append("▕" + "█" * filled + "░" * (cells - filled) + "▏", style="cyan")
+            if not 0 < self.size.width < 100:  # at 80 columns the counts matter more than a bar
+                line.append("▕" + "█" * filled + "░" * (cells - filled) + "▏", style="cyan")
             line.append(f" {done * 100:3.0f}%")
         failing = sum(1 for c in snapshot.criteria if c.state == "fail")
         line.append(f"  {len(snapshot.sessions)} sessions  {snapshot.fault_count} faults")

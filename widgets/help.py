@@ -20,7 +20,7 @@ __all__ = ["HelpScreen", "KeyHelp"]
 
 @dataclass(frozen=True)
 class KeyHelp:
-    keys: str  # as displayed: "K", "ctrl+k", "↑ k"
+    keys: str  # as displayed: "d", "ctrl+k", "↑ k"
     description: str
     binding_id: str
     tooltip: str = ""

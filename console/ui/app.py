@@ -76,7 +76,7 @@ T = TypeVar("T")
 UI_STATS_ENV = "STRESSDECK_UI_STATS"  # path: the app writes its UI loop lag there at exit
 LAG_INTERVAL = 0.1
 VERB_ALIASES = {"restart": ("restart", "reconnect")}
-BULK_CONFIRM = ("kill", "drop", "restart")  # ctrl+k, D, R: every session at once
+BULK_CONFIRM = ("kill", "drop", "restart")  # alt+k, D, R: every session at once
 MAIN_SCREEN_ACTIONS = {
     "command_line",
     "search",
@@ -140,8 +140,10 @@ class StressdeckApp(App[int]):
         show_log: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         freeze_gc: bool = False,
+        confirm_bulk: bool = True,
     ) -> None:
         super().__init__()
+        self._confirm_bulk = confirm_bulk  # [console] confirm_bulk
         self.controller = controller
         self._initial = snapshot
         self._profile_keys = dict(keymap or {})
@@ -328,7 +330,7 @@ class StressdeckApp(App[int]):
         if action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
             return False
         # Keys for faults no session in this run takes are hidden from the footer (an
-        # HTTP-only profile shows + - b, not K d z), so ? and q stay visible at 80 columns.
+        # HTTP-only profile shows + - b, not ^k d z), so ? and q stay visible at 80 columns.
         verb = {"hang": "hang", "hang_all": "hang"}.get(action)
         if action in ("fault", "fault_all", "rate") and parameters:
             verb = str(parameters[0])
@@ -365,7 +367,7 @@ class StressdeckApp(App[int]):
         events = self.snapshot.recent_events if self.snapshot is not None else ()
         log.set_filter(("text", text) if text else ("all", ""), events)
         if text:
-            log.display = True
+            log.display = self._show_log = True
 
     def _run_typed(self, text: str | None) -> None:
         """Run a typed command: a fault recorded with source ``command``, or a run command."""
@@ -435,7 +437,7 @@ class StressdeckApp(App[int]):
         if not actions:
             self.notify(f"no session in this run accepts {verb}", severity="warning", timeout=2)
             return
-        if verb in BULK_CONFIRM and verb not in self._confirmed:
+        if self._confirm_bulk and verb in BULK_CONFIRM and verb not in self._confirmed:
             # Destructive on every session: ask once per key and run, then trust the operator.
             def answered(yes: bool | None) -> None:
                 if yes:
@@ -523,7 +525,14 @@ class StressdeckApp(App[int]):
         if self.snapshot is not None:
             screen.show(self.snapshot, force=True)
 
+    def on_resize(self, event: events.Resize) -> None:
+        # Until the operator shows or hides it, the event log follows the terminal's height.
+        if self._show_log is None:
+            for log in self.query(EventLogPanel):
+                log.display = event.size.height >= 36
+
     def action_toggle_log(self) -> None:
+        self._show_log = not self.query_one(EventLogPanel).display  # the operator decided
         log = self.query_one(EventLogPanel)
         log.display = not log.display
         if log.display and self.snapshot is not None:
@@ -540,7 +549,7 @@ class StressdeckApp(App[int]):
             new = ("session", session.id)
         else:
             new = ("all", "")
-        log.display = True
+        log.display = self._show_log = True
         log.set_filter(new, self.snapshot.recent_events if self.snapshot else ())
         self.notify(f"event log: {new[0]} {new[1]}".strip(), timeout=2)
 
@@ -718,6 +727,7 @@ def make_app(
         show_log=show_log,
         clock=clock,
         freeze_gc=freeze_gc,
+        confirm_bulk=profile.console.confirm_bulk if profile is not None else True,
     )
 
 

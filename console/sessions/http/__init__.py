@@ -195,6 +195,12 @@ KIND = SessionKind(
             {"by": "percent"},
             recovers=False,
         ),
+        "set_rate": FaultSpec(
+            "Arrival-rate executors: hold the group's rate at `rate` iterations per second to "
+            "the end of the scenario (each worker takes its share; a ramp stops ramping).",
+            {"rate": "rate"},
+            recovers=False,
+        ),
         "burst": FaultSpec(
             "Start `count` extra iterations at once (default 50), each on its own connection.",
             {"count": "int"},

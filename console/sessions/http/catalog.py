@@ -14,7 +14,7 @@ __all__ = [
 ]
 
 # Controls reach the workers; target actions flip the embedded target's switches.
-CONTROL_ACTIONS = ("pause", "resume", "rate_up", "rate_down", "burst")
+CONTROL_ACTIONS = ("pause", "resume", "rate_up", "rate_down", "set_rate", "burst")
 TARGET_ACTIONS = ("error_rate", "latency", "stall", "dependency_down", "dependency_up", "clear")
 
 C, G, R, T = MetricType.COUNTER, MetricType.GAUGE, MetricType.RATE, MetricType.TREND

@@ -9,7 +9,8 @@
   falls behind, the delay shows in ``http_req_duration`` (no coordinated omission).
 
 Live controls: ``pause``/``resume``; ``scale`` multiplies VUs or the rate (``http.rate_up`` /
-``http.rate_down``); ``burst`` starts N extra iterations at once, each on a fresh VU and its own
+``http.rate_down``); ``rate`` holds an arrival rate at a value per second (``http.set_rate``);
+``burst`` starts N extra iterations at once, each on a fresh VU and its own
 connection.
 """
 
@@ -161,6 +162,8 @@ class Executor:
         self._wake = asyncio.Event()
         self._bursts = 0
         self._paused_at: float | None = None
+        self._replanned = False  # the rate changed: the next arrival is due again
+        self.rate_set: float | None = None  # per second, once ``rate`` held it
         self.end = scenario_length(config, run_duration)
         unit = config.time_unit or 1.0
         if config.executor == "constant-arrival-rate":
@@ -220,11 +223,17 @@ class Executor:
             self.paused = False
         elif op == "scale":
             self.scale = max(0.01, self.scale * value)
+            self._replanned = True
+        elif op == "rate" and self.open_model and value > 0:
+            # From now on, a constant rate to the end: RateShape reads absolute run time.
+            self.shape = RateShape(value, (), self.end)
+            self.scale, self.rate_set, self._replanned = 1.0, value, True
         elif op == "burst":
             for _ in range(int(value)):
                 self._spawn(self._burst_one())
         self._wake.set()
-        return f"scale x{self.scale:.2f}" + (" paused" if self.paused else "")
+        held = f" rate {self.rate_set:g}/s" if self.rate_set is not None else ""
+        return f"scale x{self.scale:.2f}{held}" + (" paused" if self.paused else "")
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
@@ -319,10 +328,17 @@ class Executor:
             if self.paused:  # resuming moves ``started``: the schedule goes on from next_t
                 await self._sleep(0.5)
                 continue
+            now = self.elapsed()
+            if self._replanned:  # a higher rate must not wait for the old, later arrival
+                self._replanned = False
+                next_t = min(next_t, self.shape.next_arrival(now, self.scale))
             # the epsilon keeps 250 sums of 1/50 s from landing just under 5 s
             if next_t >= self.end - 1e-9 or math.isinf(next_t):
-                break
-            now = self.elapsed()
+                if math.isinf(self.end) or now >= self.end:
+                    break
+                # no arrival left at this rate, but the scenario lasts: a new rate may come
+                await self._sleep(min(self.end - now, 0.5))
+                continue
             if next_t > now + _EARLY:
                 # The loop's timers fire up to ~1 ms late (epoll rounds its timeout up to whole
                 # ms), so aim that much early; a request sent early is timed from its real

@@ -26,7 +26,7 @@ from console.metrics import Series, Trend
 from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.http.catalog import CONTROL_ACTIONS, PROBE_METRICS, TARGET_ACTIONS
-from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.config import MAX_RATE, HttpGroupConfig
 from console.sessions.http.executors import share
 from console.sessions.http.flow import MAX_NAMES, OTHER_NAME, safe_url
 from console.sessions.http.probes import resilience_score
@@ -98,6 +98,7 @@ class HttpSession(Session):
         self.probe_evidence: dict[str, str] = {}
         self.score: float | None = None
         self.scale = 1.0
+        self.rate_set: float | None = None  # this worker's share, once set_rate held it
         self.paused = False
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.healthy = True
@@ -299,6 +300,7 @@ class HttpSession(Session):
             self.failures[where] = self.failures.get(where, 0) + int(n)
         self.checks_by_name = m.get("checks_by_name", self.checks_by_name)
         self.scale = float(m.get("scale", self.scale))
+        self.rate_set = m.get("rate_set", self.rate_set)
         self.paused = bool(m.get("paused", self.paused))
         if self.state in ("running", "paused"):
             self.state = "paused" if self.paused else "running"
@@ -410,10 +412,23 @@ class HttpSession(Session):
             by = float(params.get("by", 0.25))
             factor = 1.0 + by if action == "rate_up" else 1.0 / (1.0 + by)
             await self._send("scale", value=factor)
+        elif action == "set_rate":
+            await self._send("rate", value=share(self._rate_of(params), self.index, self.workers))
         elif action == "burst":
             count = int(params.get("count", 50))
-            share = count // self.workers + (1 if self.index < count % self.workers else 0)
-            await self._send("burst", value=share)
+            await self._send("burst", value=share(count, self.index, self.workers))
+
+    def _rate_of(self, params: Mapping[str, Any]) -> float:
+        """The group's new rate for ``set_rate``, refused where it means nothing."""
+        if not self.config.executor.endswith("arrival-rate"):
+            raise FaultNotApplicable(
+                f"{self.id} runs {self.config.executor}: VUs, not a rate (rate_up/rate_down "
+                "scale them)"
+            )
+        rate = float(params.get("rate", 0.0))
+        if not 0 < rate <= MAX_RATE:
+            raise FaultNotApplicable(f"a rate must be above 0 and at most {MAX_RATE:.0f}/s")
+        return rate
 
     def target_fault(self, action: str) -> None:
         """The shared target was faulted; only a stall is a disruption to recover from.

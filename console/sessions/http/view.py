@@ -76,6 +76,11 @@ def session_view(session: HttpSession) -> SessionSnapshot:
         ("target", safe_url(session.target)),
         ("client", session.config.client),
         ("scale", f"x{session.scale:.2f}"),
+        *(
+            (("rate set", f"{session.rate_set:g}/s on this worker"),)
+            if session.rate_set is not None
+            else ()
+        ),
         ("http_reqs", f"{session.totals.get('http_reqs', 0):.0f}"),
         ("iterations", f"{session.totals.get('iterations', 0):.0f}"),
         ("dropped_iterations", f"{session.totals.get('dropped_iterations', 0):.0f}"),

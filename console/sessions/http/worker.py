@@ -97,6 +97,7 @@ class Worker:
         message["paused"] = self.executor.paused
         message["inflight"] = self.flow.inflight
         message["scale"] = self.executor.scale
+        message["rate_set"] = self.executor.rate_set
         self.emit(message)
 
     async def report(self) -> None:
