@@ -177,6 +177,9 @@ class Run(EventMaker):
         self._wall_t0 = time.time()
         self._paused_at: float | None = None
         self._paused_total = 0.0
+        # (active seconds when a pause began, its length): maps fault times (active seconds,
+        # the header's and the schedule's clock) onto the timeline's (run seconds, pauses in).
+        self._pauses: list[tuple[float, float]] = []
         self._load_started = False
         self.paused_what = ""  # what a pause stopped, for the header
         self._ended_at = ""
@@ -384,6 +387,7 @@ class Run(EventMaker):
         self._t0 += setup
         self._wall_t0 += setup
         self._last_sample -= setup
+        self._paused_total = 0.0  # a cluster's start-up was setup, not a pause of the load
         self._load_started = True
         self.state = "running"
         self._resumed.set()
@@ -702,11 +706,33 @@ class Run(EventMaker):
         data["fault_spans"] = self.fault_spans()
         return data
 
+    def run_seconds_at(self, active: float) -> float:
+        """The run seconds (:meth:`now`'s clock, pauses included: the timeline's) of a moment
+        given in active seconds (:meth:`active_elapsed`: faults', the header's). A moment
+        during a pause, when active time stands still, maps to the pause's start."""
+        return active + sum(length for began, length in self._pauses if active > began)
+
     def fault_spans(self) -> list[dict[str, Any]]:
-        """When each fault began and ended: its own ``duration`` (or ``down``) if it has one;
-        else until an action that ends it reached the same sessions (``http.latency`` until
-        ``http.clear``, see ``FaultSpec.until``); else until the last session it disrupted came
-        back. A condition still holding runs to the present; a one-off has no end."""
+        """When each fault began and ended, in run seconds (the timeline's clock: pauses
+        included): its own ``duration`` (or ``down``) if it has one; else until an action that
+        ends it reached the same sessions (``http.latency`` until ``http.clear``, see
+        ``FaultSpec.until``); else until the last session it disrupted came back. A condition
+        still holding runs to the present; a one-off has no end. ``at`` is the fault's own
+        time (active seconds, as the faults list shows it)."""
+        spans = self._fault_spans_active()
+        active = self.active_elapsed()
+        # Still holding: to the present, which during a pause is past the pause's start.
+        present = self.now() if self._paused_at is not None else self.run_seconds_at(active)
+        for span in spans:
+            start = self.run_seconds_at(span["at"])
+            end = span["end"]
+            if end is not None:
+                end = present if end >= active - 1e-9 else max(self.run_seconds_at(end), start)
+                span["end"] = round(end, 3)
+            span["start"] = round(start, 3)
+        return spans
+
+    def _fault_spans_active(self) -> list[dict[str, Any]]:
         back = {r.fault_id: r for r in self.recoveries.faults}
         now = self.active_elapsed()  # the clock fault times are in
         spans = []
@@ -743,6 +769,7 @@ class Run(EventMaker):
             spans.append(
                 {
                     "id": fault.id,
+                    "at": fault.t,
                     "start": fault.t,
                     "end": round(min(end, now), 3) if end is not None else None,
                     "action": fault.action,
@@ -881,6 +908,7 @@ class Run(EventMaker):
                 self._log("pause_error", f"{type(exc).__name__}: {exc}", session_id=session.id)
         self._paused_total += self.now() - self._paused_at
         self._paused_at = None
+        self._pauses.append((self.active_elapsed(), paused_s))
         self.paused_what = ""
         self.state = "running"
         self._resumed.set()

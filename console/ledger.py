@@ -229,12 +229,14 @@ class FaultLedger:
             where = self._session(sid)
             if where is not None:
                 groups[where] = None
+        # The timeline's clock (pauses included), which the samples are in; fault.t is not.
+        start = next((s["start"] for s in self._spans() if s["id"] == fault.id), fault.t)
         watches = []
         for kind, group in groups:
             for key in KEY_METRICS:
                 if key.kind != kind:
                     continue
-                base, spread = self.baseline(column(group, key.metric, key.stat), fault.t)
+                base, spread = self.baseline(column(group, key.metric, key.stat), start)
                 watches.append(_Watch(key, group, base, spread))
         if not watches:
             return  # a fault on nothing the ledger measures (a link without sessions)
@@ -250,18 +252,20 @@ class FaultLedger:
         if not open_entries:
             return
         self._view = None
-        ends = {span["id"]: span.get("end") for span in self._spans()}
+        spans = {span["id"]: span for span in self._spans()}
         for entry in open_entries:
-            end = ends.get(entry.fault.id, entry.fault.t)
+            span = spans.get(entry.fault.id, {})
+            start = span.get("start", entry.fault.t)
+            end = span.get("end", start)
             # A span ending now is a condition still holding (fault_spans runs it to the present).
             entry.ended = end is None or end < t - 1e-6
-            entry.end = entry.fault.t if end is None else end
+            entry.end = start if end is None else end
             done = entry.end if entry.ended else None
             for watch in entry.watches:
-                if t <= entry.fault.t:
+                if t <= start:
                     continue  # this interval ended before the fault
                 value = row.get(column(watch.group, watch.key.metric, watch.key.stat))
-                watch.observe(t, entry.fault.t, done, value)
+                watch.observe(t, start, done, value)
                 if watch.state == "watching" and done is not None and t - done >= self.give_up:
                     watch.state = "not back"
 

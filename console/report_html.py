@@ -173,13 +173,13 @@ def _faults(spans: Sequence[Mapping[str, Any]], faults: Sequence[Mapping[str, An
     rows = []
     for f in faults:
         span = by_id.get(f["id"], {})
-        end = span.get("end")
+        start, end = span.get("start", f["t"]), span.get("end")  # the timeline's clock
         rows.append(
             [
                 f["id"],
-                _seconds(f["t"]),
+                _seconds(start),
                 _seconds(end) if end is not None else "-",
-                _seconds(end - f["t"]) if end is not None else "-",
+                _seconds(end - start) if end is not None else "-",
                 f["action"],
                 f["source"],
                 f["target"],

@@ -127,7 +127,9 @@ class LedgerEntry:
     action: str
     target: str
     source: str
-    end: float | None  # when the fault's condition ended (its start for a one-off)
+    # When the fault's condition ended (its start for a one-off), on the timeline's clock
+    # (run seconds, pauses included); ``t`` is on the faults list's (pauses excluded).
+    end: float | None
     impacts: tuple[MetricImpact, ...] = ()
 
 

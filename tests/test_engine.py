@@ -658,3 +658,25 @@ async def test_a_replay_repeats_faults_with_their_ends_and_pauses_with_their_len
 async def on_loop_until(run: Run, at: float) -> None:
     while run.active_elapsed() < at:
         await asyncio.sleep(0.01)
+
+
+@on_loop_time
+async def test_fault_bands_stay_on_the_timelines_clock_across_a_pause(tmp_path: Path) -> None:
+    """Faults keep active seconds (the header's, the schedule's); the timeline counts the pause
+    too, so report.html's bands and the ledger's windows are mapped onto it."""
+    body = '[[fake]]\n[[faults]]\nat = ["200ms", "600ms"]\naction = "fake.slow"\n'
+    run = new_run(profile(body, duration="1s"), tmp_path)
+    task = asyncio.create_task(run.run())
+    while run.active_elapsed() < 0.4:
+        await asyncio.sleep(0.05)
+    await run.pause()
+    await asyncio.sleep(5.0)
+    await run.resume()
+    await task
+    first, second = run.injector.records
+    assert first.t == pytest.approx(0.2, abs=0.06) and second.t == pytest.approx(0.6, abs=0.06)
+    spans = {s["id"]: s for s in run.fault_spans()}
+    assert spans[first.id]["start"] == pytest.approx(first.t, abs=1e-3)  # before the pause
+    assert spans[second.id]["start"] == pytest.approx(second.t + 5.0, abs=0.06)  # after it
+    assert spans[second.id]["at"] == second.t  # the faults list's time is unchanged
+    assert run.run_seconds_at(second.t) <= run.now()

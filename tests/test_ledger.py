@@ -36,7 +36,7 @@ def impact(entry: LedgerEntry, metric: str) -> Any:
 
 
 def test_baseline_worst_and_back_after_the_end() -> None:
-    spans = [{"id": 1, "start": 10.0, "end": 10.0}]
+    spans = [{"id": 1, "start": 9.5, "end": 9.5}]  # the timeline's clock: no pause, fault.t
     ledger = ledger_on(spans)
     for t in range(1, 31):
         p95 = 2.0 + (t % 2) * 0.5 if not 10 < t <= 15 else 202.0 + t
@@ -74,7 +74,7 @@ def test_not_back_after_the_give_up_time_and_run_end_is_not_judged() -> None:
 
 
 def test_the_noise_of_the_baseline_widens_the_tolerance() -> None:
-    spans = [{"id": 1, "start": 10.0, "end": 10.0}]
+    spans = [{"id": 1, "start": 9.5, "end": 9.5}]
     ledger = ledger_on(spans)
     for t in range(1, 20):
         if t == 10:
@@ -134,7 +134,7 @@ async def test_a_scheduled_latency_is_one_ledger_entry(tmp_path: Path) -> None:
 def test_the_faults_panel_shows_the_verdict_and_the_newest_fault_s_impact() -> None:
     from widgets.faults import impact_lines
 
-    spans = [{"id": 1, "start": 3.0, "end": 3.0}]
+    spans = [{"id": 1, "start": 3.5, "end": 3.5}]
     ledger = ledger_on(spans)
     for t in range(1, 12):
         if t == 4:
