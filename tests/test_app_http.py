@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from console.profile import load_profile_text
-from console.ui.app import make_app
+from console.ui.app import StressdeckApp, make_app
 from tests.console_harness import key_faults, quit_app, session, until
 from widgets import SessionGrid
 
@@ -68,20 +68,22 @@ async def test_rate_and_burst_keys_drive_the_http_load(tmp_path: Path) -> None:
             assert key_faults(app, "http.rate_down")[0].data["target"] == "api#0"
             await until(pilot, lambda: scale(app, "api#0") != raised, "the rate lowered")
 
-            iterations = int(dict(session(app, "api#0").details)["iterations"])
+            ran = iterations(app)
             await pilot.press("b")
             await until(pilot, lambda: key_faults(app, "http.burst"), "http.burst")
             await until(
-                pilot,
-                lambda: int(dict(session(app, "api#0").details)["iterations"]) >= iterations + 50,
-                "the burst's extra iterations",
-                timeout=10,
+                pilot, lambda: iterations(app) >= ran + 50, "the burst's extra iterations", 10
             )
             await quit_app(pilot, app)
     finally:
         assert app.controller is not None
         app.controller.stop()
         app.controller.result(timeout=20)
+
+
+def iterations(app: StressdeckApp) -> int:
+    """Iterations api#0 has run, as its detail view says."""
+    return int(dict(session(app, "api#0").details)["iterations"])
 
 
 def rate_set(app: object) -> float:
@@ -130,10 +132,10 @@ async def test_typed_absolute_rate_sets_the_groups_rate(tmp_path: Path) -> None:
             assert (fault.action, fault.target, fault.source) == ("http.set_rate", "api", "command")
             assert fault.params == {"rate": 500.0}
             await until(pilot, lambda: rate_set(app) == 500.0, "every worker's share held")
-            iterations = int(dict(session(app, "api#0").details)["iterations"])
+            before = iterations(app)
             await until(
                 pilot,
-                lambda: int(dict(session(app, "api#0").details)["iterations"]) >= iterations + 300,
+                lambda: iterations(app) >= before + 300,
                 "iterations at the new rate (20/s would take 15 s or more)",
                 timeout=10,
             )
