@@ -923,6 +923,11 @@ class Run(EventMaker):
         session = self.sessions.get(session_id)
         return session.screen() if session is not None else b""
 
+    async def tables(self) -> RunTables:
+        """The breakdown as it is now, for a console screen that shows it live: asked for on
+        request (at most once a second while such a screen is open), never per snapshot."""
+        return self._tables()
+
     def request_stop(self, *, interrupted: bool = False) -> None:
         self.interrupted = self.interrupted or interrupted
         self._stop.set()
