@@ -962,7 +962,7 @@ class Run(EventMaker):
 
     def make_snapshot(self, *, tables: bool | None = None) -> RunSnapshot:
         """The run as it is now; ``tables`` (the per-request breakdown) by default only once
-        the run has ended, since nothing live draws it (exports ask for it)."""
+        the run has ended: exports ask for it, and a live screen asks :meth:`tables`."""
         self._seq += 1
         lag = self._lag
         want_tables = bool(self._ended_at) if tables is None else tables
