@@ -23,6 +23,7 @@ __all__ = [
     "KEY_SCOPES",
     "NET_MENU_KEYS",
     "QUIT_KEYS",
+    "REQUESTS_KEYS",
     "KeySpec",
     "binding_ids",
     "check_keymap",
@@ -70,6 +71,13 @@ APP_KEYS: tuple[KeySpec, ...] = (
     ),
     KeySpec("export", "x", "export", "Export", tooltip="Write snapshot, report, junit"),
     KeySpec(
+        "requests",
+        "t",
+        "requests",
+        "Requests",
+        tooltip="Requests by name, failures by message and checks, live (Locust's table)",
+    ),
+    KeySpec(
         "command",
         "colon",
         "command_line",
@@ -110,6 +118,7 @@ FAULT_KEYS: tuple[KeySpec, ...] = (
 
 # Modal screens: each screen has its own scope, so its keys may repeat the main screen's.
 DETAIL_KEYS: tuple[KeySpec, ...] = (KeySpec("detail.back", "escape", "app.pop_screen", "Back"),)
+REQUESTS_KEYS: tuple[KeySpec, ...] = (KeySpec("requests.back", "escape", "app.pop_screen", "Back"),)
 HELP_KEYS: tuple[KeySpec, ...] = (
     KeySpec("help.close", "escape,question_mark,q", "app.pop_screen", "Close"),
 )
@@ -135,6 +144,7 @@ KEY_SCOPES: dict[str, tuple[KeySpec, ...]] = {
     # The focused faults panel takes the grid's place; the app's keys stay live beside it.
     "faults": (*APP_KEYS, *FAULT_KEYS),
     "detail": DETAIL_KEYS,
+    "requests": REQUESTS_KEYS,
     "help": HELP_KEYS,
     "quit": QUIT_KEYS,
     "confirm": CONFIRM_KEYS,

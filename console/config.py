@@ -343,7 +343,7 @@ def human_default(unit: str | None, value: Any) -> str:
     if unit == "percent":
         return f'"{value * 100:g}%"'
     if unit == "rate":
-        return f'"{value:g}/s"'
+        return f'"{value:.15g}/s"'  # 1000000/s, never 1e+06/s
     return repr(value)
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from console.engine import Run, RunResult
 from console.profile import Profile
 from console.replay import ReplayFault
-from console.snapshot import FaultRecord, RunSnapshot
+from console.snapshot import FaultRecord, RunSnapshot, RunTables
 
 __all__ = ["ENGINE_STATS_ENV", "RunController"]
 
@@ -158,6 +158,11 @@ class RunController:
     def screen(self, session_id: str) -> Future[bytes]:
         """One session's raw screen, asked for by the detail view while it is open."""
         return self._submit(self.run.screen(session_id))
+
+    def tables(self) -> Future[RunTables]:
+        """Requests by name, failures by message and checks by name as they are now, built on
+        the engine's loop; asked for only while a screen shows them."""
+        return self._submit(self.run.tables())
 
     def stop(self, *, interrupted: bool = False) -> Future[RunResult]:
         loop = self._loop

@@ -951,6 +951,11 @@ class Run(EventMaker):
         session = self.sessions.get(session_id)
         return session.screen() if session is not None else b""
 
+    async def tables(self) -> RunTables:
+        """The breakdown as it is now, for a console screen that shows it live: asked for on
+        request (at most once a second while such a screen is open), never per snapshot."""
+        return self._tables()
+
     def request_stop(self, *, interrupted: bool = False) -> None:
         self.interrupted = self.interrupted or interrupted
         self._stop.set()
@@ -985,7 +990,7 @@ class Run(EventMaker):
 
     def make_snapshot(self, *, tables: bool | None = None) -> RunSnapshot:
         """The run as it is now; ``tables`` (the per-request breakdown) by default only once
-        the run has ended, since nothing live draws it (exports ask for it)."""
+        the run has ended: exports ask for it, and a live screen asks :meth:`tables`."""
         self._seq += 1
         lag = self._lag
         want_tables = bool(self._ended_at) if tables is None else tables

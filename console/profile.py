@@ -34,6 +34,7 @@ from console.config import (
     ConfigIssue,
     GroupConfig,
     KeyPath,
+    check_value,
     format_path,
     opt,
     read_table,
@@ -774,7 +775,15 @@ class _Builder:
             if unit == "int" and not 0 <= value <= 1_000_000:
                 self.issue((*path, key), f"must be 0..1000000, got {value!r}")
                 continue
+            # its declared bounds (FaultSpec.limits), in the words of a config field's
+            meta = {"unit": None if unit in ("int", "float", "str") else unit}
+            if (broken := check_value({**meta, **spec.limits.get(key, {})}, value)) is not None:
+                self.issue((*path, key), broken)
+                continue
             params[key] = value
+        for key in spec.required:
+            if key not in raw:
+                self.issue((*path, key), f"missing required parameter {key!r}")
         return params
 
     def _check_links(self, groups: list[GroupSpec]) -> list[GroupSpec]:

@@ -7,7 +7,7 @@ A test fails when the file and the generator disagree.
 
 from __future__ import annotations
 
-from console.config import doc_rows, nested_tables
+from console.config import doc_rows, limits_text, nested_tables
 from console.metrics import AGGREGATIONS
 from console.profile import (
     CONSOLE_METRICS,
@@ -18,6 +18,7 @@ from console.profile import (
     RunConfig,
 )
 from console.sessions import get_kind, kind_tables
+from console.sessions.base import FaultSpec
 
 INTRO = """# Profiles
 
@@ -167,6 +168,14 @@ def table(cls: type, path: str = "", seen: frozenset[type] = frozenset()) -> lis
     return lines
 
 
+def _param(spec: FaultSpec, name: str, unit: str) -> str:
+    """``rate`` (rate, required, > 0/s, <= 1000000/s): a fault parameter as the loader reads it."""
+    words = [unit, *(["required"] if name in spec.required else [])]
+    if spec.limits.get(name):
+        words.append(limits_text({"unit": unit, **spec.limits[name]}))
+    return f"`{name}` ({', '.join(words)})"
+
+
 def render() -> str:
     out = [INTRO, "## `[run]`", ""]
     out += table(RunConfig)
@@ -187,7 +196,7 @@ def render() -> str:
             "|---|---|---|",
         ]
         for action, spec in kind.faults.items():
-            params = ", ".join(f"`{p}` ({u})" for p, u in spec.params.items()) or "-"
+            params = ", ".join(_param(spec, p, u) for p, u in spec.params.items()) or "-"
             out.append(f"| `{name}.{action}` | {params} | {spec.description} |")
         out += [
             "",

@@ -202,9 +202,10 @@ class ScenarioRow:
 
 @dataclass(frozen=True)
 class RunTables:
-    """The end-of-run breakdown of traffic: built for exports and the final snapshot only,
-    since merging every name's histogram 4 times a second would cost the console for nothing
-    it draws. Text in it is sanitized and redacted like every outside string."""
+    """The breakdown of traffic: in exports and the final snapshot, and live only on request
+    (``RunController.tables``, once a second while a screen shows it), since merging every
+    name's histogram 4 times a second would cost the engine. Text in it is sanitized and
+    redacted like every outside string."""
 
     scenarios: tuple[ScenarioRow, ...] = ()
     requests: tuple[RequestRow, ...] = ()

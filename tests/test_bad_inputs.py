@@ -281,6 +281,51 @@ CASES: list[tuple[str, str, int | None, str | None, str]] = [
         "faults[0].params.down",
         "a duration must be a finite number, got nan",
     ),
+    # http.set_rate is bounded as the command line and the session bound it (0 < rate <= 1e6)
+    (
+        "set-rate-negative",
+        HTTP + '[[faults]]\naction = "http.set_rate"\nparams = { rate = -5 }\n',
+        4,
+        "faults[0].params.rate",
+        "a rate cannot be negative",
+    ),
+    (
+        "set-rate-nan",
+        HTTP + '[[faults]]\naction = "http.set_rate"\nparams = { rate = nan }\n',
+        4,
+        "faults[0].params.rate",
+        "a rate must be a finite number, got nan",
+    ),
+    (
+        "set-rate-zero",
+        HTTP + '[[faults]]\naction = "http.set_rate"\nparams = { rate = 0 }\n',
+        4,
+        "faults[0].params.rate",
+        "must be more than 0/s, got 0/s",
+    ),
+    (
+        "set-rate-above-limit",
+        HTTP + '[[faults]]\naction = "http.set_rate"\nparams = { rate = "2000000/s" }\n',
+        4,
+        "faults[0].params.rate",
+        "must be at most 1000000/s, got 2000000/s",
+    ),
+    (
+        "set-rate-missing",
+        HTTP + '[[faults]]\nat = "5s"\naction = "http.set_rate"\n',
+        2,  # no params: the entry's line
+        "faults[0].params.rate",
+        "missing required parameter 'rate'",
+    ),
+    (
+        "chaos-set-rate-above-limit",
+        HTTP
+        + '[[chaos]]\nrate = "1/m"\n'
+        + 'menu = [{ action = "http.set_rate", params = { rate = 1e7 } }]\n',
+        4,
+        "chaos[0].menu[0].params.rate",
+        "must be at most 1000000/s, got 10000000/s",
+    ),
 ]
 
 
@@ -383,7 +428,14 @@ def test_duration_override_has_the_profile_bounds(
     assert capsys.readouterr().err == "stressdeck: --duration: must be more than 0s, got 0s\n"
 
 
-RUN_SAMPLE = ["duration-nan", "every-1us", "key-taken", "base-url-ftp", "count-absurd"]
+RUN_SAMPLE = [
+    "duration-nan",
+    "every-1us",
+    "key-taken",
+    "base-url-ftp",
+    "count-absurd",
+    "set-rate-zero",
+]
 
 
 @pytest.mark.parametrize("case", RUN_SAMPLE)

@@ -16,6 +16,7 @@ from widgets.help import HelpScreen, KeyHelp
 from widgets.lines import TextLines
 from widgets.net_menu import NetMenuScreen
 from widgets.quit import QuitScreen
+from widgets.requests import RequestsScreen
 from widgets.stats import ConsoleStatsPanel
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "KeyHelp",
     "NetMenuScreen",
     "QuitScreen",
+    "RequestsScreen",
     "RunHeader",
     "SessionDetailScreen",
     "SessionGrid",

@@ -3,8 +3,10 @@
 Heavier than a grid pane on purpose, and affordable because only one session is shown:
 plotext draws each series as a chart with fault markers (▼), and pyte interprets the raw
 output (fetched on request from the engine while the screen is open) as a terminal would, so a program that redraws its screen
-with cursor movements reads as it does in a real terminal. Charts and terminal are redrawn at
-most once a second; counters and events at every snapshot.
+with cursor movements reads as it does in a real terminal. An HTTP session shows its group's
+requests by name, failures and checks instead (:mod:`widgets.requests`, asked for once a
+second while the screen is open). Charts, terminal and tables are redrawn at most once a
+second; counters and events at every snapshot.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from textual.widgets import Footer, Static
 
 from console.events import Event
 from console.sanitize import clean
-from console.snapshot import RunSnapshot, SeriesView, SessionSnapshot
+from console.snapshot import RunSnapshot, RunTables, SeriesView, SessionSnapshot
 from console.ui.keys import DETAIL_BINDINGS
 from widgets.event_log import event_line
 from widgets.lines import TextLines
 from widgets.render import state_category
+from widgets.requests import TABLE_KINDS, TablesFeed, tables_lines
 
 __all__ = ["SessionDetailScreen", "chart_text", "terminal_lines"]
 
@@ -113,6 +116,8 @@ class SessionDetailScreen(Screen[None]):
     SessionDetailScreen #detail-events { height: 1fr; border-top: solid $primary; }
     SessionDetailScreen #detail-terminal { height: 12; border: round $primary;
         background: $surface; }
+    SessionDetailScreen #detail-requests { height: auto; max-height: 45%;
+        border-top: solid $primary; padding: 0 1; }
     """
 
     def __init__(
@@ -121,6 +126,7 @@ class SessionDetailScreen(Screen[None]):
         *,
         clock: Callable[[], float] = time.monotonic,
         fetch_screen: Callable[[str], Future[bytes]] | None = None,
+        fetch_tables: Callable[[], Future[RunTables]] | None = None,
     ) -> None:
         super().__init__()
         self.session_id = session_id
@@ -131,6 +137,9 @@ class SessionDetailScreen(Screen[None]):
         self._fetch_screen = fetch_screen
         self._screen = b""
         self._fetching: Future[bytes] | None = None
+        # The run's tables, likewise on request, for an HTTP session's group.
+        self.tables_feed = TablesFeed(fetch_tables, self._show_tables, clock=clock)
+        self._group = ""
 
     def compose(self) -> ComposeResult:
         yield TextLines(id="detail-title")
@@ -143,6 +152,9 @@ class SessionDetailScreen(Screen[None]):
         terminal = Static(id="detail-terminal")
         terminal.border_title = "output (pyte)"
         yield terminal
+        requests = TextLines(id="detail-requests")
+        requests.display = False
+        yield requests
         yield Footer()
 
     def on_mount(self) -> None:
@@ -150,6 +162,9 @@ class SessionDetailScreen(Screen[None]):
         self.query_one("#detail-events").border_title = "events"
         if self._snapshot is not None:
             self.show(self._snapshot, force=True)
+
+    def on_unmount(self) -> None:
+        self.tables_feed.close()
 
     def on_resize(self) -> None:
         if self._snapshot is not None:
@@ -172,6 +187,12 @@ class SessionDetailScreen(Screen[None]):
         title.set_lines([line])
         terminal = self.query_one("#detail-terminal")
         terminal.display = session.kind in TERMINAL_KINDS
+        if session.kind in TABLE_KINDS:  # shown from the first answer on, never empty
+            self._group = session.group
+            if snapshot.ended_at:  # the final snapshot carries them; the engine is gone
+                self._show_tables(snapshot.tables)
+            elif self.app.screen is self:
+                self.tables_feed.poll()
         self._show_counters(session)
         self._show_events(snapshot.recent_events)
         now = self._clock()
@@ -208,6 +229,13 @@ class SessionDetailScreen(Screen[None]):
         self.query_one("#detail-chart-body", Static).update(
             charts if session.series else Text("no series", style="dim")
         )
+
+    def _show_tables(self, tables: RunTables) -> None:
+        if self.is_mounted:
+            panel = self.query_one("#detail-requests", TextLines)
+            panel.border_title = f"requests · {self._group}"
+            panel.set_lines(tables_lines(tables, self._group))
+            panel.display = True
 
     def _request_screen(self) -> None:
         """Ask the engine for the raw screen; one request in flight at most."""

@@ -56,13 +56,19 @@ class FaultSpec:
     ``[[faults]]`` entries against it. ``recovers`` says whether sessions hit by it are
     expected to come back, which is what recovery-scoped criteria measure. ``until`` names the
     actions of the same kind that end a condition this one starts (``latency`` lasts until
-    ``clear``), which is how long its band is in report.html.
+    ``clear``), which is how long its band is in report.html. ``limits`` bound a parameter as
+    a config field's are bounded (``{"rate": {"gt": 0, "le": 1e6}}``, in its base unit), and
+    ``required`` names parameters without a default: the loader refuses a ``[[faults]]`` or
+    ``[[chaos]]`` entry that breaks them with file, line and key, before the run starts,
+    rather than the fault being refused when it comes.
     """
 
     description: str
     params: Mapping[str, str] = field(default_factory=dict)
     recovers: bool = True
     until: tuple[str, ...] = ()
+    limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
 
 
 class RunServices(Protocol):

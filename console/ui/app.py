@@ -8,7 +8,9 @@ drawing can never delay a fault or distort a reconnect time. The app only does t
   reactive inside ``batch_update`` so all widgets redraw in one frame;
 * turns keys (declarative bindings, :mod:`console.ui.keys`) into controller commands, whose
   futures are awaited on the UI loop and reported with a notification;
-* shows screens: session detail, help, quit confirmation (:mod:`widgets`).
+* shows screens: session detail, the run's request tables, help, quit confirmation
+  (:mod:`widgets`). What only one screen needs (a raw terminal, the request tables) is asked
+  of the controller while that screen is open, never carried in every snapshot.
 
 It never owns session logic. :func:`make_app` builds it (the tests reuse it) and
 :func:`run_console` is the CLI's entry.
@@ -47,7 +49,7 @@ from console.metrics import Trend
 from console.net.presets import PRESETS, is_active, link_of, removal
 from console.profile import Profile
 from console.replay import ReplayFault
-from console.snapshot import FaultRecord, RunSnapshot, SessionSnapshot
+from console.snapshot import FaultRecord, RunSnapshot, RunTables, SessionSnapshot
 from console.ui.commands import KeyTableCommands
 from console.ui.driver import HangupSafeDriver, detach_from_terminal
 from console.ui.keys import APP_BINDINGS
@@ -63,6 +65,7 @@ from widgets import (
     KeyHelp,
     NetMenuScreen,
     QuitScreen,
+    RequestsScreen,
     RunHeader,
     SessionDetailScreen,
     SessionGrid,
@@ -90,6 +93,7 @@ MAIN_SCREEN_ACTIONS = {
     "export",
     "remove_node",
     "detail",
+    "requests",
 }
 
 
@@ -114,6 +118,7 @@ class Controller(Protocol):
     def toggle_chaos(self) -> Future[bool]: ...
     def remove_node(self, target: str = "") -> Future[str]: ...
     def screen(self, session_id: str) -> Future[bytes]: ...
+    def tables(self) -> Future[RunTables]: ...
     def stop(self, *, interrupted: bool = False) -> Future[Any]: ...
     def result(self, timeout: float | None = None) -> Any: ...
 
@@ -253,7 +258,7 @@ class StressdeckApp(App[int]):
         log = self.query_one(EventLogPanel)
         if log.display:
             log.show(snapshot.recent_events)
-        if isinstance(self.screen, SessionDetailScreen):
+        if isinstance(self.screen, (SessionDetailScreen, RequestsScreen)):
             self.screen.show(snapshot)
 
     def on_session_opened(self, message: SessionOpened) -> None:
@@ -519,11 +524,27 @@ class StressdeckApp(App[int]):
         if isinstance(self.screen, SessionDetailScreen):
             self.pop_screen()
             return
-        fetch = self.controller.screen if self.controller is not None else None
-        screen = SessionDetailScreen(session.id, clock=self._clock, fetch_screen=fetch)
+        controller = self.controller
+        screen = SessionDetailScreen(
+            session.id,
+            clock=self._clock,
+            fetch_screen=controller.screen if controller is not None else None,
+            fetch_tables=controller.tables if controller is not None else None,
+        )
         self.push_screen(screen)
         if self.snapshot is not None:
             screen.show(self.snapshot, force=True)
+
+    def action_requests(self) -> None:
+        """The run's requests by name, failures and checks, live; the key again closes it."""
+        if isinstance(self.screen, RequestsScreen):
+            self.pop_screen()
+            return
+        fetch = self.controller.tables if self.controller is not None else None
+        screen = RequestsScreen(fetch=fetch, clock=self._clock)
+        self.push_screen(screen)
+        if self.snapshot is not None:
+            screen.show(self.snapshot)
 
     def on_resize(self, event: events.Resize) -> None:
         # Until the operator shows or hides it, the event log follows the terminal's height.

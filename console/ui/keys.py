@@ -27,6 +27,7 @@ from console.bindings import (
     HELP_KEYS,
     NET_MENU_KEYS,
     QUIT_KEYS,
+    REQUESTS_KEYS,
     KeySpec,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "HELP_BINDINGS",
     "NET_MENU_BINDINGS",
     "QUIT_BINDINGS",
+    "REQUESTS_BINDINGS",
 ]
 
 
@@ -62,3 +64,4 @@ HELP_BINDINGS: list[Binding] = [_binding(spec) for spec in HELP_KEYS]
 QUIT_BINDINGS: list[Binding] = [_binding(spec) for spec in QUIT_KEYS]
 CONFIRM_BINDINGS: list[Binding] = [_binding(spec) for spec in CONFIRM_KEYS]
 NET_MENU_BINDINGS: list[Binding] = [_binding(spec) for spec in NET_MENU_KEYS]
+REQUESTS_BINDINGS: list[Binding] = [_binding(spec) for spec in REQUESTS_KEYS]

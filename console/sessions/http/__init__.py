@@ -26,7 +26,7 @@ from console.sessions.base import (
     SessionKind,
 )
 from console.sessions.http.catalog import METRICS, TARGET_ACTIONS
-from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.config import MAX_RATE, HttpGroupConfig
 from console.sessions.http.session import HttpSession
 from console.sessions.http.tables import build as build_tables
 from console.snapshot import FaultRecord, RunSnapshot, RunTables
@@ -200,6 +200,8 @@ KIND = SessionKind(
             "the end of the scenario (each worker takes its share; a ramp stops ramping).",
             {"rate": "rate"},
             recovers=False,
+            limits={"rate": {"gt": 0.0, "le": MAX_RATE}},  # as the session checks it
+            required=("rate",),
         ),
         "burst": FaultSpec(
             "Start `count` extra iterations at once (default 50), each on its own connection.",
