@@ -717,35 +717,27 @@ class Run(EventMaker):
         included): its own ``duration`` (or ``down``) if it has one; else until an action that
         ends it reached the same sessions (``http.latency`` until ``http.clear``, see
         ``FaultSpec.until``); else until the last session it disrupted came back. A condition
-        still holding runs to the present; a one-off has no end. ``at`` is the fault's own
-        time (active seconds, as the faults list shows it)."""
-        spans = self._fault_spans_active()
-        active = self.active_elapsed()
-        # Still holding: to the present, which during a pause is past the pause's start.
-        present = self.now() if self._paused_at is not None else self.run_seconds_at(active)
-        for span in spans:
-            start = self.run_seconds_at(span["at"])
-            end = span["end"]
-            if end is not None:
-                end = present if end >= active - 1e-9 else max(self.run_seconds_at(end), start)
-                span["end"] = round(end, 3)
-            span["start"] = round(start, 3)
-        return spans
+        still holding runs to the present (``holding``); a one-off has no end. ``at`` is the
+        fault's own time (active seconds, as the faults list shows it).
 
-    def _fault_spans_active(self) -> list[dict[str, Any]]:
+        Fault times and ``ended`` are active seconds and are mapped (:meth:`run_seconds_at`);
+        a fault's own timer and a session's way back are measured in run seconds from its
+        start, so they are added to the mapped start, never mapped again."""
         back = {r.fault_id: r for r in self.recoveries.faults}
-        now = self.active_elapsed()  # the clock fault times are in
+        ended = self._load_ended
+        present = self.now() if ended is None else self.run_seconds_at(ended)
         spans = []
         records = self.injector.records
         for i, fault in enumerate(records):
-            end: float | None = fault.ended
+            start = self.run_seconds_at(fault.t)
+            end = None if fault.ended is None else self.run_seconds_at(fault.ended)
             for key in ("duration", "down"):
                 try:
                     seconds = parse_duration(fault.params.get(key))
                 except UnitError:
                     continue
                 if seconds > 0 and end is None:
-                    end = fault.t + seconds
+                    end = start + seconds
             kind_name, _, name = fault.action.partition(".")
             kind = self.kinds.get(kind_name)
             spec = kind.faults.get(name) if kind is not None else None
@@ -754,24 +746,25 @@ class Run(EventMaker):
                 later = records[i + 1 :]
                 end = next(
                     (
-                        f.t
+                        self.run_seconds_at(f.t)
                         for f in later
                         if f.action in enders and set(f.sessions) & set(fault.sessions)
                     ),
-                    now,
+                    present,
                 )
             recovery = back.get(fault.id)
             if end is None and recovery is not None:
                 if len(recovery.back) >= len(recovery.sessions):
-                    end = fault.t + max(recovery.back.values(), default=0.0)
+                    end = start + max(recovery.back.values(), default=0.0)
                 else:
-                    end = now  # still waiting for a session: the band runs to the present
+                    end = present  # still waiting for a session: the band runs to the present
             spans.append(
                 {
                     "id": fault.id,
                     "at": fault.t,
-                    "start": fault.t,
-                    "end": round(min(end, now), 3) if end is not None else None,
+                    "start": round(start, 3),
+                    "end": round(max(start, min(end, present)), 3) if end is not None else None,
+                    "holding": end is not None and end >= present,  # runs to the present
                     "action": fault.action,
                     "source": fault.source,
                     "target": fault.target,
@@ -900,15 +893,16 @@ class Run(EventMaker):
     async def resume(self, source: str = "api") -> None:
         if self._paused_at is None:
             return
-        paused_s = round(self.now() - self._paused_at, 3)
         for session in list(self.sessions.values()):
             try:
                 await session.resume()
             except Exception as exc:
                 self._log("pause_error", f"{type(exc).__name__}: {exc}", session_id=session.id)
-        self._paused_total += self.now() - self._paused_at
+        length = self.now() - self._paused_at  # once, exact: the two clocks must agree
+        paused_s = round(length, 3)
+        self._paused_total += length
         self._paused_at = None
-        self._pauses.append((self.active_elapsed(), paused_s))
+        self._pauses.append((self.active_elapsed(), length))
         self.paused_what = ""
         self.state = "running"
         self._resumed.set()

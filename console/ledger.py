@@ -257,8 +257,12 @@ class FaultLedger:
             span = spans.get(entry.fault.id, {})
             start = span.get("start", entry.fault.t)
             end = span.get("end", start)
-            # A span ending now is a condition still holding (fault_spans runs it to the present).
-            entry.ended = end is None or end < t - 1e-6
+            # A condition still holding runs to the present (fault_spans says so: its rounded
+            # end is no clue); a span without the flag is judged by its end.
+            holding = span.get("holding")
+            if holding is None:
+                holding = end is not None and end >= t - 1e-6
+            entry.ended = not holding
             entry.end = start if end is None else end
             done = entry.end if entry.ended else None
             for watch in entry.watches:

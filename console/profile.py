@@ -82,7 +82,7 @@ CONSOLE_METRICS: tuple[MetricSpec, ...] = (
         "engine_cpu",
         MetricType.GAUGE,
         "%",
-        "The engine's CPU use (its thread: sessions, metrics, criteria, the log; not drawing), % of one core.",
+        "The engine's CPU use (its thread: sessions, metrics, criteria, the log; not drawing, nor work it hands to helper threads such as /proc scans), % of one core.",
         "max",
     ),
     MetricSpec("console_rss", MetricType.GAUGE, "bytes", "The console's resident memory.", "max"),

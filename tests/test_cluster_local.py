@@ -57,13 +57,20 @@ async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Pat
             break
         await asyncio.sleep(0.05)
     assert len({s.node for s in sessions}) == 2, [s.node for s in sessions]
+    # A typed rate the lost share must keep on its new node (each worker's share: 40/s).
+    await run.inject("http.set_rate", target="api", params={"rate": 80}, source="command")
+    for _ in range(200):
+        if all(s.rate_set == 40.0 for s in sessions):
+            break
+        await asyncio.sleep(0.05)
     removed_at = run.now()
     node = await run.remove_cluster_node(sessions[1].node)
     assert node == sessions[1].node
     before = sessions[1].totals["http_reqs"]
     # a positive signal before the end: the share answers from the surviving node and sends
     for _ in range(600):
-        if sessions[1].node not in ("", node) and sessions[1].totals["http_reqs"] > before:
+        moved = sessions[1].node not in ("", node) and sessions[1].rate_set == 40.0
+        if moved and sessions[1].totals["http_reqs"] > before:
             break
         await asyncio.sleep(0.05)
     result = await task
@@ -75,10 +82,14 @@ async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Pat
     # Its share started again on the surviving node and sent requests there.
     assert sessions[1].node == sessions[0].node != node
     assert sessions[1].totals["http_reqs"] > before
+    assert sessions[1].rate_set == 40.0  # the typed rate held on the new node
+    # Checks add up over the lost actor and its successor: one check per request.
+    for s in sessions:
+        assert s.checks_by_name["status is 200"][1] == s.totals["http_reqs"], s.id
     assert result.exit_code == 0, [
         (c.name, c.state, c.value_text) for c in result.snapshot.criteria
     ]
-    assert [f.action for f in result.snapshot.faults] == ["node.lost"]
+    assert [f.action for f in result.snapshot.faults] == ["http.set_rate", "node.lost"]
     assert any(e.event == "session_recovered" for e in run.event_log.recent)
     assert any(e.event == "cluster_stopped" for e in run.event_log.recent)
     # A pane per node, above the workers: the lost one failed with Ray's cause, the survivor

@@ -680,3 +680,26 @@ async def test_fault_bands_stay_on_the_timelines_clock_across_a_pause(tmp_path: 
     assert spans[second.id]["start"] == pytest.approx(second.t + 5.0, abs=0.06)  # after it
     assert spans[second.id]["at"] == second.t  # the faults list's time is unchanged
     assert run.run_seconds_at(second.t) <= run.now()
+
+
+@on_loop_time
+async def test_a_way_back_and_a_condition_still_holding_across_a_pause(tmp_path: Path) -> None:
+    """A session's way back is measured in run seconds from the fault: added to the mapped
+    start, not mapped again; a condition that still holds after a pause is still holding."""
+    body = '[[fake]]\ninterval = 0.05\n[[faults]]\nat = "1s"\naction = "fake.drop"\n'
+    body += '[[faults]]\nat = "1.5s"\naction = "fake.slow"\n'
+    run = new_run(profile(body, duration="10s"), tmp_path)
+    task = asyncio.create_task(run.run())
+    while run.active_elapsed() < 2.0:
+        await asyncio.sleep(0.01)
+    await run.pause()
+    await asyncio.sleep(3.00049)  # not a whole number of milliseconds
+    await run.resume()
+    while run.active_elapsed() < 4.0:
+        await asyncio.sleep(0.01)
+    drop, slow = run.fault_spans()
+    run.request_stop()
+    await task
+    back = run.recoveries.faults[0].back["fake#0"]
+    assert drop["end"] == pytest.approx(drop["start"] + back, abs=1e-3) and drop["end"] < 2.0
+    assert slow["holding"] and not drop["holding"]

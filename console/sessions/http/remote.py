@@ -92,6 +92,8 @@ class RayHttpSession(HttpSession):
     async def _drive(self) -> None:
         """Start an actor with this share and pull its messages until its worker is done."""
         self.node = self.node_ip = ""  # until the new actor answers from its node
+        # What the operator set on the lost actor, for its successor (which starts afresh).
+        held = (self.rate_set, self.scale, self.paused) if self.nodes_lost else None
         actor = self.cluster.http_actor()
         self.actor = actor
         # The same wire shape as a worker process's stdin line: JSON lists, not tuples.
@@ -110,6 +112,9 @@ class RayHttpSession(HttpSession):
                     f"on node {self.node[:8]} ({self.node_ip})",
                     data={"node": self.node, "address": self.node_ip},
                 )
+                if held is not None:
+                    await self._hold(*held)
+                    held = None
             done = False
             for message in reply["messages"]:
                 if message.get("t") == "done":
@@ -121,6 +126,18 @@ class RayHttpSession(HttpSession):
                 await self.cluster.wait(self.run_ref, 2.0)
                 return
             await asyncio.sleep(_PULL)
+
+    async def _hold(self, rate_set: float | None, scale: float, paused: bool) -> None:
+        """Apply to a re-spread share what its lost actor held: a typed rate, a scale, a
+        pause. A control that does not arrive is told, not fatal: the share runs on."""
+        controls = [("rate", rate_set)] if rate_set is not None else []
+        controls += [("scale", scale)] if scale != 1.0 else []
+        controls += [("pause", 0.0)] if paused else []
+        for op, value in controls:
+            try:
+                await self._send(op, value=value)
+            except FaultNotApplicable as exc:
+                self.ctx.event("control_lost", f"{op} not re-applied: {exc}", success=False)
 
     async def _lost(self, exc: NodeLost) -> None:
         cause = ""

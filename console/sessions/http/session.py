@@ -298,7 +298,10 @@ class HttpSession(Session):
             if where not in self.failures and len(self.failures) >= 2 * MAX_MESSAGES:
                 where = (where[0], OTHER_MESSAGES)
             self.failures[where] = self.failures.get(where, 0) + int(n)
-        self.checks_by_name = m.get("checks_by_name", self.checks_by_name)
+        for name, (passes, total) in m.get("checks", {}).items():
+            pair = self.checks_by_name.setdefault(str(name), [0, 0])
+            pair[0] += int(passes)
+            pair[1] += int(total)
         self.scale = float(m.get("scale", self.scale))
         self.rate_set = m.get("rate_set", self.rate_set)
         self.paused = bool(m.get("paused", self.paused))

@@ -67,6 +67,7 @@ class Worker:
         self.out = sys.stdout
         self._health_mark = (time.monotonic(), time.process_time())
         self._lag_ms = 0.0
+        self._checks_sent: dict[str, tuple[int, int]] = {}  # name -> (passes, total) reported
 
     def emit(self, message: dict[str, Any]) -> None:
         self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
@@ -91,9 +92,20 @@ class Worker:
         busy = 100.0 * (cpu - last_cpu) / (wall - last_wall) if wall > last_wall else 0.0
         return {"worker_cpu": round(busy, 1), "worker_loop_lag": round(lag, 1)}
 
+    def check_deltas(self) -> dict[str, list[int]]:
+        """Checks by name since the last report, as every other figure goes: deltas add up
+        on the console whatever happens to the worker (a re-spread share starts from 0)."""
+        deltas: dict[str, list[int]] = {}
+        for name, (passes, total) in self.flow.check_counts.items():
+            sent_passes, sent_total = self._checks_sent.get(name, (0, 0))
+            if total != sent_total:
+                deltas[name] = [passes - sent_passes, total - sent_total]
+                self._checks_sent[name] = (passes, total)
+        return deltas
+
     def flush(self) -> None:
         message = self.stats.flush({**self.executor.gauges(), **self.health()})
-        message["checks_by_name"] = self.flow.check_counts
+        message["checks"] = self.check_deltas()
         message["paused"] = self.executor.paused
         message["inflight"] = self.flow.inflight
         message["scale"] = self.executor.scale
