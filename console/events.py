@@ -141,9 +141,10 @@ class EventMaker:
 
 
 # Events kept in memory: what the snapshot carries to the event log panel and the detail view,
-# as many as the panel keeps lines. The whole log is on disk (events.jsonl); a longer ring only
-# made the console's memory climb for the first hour of a soak.
-RECENT_EVENTS = 500
+# as many as the panel keeps lines. The whole log is on disk (events.jsonl). A longer ring and
+# panel only made the console's memory climb for the first hour of a soak: each line the panel
+# keeps is a Strip with its caches, about 5 kB; 500 of them took 10 minutes of the demo to fill.
+RECENT_EVENTS = 200
 
 
 class EventLog:
