@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, Union
@@ -222,6 +222,31 @@ class Trend:
             if seen >= rank:
                 return min(max(self._midpoint(index), self.min), self.max)
         return self.max
+
+    def percentiles(self, pcts: Sequence[float]) -> list[float | None]:
+        """:meth:`percentile` of each of ``pcts`` (ascending), over one walk of the buckets:
+        a table row's median, p95 and p99 cost one sort, not three."""
+        if self._exact is not None or self.count == 0:
+            return [self.percentile(p) for p in pcts]
+        out: list[float | None] = []
+        ranks = [(p, math.ceil(p / 100.0 * self.count)) for p in pcts]
+        ordered = iter(sorted(self._buckets))
+        seen, index = 0, None
+        for pct, rank in ranks:
+            if pct <= 0 or pct >= 100:
+                out.append(self.min if pct <= 0 else self.max)
+                continue
+            while index is None or seen < rank:  # at least the first bucket (rank 0)
+                step = next(ordered, None)
+                if step is None:
+                    break
+                index = step
+                seen += self._buckets[index]
+            if index is None or seen < rank:
+                out.append(self.max)
+            else:
+                out.append(min(max(self._midpoint(index), self.min), self.max))
+        return out
 
     @property
     def avg(self) -> float | None:

@@ -1,6 +1,8 @@
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from console.metrics import MetricSpec, MetricsRegistry, MetricType, Series, Trend
 
@@ -141,3 +143,16 @@ def test_an_interval_of_a_trend_holds_exactly_the_samples_since() -> None:
     trend.record_many([5.0] * EXACT_SAMPLES)  # past the exact samples: the histogram answers
     later = trend.since(before)
     assert later.count == 2 + EXACT_SAMPLES and later.percentile(50) is not None
+
+
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), min_size=257, max_size=600),
+    st.lists(st.floats(min_value=0.0, max_value=100.0), min_size=1, max_size=5),
+)
+def test_percentiles_in_one_walk_agree_with_percentile(
+    values: list[float], pcts: list[float]
+) -> None:
+    trend = Trend()
+    trend.record_many(values)
+    wanted = sorted(pcts)
+    assert trend.percentiles(wanted) == [trend.percentile(p) for p in wanted]

@@ -27,7 +27,7 @@ from console.sessions.base import (
 )
 from console.sessions.http.catalog import METRICS, TARGET_ACTIONS
 from console.sessions.http.config import MAX_RATE, HttpGroupConfig
-from console.sessions.http.session import HttpSession
+from console.sessions.http.session import HttpSession, RequestTally
 from console.sessions.http.tables import build as build_tables
 from console.snapshot import FaultRecord, RunSnapshot, RunTables
 
@@ -46,6 +46,10 @@ class HttpRuntime(KindRuntime):
         self.secrets = secrets
         super().__init__(sessions)
         self.http_sessions = list(sessions)
+        shared: dict[str, tuple[dict[str, RequestTally], RequestTally]] = {}
+        for session in self.http_sessions:
+            requests, total = shared.setdefault(session.ctx.group, ({}, RequestTally()))
+            session.requests, session.request_total = requests, total
         self.embedded_config = embedded_config
         self.target: Any = None  # EmbeddedTarget, imported lazily
 

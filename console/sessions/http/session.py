@@ -87,7 +87,10 @@ class HttpSession(Session):
         self.rates: dict[str, list[int]] = {}
         self.checks_by_name: dict[str, list[int]] = {}
         # The per-request table's figures, keyed "METHOD name" (console.sessions.http.tables)
+        # Per request name, over the whole run. HttpRuntime makes a group's sessions share one
+        # dict (and one total), so the group's table is read, never merged, while it runs.
         self.requests: dict[str, RequestTally] = {}
+        self.request_total = RequestTally()
         self.failures: dict[tuple[str, str], int] = {}  # (name key, message) -> count
         self.duration = Trend()
         self.interval_trend = Trend()
@@ -291,8 +294,11 @@ class HttpSession(Session):
                 if len(self.requests) >= MAX_NAMES:  # a worker bounds them too: belt and braces
                     key = _OTHER_KEY
                 tally = self.requests.setdefault(key, RequestTally())
-            tally.failures += int(entry.get("f", 0))
-            tally.trend.merge(Trend.decode(entry["tr"]))
+            delta, failures = Trend.decode(entry["tr"]), int(entry.get("f", 0))
+            tally.failures += failures
+            tally.trend.merge(delta)
+            self.request_total.failures += failures
+            self.request_total.trend.merge(delta)
         for key, message, n in m.get("fails", ()):
             where = (str(key), str(message))
             if where not in self.failures and len(self.failures) >= 2 * MAX_MESSAGES:

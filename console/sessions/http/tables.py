@@ -36,15 +36,16 @@ def _split(key: str) -> tuple[str, str]:
 
 def _row(group: str, key: str, failures: int, trend: Trend, elapsed: float) -> RequestRow:
     method, name = _split(key)
+    med, p95, p99 = trend.percentiles((50, 95, 99))
     return RequestRow(
         group=group,
         method=method,
         name=name,
         requests=trend.count,
         failures=failures,
-        med=trend.percentile(50),
-        p95=trend.percentile(95),
-        p99=trend.percentile(99),
+        med=med,
+        p95=p95,
+        p99=p99,
         max=trend.max if trend.count else None,
         rate=trend.count / elapsed if elapsed > 0 else 0.0,
     )
@@ -78,11 +79,17 @@ def build(sessions: Sequence[HttpSession], elapsed: float, secrets: Secrets) -> 
             )
         )
         tallies: dict[str, tuple[int, Trend]] = {}
-        for session in members:
-            for key, tally in session.requests.items():
-                count, trend = tallies.get(key, (0, Trend()))
-                trend.merge(tally.trend)
-                tallies[key] = (count + tally.failures, trend)
+        group_total: Trend | None = None
+        if all(session.requests is members[0].requests for session in members):
+            # The runtime's shared tallies: read as they are, nothing merged on the engine loop.
+            tallies = {k: (t.failures, t.trend) for k, t in members[0].requests.items()}
+            group_total = members[0].request_total.trend
+        else:
+            for session in members:
+                for key, tally in session.requests.items():
+                    count, trend = tallies.get(key, (0, Trend()))
+                    trend.merge(tally.trend)
+                    tallies[key] = (count + tally.failures, trend)
         # In the flow's order, as the profile reads; a name no step has (the cap's row) last.
         order = {
             request_name(step, step.request): i
@@ -92,8 +99,11 @@ def build(sessions: Sequence[HttpSession], elapsed: float, secrets: Secrets) -> 
         for key in sorted(tallies, key=lambda k: order.get(k, len(order))):
             count, trend = tallies[key]
             requests.append(_row(group, _text(secrets, key), count, trend, elapsed))
-            everything.merge(trend)
+            if group_total is None:
+                everything.merge(trend)
             total_failures += count
+        if group_total is not None:
+            everything.merge(group_total)
         by_message: dict[tuple[str, str], int] = {}
         for session in members:
             for where, n in session.failures.items():
