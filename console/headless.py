@@ -21,7 +21,7 @@ from console.engine import Run, RunResult
 from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.replay import ReplayFault
-from console.snapshot import RunSnapshot
+from console.snapshot import MetricSummary, RunSnapshot
 from console.units import format_bytes, format_duration
 from console.verdicts import NOT_JUDGED, STATES, label, mark, overall
 
@@ -88,7 +88,11 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         lines += [f"  ! {text}" for text in snap.data_loss]
         lines.append("")
     lines.append("  metrics")
+    judged = {c.metric for c in snap.criteria}
+    quiet = [m.name for m in snap.metrics if m.name not in judged and _nothing_recorded(m)]
     for m in snap.metrics:
+        if m.name in quiet:
+            continue  # as k6: a metric nothing was recorded in is not listed
         lines.append(
             f"    {m.name + ' ':.<{width}} {describe(MetricType(m.type), m.unit, m.values)}"
         )
@@ -96,8 +100,18 @@ def format_summary(result: RunResult, summary: dict[str, object] | None = None) 
         for c in snap.criteria:
             if c.metric == m.name and c.scope != "recovery":
                 lines.append(f"      {mark(c.state)} {c.expression}")
+    if quiet:
+        lines.append(f"    ({len(quiet)} more with nothing recorded: {', '.join(quiet)})")
     lines += ["", f"  run directory: {result.run_dir}", f"  exit status: {result.exit_code}", ""]
     return "\n".join(lines)
+
+
+def _nothing_recorded(m: MetricSummary) -> bool:
+    """A counter still at 0, a rate or trend with no sample, a gauge never set."""
+    values = m.values
+    if m.type == MetricType.GAUGE.value:
+        return values.get("value") is None
+    return not values.get("count")
 
 
 def _breakdown(snap: RunSnapshot) -> list[str]:

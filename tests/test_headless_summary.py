@@ -44,3 +44,19 @@ def test_bytes_read_as_sizes_with_rates_and_thresholds_sit_by_their_metric() -> 
     at = next(i for i, line in enumerate(lines) if line.strip().startswith("http_req_duration"))
     assert lines[at + 1].strip() == "✓ p(95)<2000"
     assert "None" not in text
+
+
+def test_metrics_nothing_was_recorded_in_are_named_once_not_listed() -> None:
+    """As k6: ``http_errors_tls count=0 rate=0.0/s`` on every run is noise; a metric a
+    criterion judges is listed whatever its value."""
+    snap = _snapshot()
+    quiet = (
+        MetricSummary("http_errors_tls", "counter", "count", {"count": 0, "rate": 0.0}),
+        MetricSummary("vus", "gauge", "count", {"value": None}),
+    )
+    snap = replace(snap, metrics=(*snap.metrics, *quiet))
+    lines = format_summary(RunResult(0, snap, Path("/tmp/x"))).splitlines()
+    listed = {line.split()[0] for line in lines if line.startswith("    ") and " ..." in line}
+    assert {"http_reqs", "http_req_duration"} <= listed
+    assert not {"http_errors_tls", "vus"} & listed
+    assert "    (2 more with nothing recorded: http_errors_tls, vus)" in lines
