@@ -111,6 +111,8 @@ def _nothing_recorded(m: MetricSummary) -> bool:
     values = m.values
     if m.type == MetricType.GAUGE.value:
         return values.get("value") is None
+    if m.type == MetricType.RATE.value:
+        return not any(values.get(k) for k in ("count", "passes", "fails"))
     return not values.get("count")
 
 
