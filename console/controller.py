@@ -67,6 +67,13 @@ class RunController:
         except BaseException as exc:  # surface engine crashes to the UI thread
             self._result.set_exception(exc)
         finally:
+            # As asyncio.run does: what the run left (a cancelled poll loop still unwinding)
+            # finishes before the loop closes, instead of being destroyed pending.
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
             self._write_stats()
