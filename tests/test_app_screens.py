@@ -244,3 +244,20 @@ async def test_few_sessions_get_fewer_wider_panes_and_whole_counters() -> None:
         grid = many.query_one(SessionGrid)
         most = (grid.scrollable_content_region.width + 1) // 35  # PANE_MIN_WIDTH and a gutter
         assert grid._cols == most and grid.is_compact  # forty: as many as fit, as before
+
+
+async def test_the_event_log_keeps_a_few_screens_of_rendered_lines_not_a_thousand() -> None:
+    """On a soak the log only grows: every line it drew stayed cached (1,024 Strips)."""
+    from console.events import Event
+    from widgets.event_log import LINE_CACHE
+
+    app = make_app(snapshot=synthetic_snapshot(ssh=1, pty=1, http=1), show_log=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(EventLogPanel)
+        for i in range(3 * LINE_CACHE):
+            event = Event(ts=f"2026-01-01T00:00:{i % 60:02d}", session_id="emit#0", host=None,
+                          event="output", detail=f"line {i}")  # fmt: skip
+            panel.show([event])
+            await pilot.pause(0.01)  # drawn, so cached
+        assert f"line {3 * LINE_CACHE - 1}" in panel.lines[-1].text
+        assert len(panel._line_cache) <= LINE_CACHE  # RichLog's own cache, bounded here

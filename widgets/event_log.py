@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.widgets import RichLog
 
 from console.events import RECENT_EVENTS, Event
@@ -46,6 +47,9 @@ def event_line(event: Event) -> Text:
     return line
 
 
+LINE_CACHE = 64  # rendered lines kept by the panel (RichLog's default is 1,024)
+
+
 class EventLogPanel(RichLog):
     """Recent events, newest at the bottom."""
 
@@ -75,6 +79,12 @@ class EventLogPanel(RichLog):
         self.log_filter: LogFilter = ("all", "")
         self._last: Event | None = None
         self.border_title = "events · all"
+        # RichLog caches a rendered copy of every line it draws, keyed by the line's number, in
+        # a 1,024-entry LRU: on a log that only grows, that is 1,024 Strips (~5 kB each) filling
+        # over the first hour of a soak. The panel shows a few rows; a few screens are plenty.
+        cache = getattr(self, "_line_cache", None)
+        if isinstance(cache, LRUCache):
+            cache.maxsize = LINE_CACHE
 
     def matches(self, event: Event) -> bool:
         what, value = self.log_filter
