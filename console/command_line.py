@@ -23,7 +23,6 @@ from typing import Any
 from console.config import UNIT_PARSERS
 from console.errors import UsageError
 from console.sessions import get_kind
-from console.sessions.http.config import MAX_RATE
 from console.snapshot import SessionSnapshot
 
 __all__ = ["RUN_VERBS", "Typed", "complete", "parse"]
@@ -134,6 +133,10 @@ def _rate(target: str, values: Sequence[str], reached: Sequence[SessionSnapshot]
             raise UsageError(f"an absolute rate does not apply to {target}")
         bare = _number(change, None)  # a bare number is per second, as in a profile
         rate = bare if bare is not None else _value(actions[0], "rate", "rate", change)
+        # Here, not at the top: the HTTP kind's package brings aiohttp and httpx (~14 MB),
+        # which a console without HTTP sessions never loads.
+        from console.sessions.http.config import MAX_RATE
+
         if not 0 < rate <= MAX_RATE:
             raise UsageError(f"rate {change}: must be above 0 and at most {MAX_RATE:.0f}/s")
         return Typed(actions[0], target, {"rate": rate})

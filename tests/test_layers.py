@@ -92,6 +92,23 @@ def test_no_engine_module_loads_textual_widgets_or_ray() -> None:
     assert proc.stdout.strip().endswith("bad []"), proc.stdout
 
 
+def test_the_console_loads_a_kinds_libraries_only_when_a_profile_has_that_kind() -> None:
+    """A PTY-only console never pays for aiohttp, httpx or asyncssh (~14 MB of RSS once, when
+    the command line imported the HTTP kind's rate limit at the top)."""
+    code = (
+        "import sys\n"
+        "import console.ui.app, console.cli, widgets\n"
+        "from console.profile import load_profile\n"
+        "load_profile('bench/tui40.toml')\n"
+        "print(sorted(m for m in ('aiohttp', 'httpx', 'asyncssh', 'ray') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
 @pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter not installed")
 def test_import_contracts_are_kept() -> None:
     proc = subprocess.run(["lint-imports"], cwd=ROOT, capture_output=True, text=True, timeout=120)
