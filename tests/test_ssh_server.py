@@ -256,3 +256,26 @@ async def test_pty_cycles_carry_the_spikes_intensities(
     assert len(shown) == lines
     assert sum(counted) == nbytes >= lines * 20
     assert "__sdend_1" in text
+
+
+async def test_pty_cycles_compile_no_pattern_of_their_own(target: EmbeddedSshTarget) -> None:
+    """A cycle's end is found by one module pattern: one compiled per cycle filled re's cache,
+    ~200 patterns over a 30-minute soak."""
+    import gc
+
+    from console.sessions.ssh.channel import PtyChannel
+
+    def patterns() -> int:
+        return sum(isinstance(o, re.Pattern) for o in gc.get_objects())
+
+    assert target.info is not None
+    channel = PtyChannel("low", lambda n: None)
+    async with await _connect(target.info) as conn:
+        await channel.open(conn)
+        await channel.cycle(10.0)  # whatever the first one loads
+        before = patterns()
+        for _ in range(20):
+            await channel.cycle(10.0)
+        channel.close()
+    assert patterns() - before < 5
+    assert "__sdend_21" in bytes(channel.screen).decode()
