@@ -21,6 +21,7 @@ never part of the 4 Hz snapshot the console renders.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -55,7 +56,10 @@ class Timeline:
         self.capacity = capacity - capacity % 2  # even, so every point has a partner
         self.stride = 1  # samples per committed point
         self.t: list[float] = []
-        self.columns: dict[str, list[float | None]] = {}
+        # One array of doubles per column, NaN for "no value": 8 bytes a value where a list of
+        # floats costs 32, and the timeline fills for tens of minutes between two halvings, so
+        # on a soak its size is most of what the console's memory still does.
+        self.columns: dict[str, array[float]] = {}
         self._pending_t: float | None = None
         self._pending: dict[str, tuple[float, int]] = {}
         self._pending_n = 0
@@ -82,11 +86,11 @@ class Timeline:
         self.t.append(self._pending_t)
         for name, (total, n) in self._pending.items():
             if name not in self.columns:
-                self.columns[name] = [None] * row
+                self.columns[name] = array("d", [math.nan]) * row
             self.columns[name].append(total / n)
         for values in self.columns.values():
             if len(values) <= row:
-                values.append(None)
+                values.append(math.nan)
         self._pending.clear()
         self._pending_t = None
         self._pending_n = 0
@@ -98,10 +102,10 @@ class Timeline:
         """Merge neighbouring points: the time of the first, the mean of the values present."""
         self.t = self.t[::2]
         for name, values in self.columns.items():
-            merged: list[float | None] = []
+            merged = array("d")
             for i in range(0, len(values), 2):
-                pair = [v for v in values[i : i + 2] if v is not None]
-                merged.append(sum(pair) / len(pair) if pair else None)
+                pair = [v for v in values[i : i + 2] if v == v]  # NaN is no value
+                merged.append(sum(pair) / len(pair) if pair else math.nan)
             self.columns[name] = merged
         self.stride *= 2
 
@@ -117,7 +121,7 @@ class Timeline:
 
 
 def _round(value: float | None, digits: int) -> float | None:
-    if value is None:
+    if value is None or value != value:  # NaN: no value in this point
         return None
     return float(f"{value:.{digits}g}")
 
