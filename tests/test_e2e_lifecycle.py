@@ -76,6 +76,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _wait_for_line(path: Path, timeout: float) -> str:
+    """The first line of ``path`` once it has one, or "" after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.exists() else ""
+        if text.endswith("\n") or time.monotonic() > deadline:
+            return text.strip()
+        time.sleep(0.05)
+
+
 def console_process(tmux: Tmux) -> psutil.Process:
     shell_pid = int(tmux("display-message", "-p", "-t", "console", "#{pane_pid}").strip())
     (console,) = [
@@ -105,7 +115,8 @@ def test_console_exits_when_its_terminal_goes_away(
     console = console_process(tmux)
     tmux(*hangup)  # the session only, or the whole terminal server (its ptys close at once)
     assert not wait_gone([console.pid], 5.0), "the console outlived its terminal by 5 s"
-    assert status.read_text().strip() == "130"
+    # The wrapper writes the status a moment after the console is gone: wait for its line.
+    assert _wait_for_line(status, 5.0) == "130"
     (run_dir,) = run_dirs(runs)
     assert list(run_dir.glob("snapshot-*.json"))
     summary = [e for e in logged(run_dir) if e["event"] == "summary"]
