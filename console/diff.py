@@ -286,16 +286,6 @@ def diff_runs(path_a: Path, path_b: Path, max_regression: float = MAX_REGRESSION
 _MARKS = {"regression": "❌ regression", "improvement": "✅ improvement"}
 
 
-def _value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "fraction":
-        return f"{value * 100:.2f}%"
-    if unit == "/s":
-        return f"{value:.1f}/s"
-    return format_value(value, unit)
-
-
 def _change(change: float | None) -> str:
     if change is None:
         return "-"
@@ -330,8 +320,8 @@ def to_markdown(diff: RunDiff, *, all_figures: bool = False) -> str:
         ]
         for f in shown:
             lines.append(
-                f"| {f.metric} | {f.figure} | {_value(f.a, f.unit)} | {_value(f.b, f.unit)} | "
-                f"{_change(f.change)} | ±{_value(f.noise, f.unit)} | {_MARKS.get(f.verdict, f.verdict)} |"
+                f"| {f.metric} | {f.figure} | {format_value(f.a, f.unit)} | {format_value(f.b, f.unit)} | "
+                f"{_change(f.change)} | ±{format_value(f.noise, f.unit)} | {_MARKS.get(f.verdict, f.verdict)} |"
             )
         lines.append("")
     if quiet:

@@ -77,18 +77,6 @@ KEY_METRICS: tuple[KeyMetric, ...] = (
 )
 
 
-def _text(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "fraction":
-        return f"{value * 100:.1f}%"
-    if unit == "/s":
-        return f"{value:.1f}/s"
-    if unit == "bytes/s":
-        return format_value(value, "bytes") + "/s"
-    return format_value(value, unit)
-
-
 class _Watch:
     """One metric of one group after one fault, while it is being watched."""
 
@@ -144,8 +132,8 @@ class _Watch:
             worst=self.worst,
             back_after=self.back_after,
             state=self.state,
-            baseline_text=_text(self.baseline, key.unit),
-            worst_text=_text(self.worst, key.unit),
+            baseline_text=format_value(self.baseline, key.unit),
+            worst_text=format_value(self.worst, key.unit),
         )
 
 

@@ -652,6 +652,8 @@ def format_value(
         return f"{value:.1f}%"
     if unit == "/s":
         return f"{value:.1f}/s"
+    if unit == "bytes/s":
+        return units.format_bytes(value) + "/s"
     if unit == "count":
         return f"{value:.0f}"
     text = f"{value:.2f}".rstrip("0").rstrip(".")

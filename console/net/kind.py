@@ -492,29 +492,15 @@ class NetRuntime(KindRuntime):
         link.ctx.host = link.link.listen
         self.env.services.add_session(link)
 
-    async def inject(
-        self,
-        action: str,
-        targets: Sequence[Session],
-        params: Mapping[str, Any],
-        fault: FaultRecord,
-    ) -> dict[str, str]:
-        refused: dict[str, str] = {}
-        for link in targets:
-            try:
-                await link.inject(action, params, fault)
-            except FaultNotApplicable as exc:
-                for sid in self.reach([link]):
-                    refused[sid] = str(exc)
-                continue
-            link.mark_fault()
-            for sid in getattr(link, "behind", ()):
-                behind = self.env.services.session(sid)
-                if behind is not None:
-                    behind.mark_fault()
-            if action == "delete":
-                self.links.pop(link.ctx.group, None)
-        return refused
+    def reached(self, action: str, link: Session) -> None:
+        """A link's fault disrupts the sessions behind it too; a deleted link frees its name."""
+        link.mark_fault()
+        for sid in getattr(link, "behind", ()):
+            behind = self.env.services.session(sid)
+            if behind is not None:
+                behind.mark_fault()
+        if action == "delete":
+            self.links.pop(link.ctx.group, None)
 
 
 class _RunHost:

@@ -416,10 +416,15 @@ class KindRuntime:
         for session in targets:
             try:
                 await session.inject(action, params, fault)
-                session.mark_fault()
             except FaultNotApplicable as exc:
-                refused[session.id] = str(exc)
+                refused.update(dict.fromkeys(self.reach([session]), str(exc)))
+                continue
+            self.reached(action, session)
         return refused
+
+    def reached(self, action: str, session: Session) -> None:
+        """``action`` took on ``session``: mark it faulted, and whatever else the fault disrupts."""
+        session.mark_fault()
 
 
 @dataclass(frozen=True)
