@@ -29,6 +29,8 @@ from console.units import format_duration
 __all__ = ["Executor", "RateShape", "describe", "peak_vus", "scenario_length", "share"]
 
 _EARLY = 0.001  # seconds an arrival may be dispatched ahead of its schedule
+_END_DRAIN = 10.0  # seconds running iterations get after a scenario ends by itself
+_STOP_DRAIN = 3.0  # ... once told to stop: inside the session's 5 s before SIGTERM
 
 
 def share(total: float, index: int, workers: int) -> float:
@@ -261,12 +263,34 @@ class Executor:
                 await self._run_open()
             else:
                 await self._run_closed()
-            # graceful stop: let running iterations finish, bounded (k6's gracefulStop is 30s);
-            # when told to stop, short enough that the session's 5 s before SIGKILL is not hit.
-            if self.tasks:
-                await asyncio.wait(set(self.tasks), timeout=3.0 if self.stopping else 10.0)
+            await self._drain()
         finally:
             await self.close()
+
+    async def _drain(self) -> None:
+        """k6's graceful stop: let running iterations finish, bounded (k6 gives 30 s).
+
+        10 s after the scenario ends by itself; 3 s once told to stop, even when the stop comes
+        during the 10 s, so the session's 5 s before SIGTERM is never reached.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (_STOP_DRAIN if self.stopping else _END_DRAIN)
+        told = self.stopping
+        while self.tasks:
+            if self.stopping and not told:
+                told = True
+                deadline = min(deadline, loop.time() + _STOP_DRAIN)
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            waker = asyncio.ensure_future(self._wake.wait())  # stop() sets it
+            try:
+                await asyncio.wait(
+                    {*self.tasks, waker}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                waker.cancel()
 
     async def close(self) -> None:
         for task in list(self.tasks):
