@@ -16,6 +16,7 @@ stressdeck target ssh|http ...     an embedded target server, in the foreground
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -186,7 +187,9 @@ def _diff(args: argparse.Namespace) -> int:
     try:
         limit = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        raise units.UnitError(f"--max-regression {text!r}: expected 10% or 0.1") from None
+        limit = math.nan
+    if not 0 <= limit < math.inf:  # nan would make every comparison false: no regression ever
+        raise units.UnitError(f"--max-regression {text!r}: expected 10% or 0.1")
     try:
         result = diff_runs(Path(args.run_a), Path(args.run_b), limit)
     except DiffError as exc:

@@ -616,7 +616,7 @@ class Run(EventMaker):
                 self._log("generator_saturated", self.health.lines()[-1], success=False)
             self.registry.add("generator_saturated", 1, session=RUN_SESSION)
         self.recorder.sample(now)
-        self.ledger.follow(self.injector.records)
+        self.ledger.follow(self.injector.records, self.injector.in_flight)
         self.ledger.sample(now, self.recorder.last_row)
         self._feed_outputs()
 

@@ -132,6 +132,9 @@ class FaultInjector:
         self._on_fault = on_fault  # counts faults_injected
         self._rng = rng
         self.records: list[FaultRecord] = []
+        # Ids of faults recorded whose sessions are still being told: a refusal may yet take
+        # sessions out of the record, or the record away (readers of records wait for them).
+        self.in_flight: set[int] = set()
         self.total = 0
         self._next_id = 0
 
@@ -216,6 +219,7 @@ class FaultInjector:
         spec = kind.faults[name]
         ids = runtime.reach(targets)  # a link's fault reaches the sessions behind it
         record = self.record(action, target, ids, source, dict(params or {}), spec.recovers)
+        self.in_flight.add(record.id)
         try:
             refused = await runtime.inject(name, targets, record.params, record)
         except FaultNotApplicable as exc:  # the kind refused as a whole (a shared target)
@@ -231,6 +235,8 @@ class FaultInjector:
                 success=False,
                 data={"traceback": "".join(traceback.format_exception(exc))[-2000:]},
             )
+        finally:  # the withdrawal below is synchronous: no reader sees the gap
+            self.in_flight.discard(record.id)
         if refused:
             record = self._withdraw(record, refused, source)
             if not record.sessions:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,15 +185,23 @@ class FaultLedger:
         self._rows: deque[tuple[float, dict[str, float | None]]] = deque(maxlen=max(ring, 4))
         self._entries: dict[int, _Entry] = {}
         self._view: tuple[LedgerEntry, ...] | None = None  # entries(), until the next change
-        self._seen = 0  # the newest fault id handed to add()
+        self._seen = 0  # the newest fault id follow() has looked at
+        self._waiting: set[int] = set()  # ids it passed while in flight, to add once done
 
-    def follow(self, records: Sequence[FaultRecord]) -> None:
-        """Add the faults recorded since the last call (by then any refusal is withdrawn)."""
+    def follow(self, records: Sequence[FaultRecord], in_flight: Collection[int] = ()) -> None:
+        """Add the faults recorded since the last call. One ``in_flight`` (its sessions still
+        being told, :attr:`console.faults.FaultInjector.in_flight`) waits: a refusal may yet
+        take sessions, or the whole fault, out of the record."""
+        waiting = set()
         for record in records:
-            if record.id > self._seen:
-                self._seen = record.id
-                if not self._ends_another(record.action):
-                    self.add(record)
+            new = record.id > self._seen or record.id in self._waiting
+            if new and record.id in in_flight:
+                waiting.add(record.id)
+            elif new and not self._ends_another(record.action):
+                self.add(record)
+            self._seen = max(self._seen, record.id)
+        # A fault withdrawn while it waited is no longer in the record: forgotten with it.
+        self._waiting = waiting
 
     def baseline(self, name: str, before: float) -> tuple[float | None, float]:
         """The median and spread of a column in the window before ``before``: the spread is

@@ -261,3 +261,21 @@ async def test_the_event_log_keeps_a_few_screens_of_rendered_lines_not_a_thousan
             await pilot.pause(0.01)  # drawn, so cached
         assert f"line {3 * LINE_CACHE - 1}" in panel.lines[-1].text
         assert len(panel._line_cache) <= LINE_CACHE  # RichLog's own cache, bounded here
+
+
+async def test_a_group_name_with_brackets_is_drawn_as_written_in_the_detail() -> None:
+    """The requests panel's border title is markup to Textual: a group named ``api[/x]``
+    (a name the profile accepts) raised MarkupError and took the console down."""
+    from dataclasses import replace
+
+    base = synthetic_snapshot(ssh=0, pty=0, http=1)
+    sessions = tuple(replace(s, group="api[/x]") for s in base.sessions)
+    ended = replace(base, sessions=sessions, ended_at="2026-01-01T00:00:00+00:00")
+    app = make_app(snapshot=ended, show_log=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail")
+        panel = app.screen.query_one("#detail-requests")
+        await until(pilot, lambda: panel.display, "the requests panel")
+        await pilot.pause()
+        assert panel.border_title == r"requests · api\[/x]"  # literal text, as markup

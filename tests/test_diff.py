@@ -75,3 +75,13 @@ def test_a_directory_without_a_snapshot_is_a_usage_error(
 ) -> None:
     assert main(["diff", str(tmp_path), str(tmp_path)]) == 2
     assert "no snapshot-N.json" in capsys.readouterr().err
+
+
+def test_a_max_regression_that_is_no_share_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``nan`` made every comparison false (no regression, ever: a CI gate that always
+    passed) and printed NaN into --json; a negative share made every change a regression."""
+    for bad in ("nan", "nan%", "inf", "-5%"):
+        assert main(["diff", str(tmp_path), str(tmp_path), f"--max-regression={bad}"]) == 2, bad
+        assert "--max-regression" in capsys.readouterr().err, bad

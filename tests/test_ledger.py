@@ -85,6 +85,27 @@ def test_the_noise_of_the_baseline_widens_the_tolerance() -> None:
     assert impact(entry, "p95").state == "back"
 
 
+def test_a_fault_being_injected_waits_for_its_refusals() -> None:
+    """A kind may take a while to answer (a cluster actor: up to 15 s) and then refuse: the
+    record loses those sessions, or goes altogether. A sample in between must not enter it
+    as it first stood: a withdrawn fault stayed in the ledger, report.md and junit.xml."""
+    spans = [{"id": 1, "start": 5.0, "end": 5.0}, {"id": 2, "start": 6.0, "end": 6.0}]
+    ledger = FaultLedger(
+        sessions=lambda sid: ("http", sid.partition("#")[0]),
+        spans=lambda: spans,
+    )
+    both = FaultRecord(
+        id=2, t=6.0, ts="", action="http.stall", target="all",
+        sessions=("api#0", "web#0"), source="schedule",
+    )  # fmt: skip
+    ledger.follow([fault(1, 5.0, "http.stall"), both], in_flight={1, 2})
+    assert ledger.entries() == ()  # neither is final yet
+    # Fault 1 was refused everywhere (gone from the record); fault 2 by web#0.
+    ledger.follow([FaultRecord(**{**both.__dict__, "sessions": ("api#0",)})], in_flight=set())
+    (entry,) = ledger.entries()
+    assert entry.fault_id == 2 and {i.group for i in entry.impacts} == {"api"}
+
+
 LATENCY = """
 [run]
 name = "ledger"

@@ -39,6 +39,16 @@ def test_the_parsers_read_this_machine_and_refuse_each_other() -> None:
         assert sum(parsed) == 1, text[:80]
 
 
+def test_the_parsers_refuse_what_a_host_under_test_should_not_say() -> None:
+    # The host is the system under test: its output is outside text. A field that is not a
+    # number must not raise (the poll loop would die silently), and a %CPU of nan or inf
+    # must not reach events.jsonl or the snapshot as NaN/Infinity (not JSON).
+    header = "Inter-|   Receive\n face |bytes packets\n"
+    assert parse_net_dev(header + "  eth0: abc 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n") is None
+    ps = "PID COMMAND %CPU RSS\n1 ok 1.5 10\n2 bad nan 10\n3 worse inf 10\n4 big 2 1e400\n"
+    assert parse_top(ps) == [("ok", 1.5, 10240.0)]
+
+
 def test_a_rate_meter_gives_per_second_rates_and_skips_a_wrap() -> None:
     meter = RateMeter()
     assert meter.update(0.0, (100, 10)) is None

@@ -187,3 +187,16 @@ def test_the_scenario_header_says_how_long_it_runs_in_this_run() -> None:
     assert _planned(60.0, 1800.0) == 60.0
     assert _planned(math.inf, 20.0) == 20.0
     assert _planned(math.inf, 0.0) == 0.0  # nothing ends it: "until stopped"
+
+
+def test_a_secret_cut_by_the_cell_limit_is_still_masked() -> None:
+    """Redacted, then cut: cut first, a secret across the 200th character kept its head
+    (``s3cr3…``), which the redactor no longer recognised."""
+    secret = "s3cret-token-123"
+    session = _session(0)
+    stats = Stats()
+    stats.request("GET /a", 1.0)
+    stats.failure("GET /a", "x" * 190 + secret)
+    session.handle(stats.flush({}))
+    (failure,) = build([session], 10.0, Secrets(values=(secret,))).failures
+    assert secret[:5] not in failure.message, failure.message

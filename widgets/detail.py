@@ -233,7 +233,8 @@ class SessionDetailScreen(Screen[None]):
     def _show_tables(self, tables: RunTables) -> None:
         if self.is_mounted:
             panel = self.query_one("#detail-requests", TextLines)
-            panel.border_title = f"requests · {self._group}"
+            # Text, not a str: a str is markup to Textual, and a group may be named api[/x]
+            panel.border_title = Text(f"requests · {self._group}")
             panel.set_lines(tables_lines(tables, self._group))
             panel.display = True
 

@@ -11,6 +11,7 @@ plus ``iowait``, as ``top`` counts it.
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = [
@@ -144,6 +145,8 @@ def parse_net_dev(text: str) -> tuple[int, int] | None:
         fields = rest.split()
         if name.strip() == "lo" or len(fields) < 9:
             continue
+        if not (fields[0].isdigit() and fields[8].isdigit()):
+            return None  # not /proc/net/dev after all: the host's text, never an exception
         rx += int(fields[0])
         tx += int(fields[8])
     return rx, tx
@@ -161,9 +164,11 @@ def parse_top(text: str, limit: int = 5) -> list[tuple[str, float, float]] | Non
         if len(fields) < 4:
             continue
         try:
-            top.append((" ".join(fields[1:-2]), float(fields[-2]), float(fields[-1]) * 1024))
+            cpu, rss = float(fields[-2]), float(fields[-1]) * 1024
         except ValueError:
             continue
+        if math.isfinite(cpu) and math.isfinite(rss):  # "nan" parses, and is not JSON
+            top.append((" ".join(fields[1:-2]), cpu, rss))
     return top[:limit]
 
 
