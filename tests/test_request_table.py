@@ -187,3 +187,18 @@ def test_the_scenario_header_says_how_long_it_runs_in_this_run() -> None:
     assert _planned(60.0, 1800.0) == 60.0
     assert _planned(math.inf, 20.0) == 20.0
     assert _planned(math.inf, 0.0) == 0.0  # nothing ends it: "until stopped"
+
+
+def test_a_secret_at_the_cell_limit_is_masked_whole_not_cut_in_half() -> None:
+    """Redacted before the cut: cut first, a secret straddling the 200th character would
+    keep its first characters in the table, where the redactor no longer knows them."""
+    secret = "Zq9secretvalue1234"
+    name = "json $." + "a" * 185 + " = " + secret  # the secret starts at character 195
+    session = _session(0)
+    stats = Stats()
+    stats.rate("checks", False)
+    delta = stats.flush({})
+    delta["checks"] = {name: [0, 1]}
+    session.handle(delta)
+    (check,) = build([session], 1.0, Secrets(values=(secret,))).checks
+    assert "Zq9se" not in check.name and "***" in check.name
