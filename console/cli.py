@@ -214,8 +214,12 @@ def _freeze(args: argparse.Namespace) -> int:
     if not args.output:
         print(text, end="")
         return ExitStatus.OK
+    from console.files import write_private
+
     try:
-        Path(args.output).write_text(text, encoding="utf-8")
+        # It holds the run's profile: private like every run file, and a link planted at
+        # the path is replaced rather than followed.
+        write_private(Path(args.output), text)
     except OSError as exc:
         print(f"stressdeck: freeze: {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return ExitStatus.USAGE

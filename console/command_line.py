@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.config import UNIT_PARSERS
+from console.config import UNIT_PARSERS, check_value
 from console.errors import UsageError
 from console.sessions import get_kind
 from console.snapshot import SessionSnapshot
@@ -105,17 +105,32 @@ def parse(text: str, sessions: Sequence[SessionSnapshot]) -> Typed:
 
 
 def _value(action: str, key: str, unit: str, text: str) -> Any:
-    """A typed value in its parameter's unit, as the profile loader reads it."""
+    """A typed value in its parameter's unit, within the fault's declared bounds
+    (``FaultSpec.limits``), as the profile loader reads it."""
     try:
         if unit in UNIT_PARSERS:
-            return UNIT_PARSERS[unit](text)
-        if unit == "int":
-            return int(text)
-        if unit == "float":
-            return float(text)
+            value: Any = UNIT_PARSERS[unit](text)
+        elif unit == "int":
+            value = int(text)
+        elif unit == "float":
+            value = float(text)
+        else:
+            return text
     except ValueError as exc:  # UnitError is a ValueError too
-        raise UsageError(f"{action} {key}: {exc}") from None
-    return text
+        raise UsageError(f"{action} {key}: {_short(exc)}") from None
+    kind, _, name = action.partition(".")
+    limits = get_kind(kind).faults[name].limits.get(key, {})
+    meta = {"unit": unit if unit in UNIT_PARSERS else None, **limits}
+    if (broken := check_value(meta, value)) is not None:
+        raise UsageError(f"{action} {key}: {_short(broken)}")
+    return value
+
+
+def _short(problem: object, limit: int = 120) -> str:
+    """A problem's text cut to one line's length: it quotes what was typed, which may be a
+    pasted megabyte."""
+    text = str(problem)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _RATE_USAGE = "rate TARGET +N% | -N% | N (rate api +50%, rate api 500: iterations/s)"
@@ -138,7 +153,9 @@ def _rate(target: str, values: Sequence[str], reached: Sequence[SessionSnapshot]
         from console.sessions.http.config import MAX_RATE
 
         if not 0 < rate <= MAX_RATE:
-            raise UsageError(f"rate {change}: must be above 0 and at most {MAX_RATE:.0f}/s")
+            raise UsageError(
+                f"rate {_short(change, 40)}: must be above 0 and at most {MAX_RATE:.0f}/s"
+            )
         return Typed(actions[0], target, {"rate": rate})
     if change[:1] not in "+-":
         raise UsageError(_RATE_USAGE)

@@ -40,6 +40,7 @@ __all__ = [
     "check_value",
     "doc_rows",
     "field_problem",
+    "name_problem",
     "opt",
     "read_table",
     "read_value",
@@ -72,6 +73,22 @@ def format_path(path: KeyPath) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
+
+
+def name_problem(name: str, *, path: bool = False) -> str | None:
+    """Why ``name`` cannot name a run or a group, or None.
+
+    A name is drawn as it is in the console, the headless summary and the reports, and only
+    text from outside is sanitized on its way there: a control character (an escape sequence
+    that retitles or clears the terminal) or a bidi override must be refused here. A run's
+    name is also part of its directory's name (``path``), so a ``/`` could leave the runs
+    directory.
+    """
+    if not name.isprintable():
+        return f"must be printable text, got {name!r}"
+    if path and "/" in name:
+        return f"must not contain '/' (it names the run directory), got {name!r}"
+    return None
 
 
 def opt(
@@ -395,5 +412,6 @@ class GroupConfig:
     name: str = opt(
         "",
         doc="Group name, used in session ids (`name#0`) and fault targets; defaults to the kind, numbered when repeated.",
+        check=name_problem,
     )
     count: int = opt(1, ge=1, le=1000, doc="How many sessions of this group run at once.")

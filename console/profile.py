@@ -36,6 +36,7 @@ from console.config import (
     KeyPath,
     check_value,
     format_path,
+    name_problem,
     opt,
     read_table,
     read_value,
@@ -120,7 +121,9 @@ class ProfileIssue:
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
     name: str = opt(
-        "", doc="Run name, used in the run directory and reports; defaults to the file name."
+        "",
+        doc="Run name, used in the run directory and reports; defaults to the file name.",
+        check=lambda name: name_problem(name, path=True),
     )
     description: str = opt("", doc="One line shown in the header and the report.")
     duration: float = opt(

@@ -24,6 +24,27 @@ CRIT = '[[criteria]]\nmetric = "session_abnormal_ends"\nthreshold = "count==0"\n
 # (id, profile text, line, key, message); line/key None when the issue is about the whole file.
 CASES: list[tuple[str, str, int | None, str | None, str]] = [
     (
+        "group-name-escape",  # drawn as it is: an escape would act on the operator's terminal
+        '[[http]]\nname = "api\\u001b]0;owned\\u0007"\n',
+        2,
+        "http[0].name",
+        "must be printable text, got 'api\\x1b]0;owned\\x07'",
+    ),
+    (
+        "run-name-bidi",
+        '[run]\nname = "run\\u202egpj"\n' + PTY,
+        2,
+        "run.name",
+        "must be printable text, got 'run\\u202egpj'",
+    ),
+    (
+        "run-name-path",  # it names the run directory: no way out of the runs directory
+        '[run]\nname = "../../escaped"\n' + PTY,
+        2,
+        "run.name",
+        "must not contain '/' (it names the run directory), got '../../escaped'",
+    ),
+    (
         "duration-nan",
         "[run]\nduration = nan\n" + PTY,
         2,

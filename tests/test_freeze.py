@@ -3,6 +3,8 @@ and fails on a clearly slower one."""
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -97,3 +99,28 @@ async def test_recovery_after_each_kind_of_fault_is_frozen_with_a_margin(tmp_pat
     assert recovery.after == "fake.drop" and recovery.within == 6.5
     again = await Run(profile, runs_dir=tmp_path, clock=loop_clock()).run()
     assert again.exit_code == 0, [(c.name, c.value_text) for c in again.snapshot.criteria]
+
+
+@pytest.mark.usefixtures("fake_kind")
+@on_loop_time
+async def test_the_frozen_profile_is_written_private_and_never_through_a_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It holds the run's profile: 0600 from the first byte whatever the umask, and a link
+    planted at the output path is replaced, not followed to clobber what it points at."""
+    text = '[run]\nname = "p"\nduration = "2s"\n[[fake]]\nname = "t"\n'
+    run = await Run(
+        load_profile_text(text, path="p.toml"), runs_dir=tmp_path, clock=loop_clock()
+    ).run()
+    victim = tmp_path / "victim"
+    victim.write_text("mine\n")
+    link = tmp_path / "frozen.toml"
+    link.symlink_to(victim)
+    old = os.umask(0o022)
+    try:
+        assert main(["freeze", str(run.run_dir), "-o", str(link)]) == 0
+    finally:
+        os.umask(old)
+    assert victim.read_text() == "mine\n"
+    assert not link.is_symlink() and "[[fake]]" in link.read_text()
+    assert stat.S_IMODE(link.stat().st_mode) == 0o600

@@ -27,6 +27,7 @@ from console.sessions.base import (
 )
 from console.sessions.http.catalog import METRICS, TARGET_ACTIONS
 from console.sessions.http.config import MAX_RATE, HttpGroupConfig
+from console.sessions.http.executors import MAX_SCALE
 from console.sessions.http.session import HttpSession, RequestTally
 from console.sessions.http.tables import build as build_tables
 from console.snapshot import FaultRecord, RunSnapshot, RunTables
@@ -178,6 +179,7 @@ def figures(snapshot: Any) -> Mapping[str, Any]:
 
 
 _CONTROL = "control: logged like a fault, nothing to recover from"
+_MAX_BY = MAX_SCALE - 1.0  # rate_up by 9900% is the most a scale can go in one step
 KIND = SessionKind(
     name="http",
     config_type=HttpGroupConfig,
@@ -190,14 +192,17 @@ KIND = SessionKind(
         ),
         "resume": FaultSpec("Resume the load.", recovers=False),
         "rate_up": FaultSpec(
-            "Raise the arrival rate or VUs by `by` (default 25%).",
+            "Raise the arrival rate or VUs by `by` (default 25%); at most 100x the "
+            "profile's, and never above 1000000/s or 10000 VUs.",
             {"by": "percent"},
             recovers=False,
+            limits={"by": {"ge": 0.0, "le": _MAX_BY}},
         ),
         "rate_down": FaultSpec(
-            "Lower the arrival rate or VUs by `by` (default 25%).",
+            "Lower the arrival rate or VUs by `by` (default 25%); at least 1/100 of the profile's.",
             {"by": "percent"},
             recovers=False,
+            limits={"by": {"ge": 0.0, "le": _MAX_BY}},
         ),
         "set_rate": FaultSpec(
             "Arrival-rate executors: hold the group's rate at `rate` iterations per second to "

@@ -9,7 +9,8 @@
   falls behind, the delay shows in ``http_req_duration`` (no coordinated omission).
 
 Live controls: ``pause``/``resume``; ``scale`` multiplies VUs or the rate (``http.rate_up`` /
-``http.rate_down``); ``rate`` holds an arrival rate at a value per second (``http.set_rate``);
+``http.rate_down``), kept within ``MIN_SCALE``..``MAX_SCALE`` and never above ``MAX_VUS`` VUs;
+``rate`` holds an arrival rate at a value per second (``http.set_rate``);
 ``burst`` starts N extra iterations at once, each on a fresh VU and its own
 connection.
 """
@@ -22,15 +23,30 @@ import time
 from collections.abc import Callable
 
 from console.sessions.http.client import Client
-from console.sessions.http.config import HttpGroupConfig
+from console.sessions.http.config import MAX_RATE, MAX_VUS, HttpGroupConfig
 from console.sessions.http.flow import VU, Flow
 from console.units import format_duration
 
-__all__ = ["Executor", "RateShape", "describe", "peak_vus", "scenario_length", "share"]
+__all__ = [
+    "MAX_SCALE",
+    "MIN_SCALE",
+    "Executor",
+    "RateShape",
+    "describe",
+    "peak_vus",
+    "scenario_length",
+    "share",
+]
 
 _EARLY = 0.001  # seconds an arrival may be dispatched ahead of its schedule
 _END_DRAIN = 10.0  # seconds running iterations get after a scenario ends by itself
 _STOP_DRAIN = 3.0  # ... once told to stop: inside the session's 5 s before SIGTERM
+# How far rate_up/rate_down may take the profile's VUs or rate; an arrival rate also stays
+# within the profile's own bound (MAX_RATE a second), which one worker's loop keeps up with.
+# Unbounded, a typed ``:rate api +99999999999999999999%`` made the scale so large that the
+# next arrival's step vanished in the float (next_t + 1e-20 == next_t): the worker dispatched
+# forever without waiting, and could not even be stopped.
+MIN_SCALE, MAX_SCALE = 0.01, 100.0
 
 
 def share(total: float, index: int, workers: int) -> float:
@@ -211,6 +227,12 @@ class Executor:
 
     # --- controls ----------------------------------------------------------------------------
 
+    def _max_scale(self) -> float:
+        if not self.open_model:
+            return MAX_SCALE
+        peak = max((r for _, _, r0, r1 in self.shape.segments for r in (r0, r1)), default=0.0)
+        return min(MAX_SCALE, MAX_RATE / peak) if peak > 0 else MAX_SCALE
+
     def control(self, op: str, value: float = 0.0) -> str:
         if op == "pause":
             if not self.paused:
@@ -223,8 +245,8 @@ class Executor:
                 self.started += time.perf_counter() - self._paused_at
                 self._paused_at = None
             self.paused = False
-        elif op == "scale":
-            self.scale = max(0.01, self.scale * value)
+        elif op == "scale" and math.isfinite(value) and value > 0:
+            self.scale = min(self._max_scale(), max(MIN_SCALE, self.scale * value))
             self._replanned = True
         elif op == "rate" and self.open_model and value > 0:
             # From now on, a constant rate to the end: RateShape reads absolute run time.
@@ -316,7 +338,8 @@ class Executor:
             t = self.elapsed()
             if t >= self.end:
                 break
-            target = 0 if self.paused else max(0, round(self.shape.rate_at(t) * self.scale))
+            target = 0 if self.paused else round(self.shape.rate_at(t) * self.scale)
+            target = min(max(0, target), MAX_VUS)
             self.active_target = target
             while len(self.vus) < target:
                 self._new_vu()

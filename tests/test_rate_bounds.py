@@ -1,0 +1,76 @@
+"""Typed and injected rate changes stay bounded: no value makes a worker spin or crash.
+
+An unbounded ``:rate api +99999999999999999999%`` scaled the arrival rate so far that the
+next arrival's step vanished in the float (``next_t + 1e-20 == next_t``): the worker's loop
+dispatched forever without waiting and could not be stopped. ``inf`` did the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+
+from console.command_line import parse
+from console.config import read_table
+from console.errors import UsageError
+from console.sessions.http.client import make_client
+from console.sessions.http.config import MAX_RATE, HttpGroupConfig
+from console.sessions.http.executors import MAX_SCALE, Executor
+from console.sessions.http.flow import Flow
+from console.sessions.http.stats import Stats
+from console.snapshot import SessionSnapshot
+from tests.synthetic_run import synthetic_snapshot
+
+
+def _api() -> SessionSnapshot:
+    actions = ("http.rate_up", "http.rate_down", "http.set_rate", "http.pause")
+    first = synthetic_snapshot().sessions[0]
+    return dataclasses.replace(first, id="api#0", group="api", kind="http", actions=actions)
+
+
+def _executor(**raw: object) -> Executor:
+    config, issues = read_table(HttpGroupConfig, {"name": "api", **raw}, ("http",))
+    assert config is not None, issues
+    flow = Flow(config, "http://127.0.0.1:9", Stats(), Path("."))
+    return Executor(config, flow, lambda: make_client(config.client))
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("+99999999999999999999%", "http.rate_up by: must be at most 9900%, got 1e+20%"),
+        ("+" + "9" * 400 + "%", "http.rate_up by: must be a finite number, got inf"),
+        ("-9901%", "http.rate_down by: must be at most 9900%, got 9901%"),
+    ],
+)
+def test_a_typed_change_beyond_the_bounds_is_refused_in_words(typed: str, said: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(f"rate api {typed}", [_api()])
+    assert str(caught.value) == said
+
+
+def test_a_pasted_huge_value_is_quoted_short() -> None:
+    with pytest.raises(UsageError) as caught:
+        parse("rate api " + "9" * 100_000, [_api()])
+    assert len(str(caught.value)) < 200 and "at most 1000000/s" in str(caught.value)
+
+
+@pytest.mark.parametrize("factor", [math.inf, 1e20, math.nan, -1.0, 0.0])
+def test_no_scale_makes_the_next_arrival_never_come_later(factor: float) -> None:
+    executor = _executor(executor="constant-arrival-rate", rate=50, duration="10s")
+    executor.control("scale", factor)
+    assert 0 < executor.scale <= MAX_SCALE
+    # The schedule moves on: an arrival at 1 s is followed by a later one.
+    assert executor.shape.next_arrival(1.0, executor.scale) > 1.0
+
+
+def test_a_scaled_arrival_rate_stays_within_the_profiles_bound() -> None:
+    executor = _executor(executor="constant-arrival-rate", rate=MAX_RATE / 2, duration="10s")
+    executor.control("scale", 1000.0)
+    assert executor.shape.rate_at(1.0) * executor.scale <= MAX_RATE
+    closed = _executor(executor="constant-vus", vus=10, duration="10s")
+    closed.control("scale", 1000.0)
+    assert closed.scale == MAX_SCALE
