@@ -40,6 +40,7 @@ __all__ = [
     "check_value",
     "doc_rows",
     "field_problem",
+    "group_name_problem",
     "name_problem",
     "opt",
     "read_table",
@@ -88,6 +89,19 @@ def name_problem(name: str, *, path: bool = False) -> str | None:
         return f"must be printable text, got {name!r}"
     if path and "/" in name:
         return f"must not contain '/' (it names the run directory), got {name!r}"
+    return None
+
+
+def group_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a session group, or None.
+
+    A group's name is typed as one word on the command line (``:rate api 500``) and is the part
+    of a session id before ``#`` (``api#0``): a space or a ``#`` would make it untargetable.
+    """
+    if (problem := name_problem(name)) is not None:
+        return problem
+    if any(c.isspace() or c == "#" for c in name):
+        return f"must be one word without '#' (it is typed as a fault target), got {name!r}"
     return None
 
 
@@ -412,6 +426,6 @@ class GroupConfig:
     name: str = opt(
         "",
         doc="Group name, used in session ids (`name#0`) and fault targets; defaults to the kind, numbered when repeated.",
-        check=name_problem,
+        check=group_name_problem,
     )
     count: int = opt(1, ge=1, le=1000, doc="How many sessions of this group run at once.")

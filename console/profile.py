@@ -50,6 +50,7 @@ from console.criteria import (
 )
 from console.errors import ProfileError
 from console.metrics import MetricSpec, MetricType
+from console.sanitize import clean
 from console.sessions import get_kind, kind_tables
 from console.sessions.base import FaultSpec, SessionKind
 
@@ -114,7 +115,10 @@ class ProfileIssue:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
+        # A file's name is text from outside too: one named with an escape would act on the
+        # terminal the error is printed to.
+        file = clean(self.file, limit=4096)
+        where = f"{file}:{self.line}" if self.line else file
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
@@ -576,6 +580,8 @@ class _Builder:
             except units.UnitError as exc:
                 self.issue(("run", "metrics_listen"), str(exc))
         if not run.name:
+            if (problem := name_problem(self.default_name, path=True)) is not None:
+                self.issue(("run", "name"), f"the run is named after its file, which {problem}")
             run = replace(run, name=self.default_name)
         groups = self._groups()
         kinds: dict[str, SessionKind] = {g.kind: get_kind(g.kind) for g in groups}

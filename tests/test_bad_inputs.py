@@ -31,6 +31,20 @@ CASES: list[tuple[str, str, int | None, str | None, str]] = [
         "must be printable text, got 'api\\x1b]0;owned\\x07'",
     ),
     (
+        "group-name-space",  # typed as one word on the command line and before '#' in an id
+        '[[http]]\nname = "my api"\n',
+        2,
+        "http[0].name",
+        "must be one word without '#' (it is typed as a fault target), got 'my api'",
+    ),
+    (
+        "group-name-hash",
+        '[[pty]]\nname = "w#1"\ncommand = ["true"]\n',
+        2,
+        "pty[0].name",
+        "must be one word without '#' (it is typed as a fault target), got 'w#1'",
+    ),
+    (
         "run-name-bidi",
         '[run]\nname = "run\\u202egpj"\n' + PTY,
         2,
@@ -438,6 +452,18 @@ def test_a_profile_path_that_is_no_profile_says_what_it_is(
     path, line, message = _special_files(tmp_path)[which]
     assert main(["validate", str(path)]) == 2
     assert capsys.readouterr().err == expected(path, line, None, message)
+
+
+def test_a_run_named_after_an_unprintable_file_name_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No [run] name: the file's name is the run's, so it must pass the same check."""
+    path = tmp_path / "run\x1b]0;owned\x07.toml"
+    path.write_text(PTY, encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "run.name: the run is named after its file, which must be printable text" in err
+    assert "\x1b]" not in err  # the error quotes it escaped, as every other
 
 
 def test_duration_override_has_the_profile_bounds(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
@@ -39,7 +40,10 @@ class NetMenuScreen(ModalScreen[int]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"[b]Network faults[/b] · {self.session_id} via {self.link.id}")
+            # Ids hold group names, which may hold brackets: text, never markup.
+            title = Text.assemble(("Network faults", "bold"), f" · {self.session_id} via ")
+            title.append(self.link.id)
+            yield Static(title)
             for number, preset in enumerate(PRESETS, start=1):
                 mark = "[b green]on[/]  " if is_active(preset, self.link) else "    "
                 yield Static(f"{mark}[b]{number}[/b] {preset.label}")
