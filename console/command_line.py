@@ -192,7 +192,8 @@ def complete(text: str, sessions: Sequence[SessionSnapshot]) -> list[str]:
     if verb == "rate":  # a change, or the rate it runs at now as a start to edit
         if len(words) != 3:
             return []
-        now = sum(_number(dict(s.counters).get("req/s", "")) or 0.0 for s in reached)
+        # iterations/s, which is what a rate sets (a flow of two requests does 2 req/s each)
+        now = sum(_number(dict(s.details).get("iterations/s", "")) or 0.0 for s in reached)
         offers = ["+25%", "-25%", *([f"{now:.0f}/s"] if _actions("set_rate", reached) else [])]
         return [f"{head} {o}" for o in offers if o.startswith(last)]
     actions = _actions(verb, reached)

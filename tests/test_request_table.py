@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from console.command_line import complete
 from console.config import read_table
 from console.headless import run_headless
 from console.metrics import Trend
@@ -200,3 +201,25 @@ def test_a_secret_cut_by_the_cell_limit_is_still_masked() -> None:
     session.handle(stats.flush({}))
     (failure,) = build([session], 10.0, Secrets(values=(secret,))).failures
     assert secret[:5] not in failure.message, failure.message
+
+
+def test_per_second_figures_divide_by_the_time_between_samples() -> None:
+    """At a 250 ms sample interval, 10 requests between samples are 40 req/s, not 10; and the
+    command line offers iterations/s (what `:rate` sets), not req/s (two steps: twice as many)."""
+    session = _session(0)
+    services = session.ctx.services
+    assert isinstance(services, Services)
+    for t in (1.0, 1.25):
+        services.t = t
+        stats = Stats()
+        for _ in range(5):  # five iterations of the two-step flow
+            for name in ("GET /a", "GET /b"):
+                stats.request(name, 1.0)
+                stats.add("http_reqs")
+            stats.add("iterations")
+        session.handle(stats.flush({}))
+        session.sample()
+    assert session.series["req/s"].last == pytest.approx(40.0)
+    view = session.view()
+    assert dict(view.details)["iterations/s"] == "20.0"
+    assert "rate g 20/s" in complete("rate g ", [view])

@@ -204,7 +204,6 @@ class LinkSession(Session):
         self.deleted = False
         self._stop = asyncio.Event()
         self._last = (0, 0, 0)
-        self._last_t: float | None = None
         self._lifts: dict[str, asyncio.TimerHandle] = {}  # toxic name or "down" -> lift timer
 
     async def run(self) -> None:
@@ -220,12 +219,11 @@ class LinkSession(Session):
 
     def sample(self) -> None:
         stats = self.link.stats()
-        now = self.ctx.now()
+        seconds = self.seconds_since_sample()
         conns, up, down = stats.connections_total, stats.bytes_up, stats.bytes_down
         last_conns, last_up, last_down = self._last
-        elapsed = now - self._last_t if self._last_t is not None else 0.0
-        self.series["KB/s down"].push((down - last_down) / 1000 / elapsed if elapsed else 0.0)
-        self.series["KB/s up"].push((up - last_up) / 1000 / elapsed if elapsed else 0.0)
+        self.series["KB/s down"].push((down - last_down) / 1000 / seconds)
+        self.series["KB/s up"].push((up - last_up) / 1000 / seconds)
         for metric, delta in (
             ("net_connections", conns - last_conns),
             ("net_bytes_up", up - last_up),
@@ -233,7 +231,7 @@ class LinkSession(Session):
         ):
             if delta:
                 self.ctx.add(metric, delta)
-        self._last, self._last_t = (conns, up, down), now
+        self._last = (conns, up, down)
 
     def view(self) -> SessionSnapshot:
         stats = self.link.stats()

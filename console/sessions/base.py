@@ -234,6 +234,7 @@ class Session(ABC):
         self.badges: tuple[str, ...] = ()
         self.series: dict[str, Series] = {}
         self.markers: list[int] = []  # absolute sample numbers of faults, for sparklines
+        self._sampled_at = 0.0  # run seconds at the previous sample (the run's start before)
 
     @property
     def id(self) -> str:
@@ -286,6 +287,13 @@ class Session(ABC):
     def sample(self) -> None:
         """Called once per sample interval: push sparkline samples and gauges."""
         return None
+
+    def seconds_since_sample(self) -> float:
+        """Seconds since this session's previous sample: what a per-second sparkline value
+        (req/s, B/s) divides its count by, whatever ``sample_interval`` is. Once per sample."""
+        now = self.ctx.now()
+        elapsed, self._sampled_at = now - self._sampled_at, now
+        return max(elapsed, 1e-3)
 
     def mark_fault(self) -> None:
         """Remember the moment of a fault so sparklines can show a marker there."""

@@ -41,6 +41,7 @@ __all__ = [
 _EARLY = 0.001  # seconds an arrival may be dispatched ahead of its schedule
 _END_DRAIN = 10.0  # seconds running iterations get after a scenario ends by itself
 _STOP_DRAIN = 3.0  # ... once told to stop: inside the session's 5 s before SIGTERM
+_YIELD_EVERY = 64  # arrivals dispatched before the open model's loop lets others run
 # How far rate_up/rate_down may take the profile's VUs or rate; an arrival rate also stays
 # within the profile's own bound (MAX_RATE a second), which one worker's loop keeps up with.
 # Unbounded, a typed ``:rate api +99999999999999999999%`` made the scale so large that the
@@ -371,6 +372,7 @@ class Executor:
             self.free.append(self._new_vu())
         # like k6, a non-zero starting rate starts its first iteration at once
         next_t = 0.0 if self.shape.rate_at(0.0) > 0 else self.shape.next_arrival(0.0, self.scale)
+        unbroken = 0  # arrivals dispatched since the last forced yield
         while not self.stopping:
             if self.paused:  # resuming moves ``started``: the schedule goes on from next_t
                 await self._sleep(0.5)
@@ -396,6 +398,12 @@ class Executor:
                 continue
             self._dispatch(self.started + next_t)
             next_t = self.shape.next_arrival(next_t, self.scale)
+            unbroken += 1
+            if unbroken >= _YIELD_EVERY:
+                # Behind schedule, the loop never waits: let the controls (a stop), the
+                # reporter and the iterations themselves run.
+                unbroken = 0
+                await asyncio.sleep(0)
 
     def _dispatch(self, intended: float) -> None:
         if self.free:

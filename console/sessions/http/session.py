@@ -95,6 +95,8 @@ class HttpSession(Session):
         self.duration = Trend()
         self.interval_trend = Trend()
         self.interval_reqs = 0.0
+        self.iteration_rate = 0.0  # iterations/s over the last sample: what `:rate` offers
+        self._iterations_at_sample = 0.0
         self.interval_errors = 0.0
         self.gauges: dict[str, float] = {}
         self.probes: dict[str, tuple[bool, float]] = {}
@@ -453,9 +455,13 @@ class HttpSession(Session):
     # --- views ---
 
     def sample(self) -> None:
-        self.series["req/s"].push(self.interval_reqs)
+        seconds = self.seconds_since_sample()
+        iterations = self.totals.get("iterations", 0.0)
+        self.iteration_rate = (iterations - self._iterations_at_sample) / seconds
+        self._iterations_at_sample = iterations
+        self.series["req/s"].push(self.interval_reqs / seconds)
         self.series["p95"].push(self.interval_trend.percentile(95) or 0.0)
-        self.series["errors/s"].push(self.interval_errors)
+        self.series["errors/s"].push(self.interval_errors / seconds)
         self.interval_reqs = self.interval_errors = 0.0
         self.interval_trend = Trend()
         self._update_score()

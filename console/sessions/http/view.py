@@ -83,6 +83,7 @@ def session_view(session: HttpSession) -> SessionSnapshot:
         ),
         ("http_reqs", f"{session.totals.get('http_reqs', 0):.0f}"),
         ("iterations", f"{session.totals.get('iterations', 0):.0f}"),
+        ("iterations/s", f"{session.iteration_rate:.1f}"),
         ("dropped_iterations", f"{session.totals.get('dropped_iterations', 0):.0f}"),
         ("http_req_duration avg", ms_text(session.duration.avg)),
         *(

@@ -516,7 +516,8 @@ class PtySession(Session):
 
     def sample(self) -> None:
         now = asyncio.get_running_loop().time()
-        self.series["output"].push(float(self.output.bytes - self._bytes_at_sample))
+        seconds = self.seconds_since_sample()
+        self.series["output"].push((self.output.bytes - self._bytes_at_sample) / seconds)
         self._bytes_at_sample = self.output.bytes
         self.output.flush()
         self._report_output_loss()
