@@ -340,18 +340,31 @@ class PoolRuntime(KindRuntime):
                 actor, share = pool
                 try:
                     reply = await self.cluster.call(actor.pull, timeout=_PULL_TIMEOUT)
+                    self._apply(share, reply)
                 except NodeLost as exc:
                     live.remove(pool)
                     await self._lost(share, exc)
-                    continue
-                by_id = {s.id: s for s in share}
-                for op, session_id, args in reply["records"]:
-                    if session_id in by_id:
-                        by_id[session_id].replay(op, tuple(args))
-                for session_id, view in reply["views"].items():
-                    if session_id in by_id:
-                        by_id[session_id].show(view)
+                except Exception as exc:  # the other pools' panes go on
+                    # An error in the actor's pull (Ray's RayTaskError) or in a record it sent
+                    # ended the loop for every pool without a word: now its sessions say why.
+                    live.remove(pool)
+                    self._broken(share, f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(_PULL)
+
+    @staticmethod
+    def _apply(share: Sequence[PooledSession], reply: Mapping[str, Any]) -> None:
+        by_id = {s.id: s for s in share}
+        for op, session_id, args in reply["records"]:
+            if session_id in by_id:
+                by_id[session_id].replay(op, tuple(args))
+        for session_id, view in reply["views"].items():
+            if session_id in by_id:
+                by_id[session_id].show(view)
+
+    def _broken(self, share: Sequence[PooledSession], why: str) -> None:
+        for session in share:
+            session.ctx.event("pool_error", f"its pool stopped answering: {why}", success=False)
+            session.state = "failed"
 
     async def _lost(self, share: Sequence[PooledSession], exc: NodeLost) -> None:
         node = share[0].node if share else ""
