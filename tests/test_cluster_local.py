@@ -63,6 +63,12 @@ async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Pat
         if all(s.rate_set == 40.0 for s in sessions):
             break
         await asyncio.sleep(0.05)
+    for _ in range(200):  # some scenario time to go on from (a restart would lose it)
+        if sessions[1].scenario_at is not None and sessions[1].scenario_at[0] >= 3.0:
+            break
+        await asyncio.sleep(0.05)
+    assert sessions[1].scenario_at is not None
+    ran, heard = sessions[1].scenario_at
     removed_at = run.now()
     node = await run.remove_cluster_node(sessions[1].node)
     assert node == sessions[1].node
@@ -73,6 +79,21 @@ async def test_local_cluster_loses_a_node_respreads_and_ends_clean(tmp_path: Pat
         if moved and sessions[1].totals["http_reqs"] > before:
             break
         await asyncio.sleep(0.05)
+    # It went on from the scenario time its lost actor had reached (scenario seconds keep
+    # pace with the run's clock across the move), not from the scenario's start.
+    for _ in range(600):
+        if sessions[1].node == sessions[0].node:
+            break
+        await asyncio.sleep(0.05)
+    assigned = run.now()
+    for _ in range(200):  # a report from the new actor
+        if sessions[1].scenario_at is not None and sessions[1].scenario_at[1] > assigned:
+            break
+        await asyncio.sleep(0.05)
+    assert sessions[1].scenario_at is not None
+    ran_after, heard_after = sessions[1].scenario_at
+    assert heard_after > assigned
+    assert ran_after - heard_after > ran - heard - 1.5, (ran, heard, ran_after, heard_after)
     result = await task
 
     lost = [e for e in run.event_log.recent if e.event == "node_lost"]

@@ -163,8 +163,12 @@ class Executor:
         index: int = 0,
         workers: int = 1,
         run_duration: float = 0.0,
+        resume_at: float = 0.0,
     ) -> None:
         self.config = config
+        # Scenario seconds already run elsewhere: a share re-spread after its node was lost
+        # goes on from there (a ramp where it was, the end where it was), not from the start.
+        self.resume_at = max(0.0, resume_at)
         self.flow = flow
         self.make_client = make_client
         self.index = index
@@ -226,6 +230,11 @@ class Executor:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
+    def scenario_seconds(self) -> float:
+        """Scenario time run so far: a pause going on now is not counted (resuming moves
+        ``started`` by it), so a successor can go on from here."""
+        return (self._paused_at or time.perf_counter()) - self.started
+
     # --- controls ----------------------------------------------------------------------------
 
     def _max_scale(self) -> float:
@@ -277,10 +286,9 @@ class Executor:
     # --- running -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.started = time.perf_counter()
-        if self.config.start_time > 0:
+        if self.config.start_time > 0 and not self.resume_at:
             await asyncio.sleep(self.config.start_time)
-            self.started = time.perf_counter()
+        self.started = time.perf_counter() - self.resume_at  # 0.0 until then: not begun
         try:
             if self.open_model:
                 await self._run_open()
@@ -371,7 +379,10 @@ class Executor:
         for _ in range(self.pre_allocated):
             self.free.append(self._new_vu())
         # like k6, a non-zero starting rate starts its first iteration at once
-        next_t = 0.0 if self.shape.rate_at(0.0) > 0 else self.shape.next_arrival(0.0, self.scale)
+        first = self.resume_at
+        next_t = (
+            first if self.shape.rate_at(first) > 0 else self.shape.next_arrival(first, self.scale)
+        )
         unbroken = 0  # arrivals dispatched since the last forced yield
         while not self.stopping:
             if self.paused:  # resuming moves ``started``: the schedule goes on from next_t

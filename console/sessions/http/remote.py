@@ -7,7 +7,8 @@ the run's histograms are the exact merge of every node's (no percentile of perce
 
 A node that dies under the actor is an observed fault (``node.lost``, with Ray's cause). The
 profile's ``[run] on_node_lost`` says what then: ``respread`` starts the share again on a
-surviving node (same index, same share, so the total rate holds), ``degraded`` leaves the
+surviving node (same index, same share, going on from the scenario time the lost actor last
+reported, so a ramp and the scenario's end are where they were), ``degraded`` leaves the
 session failed and the run goes on with less load.
 """
 
@@ -97,7 +98,16 @@ class RayHttpSession(HttpSession):
         actor = self.cluster.http_actor()
         self.actor = actor
         # The same wire shape as a worker process's stdin line: JSON lists, not tuples.
-        self.run_ref = actor.run.remote(json.loads(json.dumps(self.spec())))
+        spec = self.spec()
+        if held is not None and self.scenario_at is not None:
+            ran, heard = self.scenario_at
+            # Where the lost actor's scenario was: its last report, plus the time since
+            # (unless it was paused, when scenario time stood still). The worker adds the
+            # time its own start takes, by the wall clock, as the actors' ``ts`` is read.
+            spec["resume_at"] = ran + (0.0 if self.paused else self.ctx.now() - heard)
+            if not self.paused:
+                spec["resume_wall"] = time.time()
+        self.run_ref = actor.run.remote(json.loads(json.dumps(spec)))
         timeout = _FIRST_PULL
         while True:
             reply = await self.cluster.call(actor.pull, timeout=timeout)

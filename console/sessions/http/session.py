@@ -95,6 +95,7 @@ class HttpSession(Session):
         self.duration = Trend()
         self.interval_trend = Trend()
         self.interval_reqs = 0.0
+        self.scenario_at: tuple[float, float] | None = None  # (scenario s, run s) last heard
         self.iteration_rate = 0.0  # iterations/s over the last sample: what `:rate` offers
         self._iterations_at_sample = 0.0
         self.interval_errors = 0.0
@@ -312,6 +313,8 @@ class HttpSession(Session):
             pair[1] += int(total)
         self.scale = float(m.get("scale", self.scale))
         self.rate_set = m.get("rate_set", self.rate_set)
+        if "scenario_s" in m:
+            self.scenario_at = (float(m["scenario_s"]), self.ctx.now())
         self.paused = bool(m.get("paused", self.paused))
         if self.state in ("running", "paused"):
             self.state = "paused" if self.paused else "running"

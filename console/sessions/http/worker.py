@@ -35,6 +35,15 @@ from console.sessions.http.stats import Stats
 __all__ = ["main", "run_worker"]
 
 
+def _resume_at(spec: Mapping[str, Any]) -> float:
+    """Scenario seconds to go on from (a re-spread share), counting the time since the spec
+    was made when it says when (its scenario was not paused)."""
+    resume_at = float(spec.get("resume_at", 0.0))
+    if "resume_wall" in spec:
+        resume_at += max(0.0, time.time() - float(spec["resume_wall"]))
+    return resume_at
+
+
 class Worker:
     def __init__(self, spec: dict[str, Any], reader: asyncio.StreamReader | None = None) -> None:
         self.reader = reader
@@ -63,6 +72,7 @@ class Worker:
             index=int(spec.get("index", 0)),
             workers=int(spec.get("workers", 1)),
             run_duration=float(spec.get("run_duration", 0.0)),
+            resume_at=_resume_at(spec),
         )
         self.out = sys.stdout
         self._health_mark = (time.monotonic(), time.process_time())
@@ -110,6 +120,8 @@ class Worker:
         message["inflight"] = self.flow.inflight
         message["scale"] = self.executor.scale
         message["rate_set"] = self.executor.rate_set
+        if self.executor.started:
+            message["scenario_s"] = round(self.executor.scenario_seconds(), 3)
         self.emit(message)
 
     async def report(self) -> None:
