@@ -68,8 +68,36 @@ async def test_the_footer_shows_the_keys_of_the_profiles_kinds_and_always_help_a
         # The footer lays out after its keys mount: wait for the layout, not a fixed pause.
         await until(pilot, lambda: {"Help", "Quit"} <= visible(), "help and quit on screen")
         shown = [k.description for k in app.query(FooterKey)]
-        assert {"Rate +", "Rate -", "Burst"} <= set(shown), shown
-        assert not {"Kill", "Drop", "Hang/resume"} & set(shown), shown  # no PTY, no SSH
+        assert {"Rate +", "Rate -"} <= set(shown), shown
+        assert not {"Kill", "Drop", "Hang"} & set(shown), shown  # no PTY, no SSH
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 160])
+async def test_the_footer_shows_whole_keys_only(width: int) -> None:
+    """A key past the edge is left out, not cut (a bare ``b`` at 120, ``p Pau`` at 80): every
+    key on the row ends before the palette's key, and the next one would not have fitted."""
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(snapshot=synthetic_snapshot(), show_log=True)
+    async with app.run_test(size=(width, 30)) as pilot:
+        footer = app.screen.query_one(Footer)
+
+        def keys() -> list[FooterKey]:
+            return [k for k in footer.query(FooterKey) if not k.has_class("-command-palette")]
+
+        def laid_out() -> bool:
+            return bool(keys()) and all(k.region.width for k in footer.query(FooterKey))
+
+        await until(pilot, laid_out, "the footer laid out")
+        (palette,) = footer.query(FooterKey).filter(".-command-palette")
+        shown = keys()
+        assert all(k.region.right <= palette.region.x for k in shown), [
+            (k.description, k.region) for k in shown
+        ]
+        assert {"Help", "Quit"} <= {k.description for k in shown}
+        if width < 160:
+            assert len(shown) < len(app.screen.active_bindings), "some keys left out"
 
 
 async def test_a_screenshot_goes_to_the_run_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]

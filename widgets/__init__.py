@@ -10,6 +10,7 @@ from widgets.criteria import CriteriaPanel
 from widgets.detail import SessionDetailScreen
 from widgets.event_log import EventLogPanel
 from widgets.faults import FaultsPanel
+from widgets.footer import KeyFooter
 from widgets.grid import SessionGrid
 from widgets.header import RunHeader
 from widgets.help import HelpScreen, KeyHelp
@@ -27,6 +28,7 @@ __all__ = [
     "EventLogPanel",
     "FaultsPanel",
     "HelpScreen",
+    "KeyFooter",
     "KeyHelp",
     "NetMenuScreen",
     "QuitScreen",

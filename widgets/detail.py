@@ -26,13 +26,14 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.events import Event
 from console.sanitize import clean
 from console.snapshot import RunSnapshot, RunTables, SeriesView, SessionSnapshot
 from console.ui.keys import DETAIL_BINDINGS
 from widgets.event_log import event_line
+from widgets.footer import KeyFooter
 from widgets.lines import TextLines
 from widgets.render import state_category
 from widgets.requests import TABLE_KINDS, TablesFeed, tables_lines
@@ -155,7 +156,7 @@ class SessionDetailScreen(Screen[None]):
         requests = TextLines(id="detail-requests")
         requests.display = False
         yield requests
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#detail-counters").border_title = "counters"

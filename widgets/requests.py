@@ -27,11 +27,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from console import breakdown
 from console.snapshot import RunSnapshot, RunTables
 from console.ui.keys import REQUESTS_BINDINGS
+from widgets.footer import KeyFooter
 from widgets.header import clock_text
 from widgets.lines import TextLines
 
@@ -173,7 +173,7 @@ class RequestsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield TextLines(id="requests-title")
         yield TextLines(id="requests-body")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self._snapshot is not None:

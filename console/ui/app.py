@@ -39,7 +39,6 @@ from textual.containers import Horizontal, Vertical
 from textual.drivers.linux_driver import LinuxDriver
 from textual.reactive import var
 from textual.screen import ModalScreen
-from textual.widgets import Footer
 
 from console import verdicts
 from console.bindings import APP_KEYS
@@ -62,6 +61,7 @@ from widgets import (
     EventLogPanel,
     FaultsPanel,
     HelpScreen,
+    KeyFooter,
     KeyHelp,
     NetMenuScreen,
     QuitScreen,
@@ -178,7 +178,7 @@ class StressdeckApp(App[int]):
                 yield CriteriaPanel(id="criteria")
                 yield ConsoleStatsPanel(id="stats")
                 yield FaultsPanel(id="faults")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#criteria").border_title = "criteria"
