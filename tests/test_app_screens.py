@@ -279,3 +279,28 @@ async def test_a_group_name_with_brackets_is_drawn_as_written_in_the_detail() ->
         await until(pilot, lambda: panel.display, "the requests panel")
         await pilot.pause()
         assert panel.border_title == r"requests · api\[/x]"  # literal text, as markup
+
+
+def test_a_long_criterion_name_wraps_under_itself_not_cut() -> None:
+    from console.snapshot import CriterionSnapshot
+    from widgets.criteria import criterion_lines
+
+    criterion = CriterionSnapshot(
+        name="dropped SSH sessions back within 15 s of every drop",
+        expression="",
+        metric="m",
+        scope="recovery",
+        state="pass",
+        value=1.0,
+        value_text="100%",
+        target_text=">= 90% within 15s",
+        abort_on_fail=False,
+        flips=0,
+        evidence="",
+    )
+    lines = [line.plain for line in criterion_lines(criterion, 40)]
+    assert all(len(line) <= 40 for line in lines), lines
+    assert " ".join(" ".join(lines).split()) == (
+        "✓ PASS dropped SSH sessions back within 15 s of every drop 100% (target >= 90% within 15s)"
+    )
+    assert all(line.startswith("       ") for line in lines[1:])  # under the name

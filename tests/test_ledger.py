@@ -165,3 +165,9 @@ def test_the_faults_panel_shows_the_verdict_and_the_newest_fault_s_impact() -> N
     text = [line.plain for line in impact_lines(entry)]
     assert text[0].strip() == "recovered in 2.5 s"
     assert "api p95 2.00ms → 900ms, back after 2.5 s" in [line.strip() for line in text]
+    # A narrow panel wraps the line under the fault, never cutting the recovery time short.
+    narrow = [line.plain for line in impact_lines(entry, width=24)]
+    assert " ".join(w for line in narrow for w in line.split()) == " ".join(
+        w for line in text for w in line.split()
+    )
+    assert all(len(line) <= 24 for line in narrow) and len(narrow) > len(text)

@@ -9,7 +9,7 @@ from textual import events
 
 from console import verdicts
 from console.snapshot import CriterionSnapshot
-from widgets.lines import TextLines
+from widgets.lines import TextLines, wrapped
 
 __all__ = ["CriteriaPanel", "criterion_lines"]
 
@@ -28,7 +28,11 @@ def criterion_lines(criterion: CriterionSnapshot, width: int) -> list[Text]:
         value.append(" abort", style="red")
     if head.cell_len + 2 + value.cell_len <= width:
         return [Text.assemble(head, "  ", value)]
-    return [head, Text.assemble("       ", value)]
+    indent = 7  # under the name, past "✗ FAIL "
+    return [
+        *wrapped(head, width, indent),
+        *wrapped(Text.assemble(" " * indent, value), width, indent),
+    ]
 
 
 class CriteriaPanel(TextLines):

@@ -12,7 +12,7 @@ from console.ledger import entry_verdict, impact_text
 from console.snapshot import FaultRecord, LedgerEntry
 from console.ui.keys import FAULT_BINDINGS
 from widgets.header import clock_text
-from widgets.lines import TextLines
+from widgets.lines import TextLines, wrapped
 
 __all__ = ["FaultsPanel", "fault_line", "impact_lines"]
 
@@ -49,13 +49,15 @@ def fault_line(fault: FaultRecord) -> Text:
 VERDICT_STYLES = {"pass": "green", "fail": "red", "skip": "yellow", "none": "dim"}
 
 
-def impact_lines(entry: LedgerEntry, *, detail: bool = True) -> list[Text]:
-    """Under a fault: its verdict, then (``detail``) what it did to each group's key metrics."""
+def impact_lines(entry: LedgerEntry, *, detail: bool = True, width: int = 1000) -> list[Text]:
+    """Under a fault: its verdict, then (``detail``) what it did to each group's key metrics,
+    wrapped at ``width`` (a recovery time cut to "back after 11.…" says nothing)."""
     state, text = entry_verdict(entry)
-    lines = [Text(f"    {text}", style=VERDICT_STYLES.get(state, "dim"))]
+    lines = wrapped(Text(f"    {text}", style=VERDICT_STYLES.get(state, "dim")), width, 6)
     for impact in entry.impacts if detail else ():
         if impact.state != "no baseline":
-            lines.append(Text(f"    {impact.group} {impact_text(impact)}", style="dim"))
+            line = Text(f"    {impact.group} {impact_text(impact)}", style="dim")
+            lines += wrapped(line, width, 6)
     return lines
 
 
@@ -114,5 +116,6 @@ class FaultsPanel(TextLines, can_focus=True):
                 line.stylize("reverse")
             lines.append(line)
             if (entry := self._impacts.get(fault.id)) is not None:
-                lines += impact_lines(entry, detail=fault is chosen)
+                width = max(self.scrollable_content_region.width, 20)
+                lines += impact_lines(entry, detail=fault is chosen, width=width)
         self.set_lines(lines or [Text("no faults yet", style="dim")])

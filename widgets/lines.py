@@ -7,15 +7,38 @@ the lines actually changed, which is what keeps a 4 Hz refresh cheap.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
+from rich.console import Console
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-__all__ = ["TextLines"]
+__all__ = ["TextLines", "wrapped"]
+
+_MEASURE = Console(file=io.StringIO(), width=200)  # Text.wrap measures with a console
+
+
+def wrapped(text: Text, width: int, indent: int = 0) -> list[Text]:
+    """``text`` over as many lines as it takes at ``width`` cells, at word boundaries, the lines
+    after the first indented by ``indent``: for a panel's few lines whose end matters (a
+    criterion's name, a recovery time), which cropping would cut to "back after 11.…"."""
+    if text.cell_len <= width:
+        return [text]
+    first, *rest = text.wrap(_MEASURE, max(width, 8), overflow="fold")
+    for line in (first, *rest):
+        line.rstrip()
+    if not rest:
+        return [first]
+    tail = Text(" ").join(rest)  # the rest again, at the narrower width
+    lines = [first]
+    for line in tail.wrap(_MEASURE, max(width - indent, 8), overflow="fold"):
+        line.rstrip()
+        lines.append(Text.assemble(" " * indent, line))
+    return lines
 
 
 class TextLines(ScrollView):
