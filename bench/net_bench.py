@@ -7,8 +7,10 @@ printed is one JSON object with every figure; missing tools are named in it, nev
 
 Stages:
 1. Cost with no toxic: wrk (``-t2 -c50``, keep-alive) on a small static file, direct vs through
-   the link - the throughput ratio; then one keep-alive connection sending requests back to
-   back, direct vs through the link - the added p50 and p99.
+   the link - the throughput ratio, the median of ``--rounds`` rounds - and, as the reference,
+   through nginx's own TCP proxy in C (its stream module, Debian's ``libnginx-mod-stream``)
+   in the same rounds; then one keep-alive connection sending requests back to back, direct
+   vs through the link - the added p50 and p99.
 2. ``latency`` 100 ms (downstream): the added p50 must be 100 ms ± 2 ms; with ``jitter`` 20 ms
    every added delay must fall inside 80..120 ms (plus the link's own cost).
 3. ``bandwidth`` 500 KB/s: a 5 MB download (10 s at the cap) must take its time within 5%.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -46,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from bench.nginx_loopback import Nginx, nginx_path  # noqa: E402
+from bench.nginx_loopback import Nginx, NginxStreamProxy, nginx_path  # noqa: E402
 
 BIG = 5_000_000
 
@@ -219,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk stage")
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds of stage 1 (medians)")
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests")
     parser.add_argument("--serve", metavar="UPSTREAM", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -241,23 +245,47 @@ def main(argv: list[str] | None = None) -> int:
             direct_url = nginx.url + "/index.html"
             proxied_url = f"http://{link.listen}/index.html"
 
-            # 1. cost with no toxic
-            direct_rps = wrk(direct_url, args.connections, args.duration)
+            # 1. cost with no toxic: rounds of direct / link / nginx's own TCP proxy, medians
             proxy_proc = psutil.Process(link.proc.pid)
-            cpu_before, wall_before = sum(proxy_proc.cpu_times()[:2]), time.perf_counter()
-            proxied_rps = wrk(proxied_url, args.connections, args.duration)
-            cpu = sum(proxy_proc.cpu_times()[:2]) - cpu_before
-            figures["link_cpu_pct_during_wrk"] = round(
-                cpu / (time.perf_counter() - wall_before) * 100, 1
-            )
+            runs: dict[str, list[float]] = {"direct": [], "link": [], "nginx": []}
+            cpu = wall = 0.0
+            with contextlib.ExitStack() as stack:
+                try:
+                    stream = stack.enter_context(NginxStreamProxy(nginx.port))
+                    stream_url: str | None = f"http://127.0.0.1:{stream.port}/index.html"
+                except (FileNotFoundError, RuntimeError):
+                    stream_url = None
+                    figures["missing"].append("libnginx-mod-stream (the C proxy reference)")
+                for _ in range(args.rounds):
+                    runs["direct"].append(wrk(direct_url, args.connections, args.duration) or 0)
+                    cpu_before, wall_before = sum(proxy_proc.cpu_times()[:2]), time.perf_counter()
+                    runs["link"].append(wrk(proxied_url, args.connections, args.duration) or 0)
+                    cpu += sum(proxy_proc.cpu_times()[:2]) - cpu_before
+                    wall += time.perf_counter() - wall_before
+                    if stream_url:
+                        runs["nginx"].append(wrk(stream_url, args.connections, args.duration) or 0)
+            direct_rps = statistics.median(runs["direct"])
+            proxied_rps = statistics.median(runs["link"])
+            figures["link_cpu_pct_during_wrk"] = round(cpu / wall * 100, 1) if wall else None
             if proxied_rps:
                 figures["link_cpu_us_per_request"] = round(
-                    cpu / (proxied_rps * args.duration) * 1e6, 1
+                    cpu / (statistics.mean(runs["link"]) * wall) * 1e6, 1
                 )
             figures["wrk_direct_rps"] = direct_rps
             figures["wrk_link_rps"] = proxied_rps
-            if direct_rps and proxied_rps:
-                figures["throughput_ratio"] = round(proxied_rps / direct_rps, 3)
+
+            def ratio(name: str) -> float | None:
+                pairs = [b / a for a, b in zip(runs["direct"], runs[name], strict=False) if a and b]
+                return round(statistics.median(pairs), 3) if pairs else None
+
+            figures["throughput_ratio"] = ratio("link")  # median of the rounds' ratios
+            if runs["nginx"]:
+                figures["wrk_nginx_stream_rps"] = statistics.median(runs["nginx"])
+                figures["nginx_stream_ratio"] = ratio("nginx")
+                if figures["throughput_ratio"] and figures["nginx_stream_ratio"]:
+                    figures["link_vs_nginx_stream"] = round(
+                        figures["throughput_ratio"] / figures["nginx_stream_ratio"], 3
+                    )
             direct = timed_requests("127.0.0.1", nginx.port, "/index.html", args.requests)
             proxied = timed_requests(lhost, lport, "/index.html", args.requests)
             figures["direct_p50_ms"] = round(pct(direct, 50) * 1000, 3)

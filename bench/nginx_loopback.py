@@ -22,7 +22,7 @@ from pathlib import Path
 
 from console.targets.process import terminate
 
-__all__ = ["Nginx", "nginx_path"]
+__all__ = ["STREAM_MODULE", "Nginx", "NginxStreamProxy", "nginx_path"]
 
 CONF = """\
 {user}daemon off;
@@ -135,3 +135,57 @@ class Nginx:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"  # Debian's libnginx-mod-stream
+
+STREAM_CONF = """\
+load_module {module};
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+stream {{ server {{ listen 127.0.0.1:{port} backlog=4096; proxy_pass 127.0.0.1:{upstream}; }} }}
+"""
+
+
+class NginxStreamProxy:
+    """nginx's own TCP proxy (its stream module, one worker) in front of a loopback port: a
+    proxy in C, the reference a network link's cost is read against on the same machine."""
+
+    def __init__(self, upstream_port: int) -> None:
+        binary = nginx_path()
+        if binary is None or not os.path.exists(STREAM_MODULE):
+            raise FileNotFoundError("needs nginx and its stream module (libnginx-mod-stream)")
+        self.binary = binary
+        self.upstream_port = upstream_port
+        self.tmp = Path(tempfile.mkdtemp(prefix="stressdeck-nginx-stream-"))
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> NginxStreamProxy:
+        self.port = _free_port()
+        conf = self.tmp / "nginx.conf"
+        conf.write_text(STREAM_CONF.format(module=STREAM_MODULE, tmp=self.tmp, port=self.port,
+                                           upstream=self.upstream_port))  # fmt: skip
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(conf), "-p", str(self.tmp), "-e", str(self.tmp / "error.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.__exit__()
+        raise RuntimeError("nginx's stream proxy did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            terminate(proc)
+        shutil.rmtree(self.tmp, ignore_errors=True)

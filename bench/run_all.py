@@ -153,6 +153,7 @@ ROWS: tuple[Row, ...] = (
         "direct to nginx",
     ),
     Row("net", "… throughput ratio", "throughput_ratio", 0.559, "≥ 0.80"),
+    Row("net", "… nginx's own TCP proxy (C), same rounds: ratio", "nginx_stream_ratio", 0.676),
     Row("net", "… added p50, no toxic, ms", "added_p50_ms", 0.019, "≤ 0.2"),
     Row("net", "… latency 100 ms: added p50, ms", "latency100_added_p50_ms", 100.9, "100 ± 2"),
     Row(

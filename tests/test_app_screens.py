@@ -295,7 +295,7 @@ def test_a_long_criterion_name_wraps_under_itself_not_cut() -> None:
         value_text="100%",
         target_text=">= 90% within 15s",
         abort_on_fail=False,
-        flips=0,
+        flips=(),
         evidence="",
     )
     lines = [line.plain for line in criterion_lines(criterion, 40)]
