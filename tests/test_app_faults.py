@@ -14,6 +14,11 @@ def impact(group: str, worst: str, back: float | None, state: str) -> MetricImpa
     return MetricImpact(group, "p95", "ms", 3.0, 250.0, back, state, "3ms", worst)
 
 
+def _words(panel: FaultsPanel) -> str:
+    """The panel's text as one line: a long line under a fault wraps at the panel's width."""
+    return " ".join(panel.plain.split())
+
+
 async def test_selecting_a_fault_shows_its_impact() -> None:
     snapshot = synthetic_snapshot()
     first, second = snapshot.faults[0], snapshot.faults[1]
@@ -27,15 +32,15 @@ async def test_selecting_a_fault_shows_its_impact() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         panel = app.query_one(FaultsPanel)
         await pilot.pause()
-        text = panel.plain
+        text = _words(panel)
         assert "recovered in 4.2 s" in text and "not back to baseline after 30 s" in text
         assert "p95 3ms" not in text  # the newest has no entry
         panel.focus()
         await pilot.press("down")  # the fault before it: its impact shows
-        text = panel.plain
+        text = _words(panel)
         assert "ssh p95 3ms → 900ms, not back" in text and "emit p95 3ms" not in text
         await pilot.press("j")
-        text = panel.plain
+        text = _words(panel)
         assert "emit p95 3ms → 250ms, back after 4.2 s" in text and "ssh p95 3ms" not in text
         await pilot.press("up")
-        assert "ssh p95 3ms → 900ms" in panel.plain
+        assert "ssh p95 3ms → 900ms" in _words(panel)

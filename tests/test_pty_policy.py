@@ -81,15 +81,20 @@ def test_tree_scan_sums_a_process_and_its_children() -> None:
     import subprocess
     import sys
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(5)"],
+        stdout=subprocess.PIPE,
+    )
     try:
+        # Scanned before it runs (still between fork and exec), its RSS reads 0: wait for it.
+        assert child.stdout is not None and child.stdout.readline() == b"up\n"
         stats = scan_trees([os.getpid()])[os.getpid()]
         own = scan_trees([child.pid])[child.pid]
         assert stats.processes >= 2
         assert stats.rss > own.rss > 1e6
     finally:
         child.kill()
-        child.wait()
+        child.communicate()
 
 
 def test_the_proc_table_agrees_with_psutil_and_survives_odd_command_names(tmp_path: Path) -> None:
