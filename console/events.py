@@ -105,6 +105,11 @@ class EventMaker:
     def timestamp(self) -> str:
         raise NotImplementedError
 
+    def redact(self, value: Any) -> Any:
+        """A text or JSON-like value with the run's secrets masked (a run:
+        :meth:`console.secrets.Secrets.redact`; nothing to mask here)."""
+        return value
+
     def make_event(
         self,
         name: str,
@@ -122,12 +127,13 @@ class EventMaker:
     ) -> Event:
         # Every event passes here: details and data carry remote text (SSH reasons, stderr,
         # HTTP errors, program output), so this is where it loses its control characters.
+        # Masked before it is cut: a cut through a secret leaves a head no redactor recognises.
         return Event(
             ts=self.timestamp(),
             session_id=session_id,
             host=host,
             event=name,
-            detail=clean(detail),
+            detail=clean(self.redact(detail)),
             elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
             attempt=attempt,
             success=success,
@@ -135,7 +141,7 @@ class EventMaker:
             run=self.run_name,
             source=source,
             fault_id=fault_id,
-            data=clean_data(data) if data else {},
+            data=clean_data(self.redact(data)) if data else {},
             t=self.now(),
         )
 
