@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import time
 from collections import deque
@@ -33,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from console.files import open_private, private_dir
+from console.files import json_text, open_private, private_dir
 from console.sanitize import clean, clean_data
 
 __all__ = ["FLUSH_INTERVAL", "WRITE_FAILED", "Event", "EventLog"]
@@ -81,7 +80,7 @@ class Event:
                 record.pop(optional)
         if not record["data"]:
             record.pop("data")
-        return json.dumps(record, ensure_ascii=False, separators=(", ", ": "), default=str)
+        return json_text(record, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
 def iso_now() -> str:

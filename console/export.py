@@ -15,7 +15,6 @@ run's redactor (:class:`console.secrets.Secrets`): secrets by name and by value.
 from __future__ import annotations
 
 import dataclasses
-import json
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from console import bottleneck, breakdown, ledger, report_html, verdicts
-from console.files import private_dir, write_private
+from console.files import json_text, private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.secrets import REDACTED, Secrets, redact
@@ -116,7 +115,7 @@ def write_all(
     files = [
         (
             run_dir / f"snapshot-{n}.json",
-            lambda: json.dumps(data(), indent=2, default=str),
+            lambda: json_text(data(), indent=2, default=str),
         ),
         (
             run_dir / "report.md",

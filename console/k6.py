@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from console import verdicts
-from console.files import open_private, write_private
+from console.files import json_text, open_private, write_private
 from console.metrics import CounterValue, GaugeValue, MetricsRegistry, RateValue, Trend
 from console.snapshot import RunSnapshot
 
@@ -82,7 +81,7 @@ class JsonOutput:
 
     def _write(self, kind: str, metric: str, data: Mapping[str, Any]) -> None:
         line = {"type": kind, "data": data, "metric": metric}
-        self._file.write(self.redact(json.dumps(line, separators=(",", ":"))) + "\n")
+        self._file.write(self.redact(json_text(line, separators=(",", ":"))) + "\n")
 
     def _declare(self, name: str) -> None:
         spec = self.registry.specs[name]
@@ -213,4 +212,4 @@ def write_summary_export(
 ) -> None:
     """Write the summary 0600, through the run's redactor like every other export."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_private(path, redact(json.dumps(summary_export(snapshot), indent=4)) + "\n")
+    write_private(path, redact(json_text(summary_export(snapshot), indent=4)) + "\n")
