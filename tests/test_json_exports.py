@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,19 @@ def test_an_event_log_line_holds_no_nan_or_infinity() -> None:
     event = Event("t", None, None, "e", elapsed_ms=math.nan, data={"rate": math.inf})
     line = _strict(event.to_json())
     assert line["elapsed_ms"] is None and line["data"] == {"rate": None}
+
+
+def test_directories_made_for_k6_outputs_are_private(tmp_path: Path) -> None:
+    """``--out json=a/b/out.json`` and ``--summary-export c/d/summary.json`` made ``a/b`` and
+    ``c/d`` 0755 (the umask's); the directory that was there keeps its mode."""
+    os.chmod(tmp_path, 0o755)
+    old = os.umask(0o022)
+    try:
+        registry = MetricsRegistry([MetricSpec("level", MetricType.GAUGE, "")], lambda: 0.0)
+        JsonOutput(tmp_path / "a" / "b" / "out.json", registry, list, {}).close()
+        write_summary_export(tmp_path / "c" / "d" / "summary.json", synthetic_snapshot())
+    finally:
+        os.umask(old)
+    for made in ("a", "a/b", "c", "c/d"):
+        assert stat.S_IMODE((tmp_path / made).stat().st_mode) == 0o700, made
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
