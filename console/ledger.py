@@ -41,8 +41,8 @@ __all__ = [
     "KEY_METRICS",
     "FaultLedger",
     "KeyMetric",
+    "impact_cells",
     "junit_case",
-    "markdown_table",
 ]
 
 BASELINE_WINDOW = 10.0  # seconds before a fault whose figures make its baseline
@@ -306,22 +306,19 @@ def impact_text(impact: MetricImpact) -> str:
     return f"{impact.metric} {impact.baseline_text} → {impact.worst_text}, {back}"
 
 
-def markdown_table(entries: Sequence[LedgerEntry]) -> list[str]:
-    """report.md's "Fault impact" section (without its heading)."""
-    if not entries:
-        return ["No fault reached a measured session group."]
-    lines = [
-        "| # | Fault | At | Group | Metric | Baseline | Worst | Back after |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+def impact_cells(entries: Sequence[LedgerEntry]) -> tuple[list[str], list[list[object]]]:
+    """report.md's "Fault impact" table as (headers, rows); report.md's one table writer
+    escapes them."""
+    headers = ["#", "Fault", "At", "Group", "Metric", "Baseline", "Worst", "Back after"]
+    rows: list[list[object]] = []
     for entry in entries:
         for impact in entry.impacts:
             back = f"{impact.back_after:.1f}s" if impact.state == "back" else impact.state
-            lines.append(
-                f"| {entry.fault_id} | {entry.action} | {entry.t:.1f}s | {impact.group} | "
-                f"{impact.metric} | {impact.baseline_text} | {impact.worst_text} | {back} |"
-            )
-    return lines
+            rows.append(
+                [entry.fault_id, entry.action, f"{entry.t:.1f}s", impact.group, impact.metric,
+                 impact.baseline_text, impact.worst_text, back]
+            )  # fmt: skip
+    return headers, rows
 
 
 def junit_case(entry: LedgerEntry) -> tuple[str, str, str]:
