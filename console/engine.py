@@ -218,6 +218,9 @@ class Run(EventMaker):
         whatever the clock (a test's fake one included)."""
         return iso_at(self._wall_t0 + self.now())
 
+    def redact(self, value: Any) -> Any:
+        return self.secrets.redact(value)
+
     def now(self) -> float:
         """Run seconds: since the load started (every session ready; negative during setup),
         wall time, pauses included."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import time
 from collections import deque
@@ -33,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from console.files import open_private, private_dir
+from console.files import json_text, open_private, private_dir
 from console.sanitize import clean, clean_data
 
 __all__ = ["FLUSH_INTERVAL", "WRITE_FAILED", "Event", "EventLog"]
@@ -81,7 +80,7 @@ class Event:
                 record.pop(optional)
         if not record["data"]:
             record.pop("data")
-        return json.dumps(record, ensure_ascii=False, separators=(", ", ": "), default=str)
+        return json_text(record, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
 def iso_now() -> str:
@@ -105,6 +104,11 @@ class EventMaker:
     def timestamp(self) -> str:
         raise NotImplementedError
 
+    def redact(self, value: Any) -> Any:
+        """A text or JSON-like value with the run's secrets masked (a run:
+        :meth:`console.secrets.Secrets.redact`; nothing to mask here)."""
+        return value
+
     def make_event(
         self,
         name: str,
@@ -122,12 +126,13 @@ class EventMaker:
     ) -> Event:
         # Every event passes here: details and data carry remote text (SSH reasons, stderr,
         # HTTP errors, program output), so this is where it loses its control characters.
+        # Masked before it is cut: a cut through a secret leaves a head no redactor recognises.
         return Event(
             ts=self.timestamp(),
             session_id=session_id,
             host=host,
             event=name,
-            detail=clean(detail),
+            detail=clean(self.redact(detail)),
             elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
             attempt=attempt,
             success=success,
@@ -135,7 +140,7 @@ class EventMaker:
             run=self.run_name,
             source=source,
             fault_id=fault_id,
-            data=clean_data(data) if data else {},
+            data=clean_data(self.redact(data)) if data else {},
             t=self.now(),
         )
 

@@ -15,7 +15,7 @@ run's redactor (:class:`console.secrets.Secrets`): secrets by name and by value.
 from __future__ import annotations
 
 import dataclasses
-import json
+import re
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -24,7 +24,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from console import bottleneck, breakdown, ledger, report_html, verdicts
-from console.files import private_dir, write_private
+from console.files import json_text, private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
 from console.secrets import REDACTED, Secrets, redact
@@ -116,7 +116,7 @@ def write_all(
     files = [
         (
             run_dir / f"snapshot-{n}.json",
-            lambda: json.dumps(data(), indent=2, default=str),
+            lambda: json_text(data(), indent=2, default=str),
         ),
         (
             run_dir / "report.md",
@@ -169,7 +169,16 @@ def _generator_section(snapshot: RunSnapshot) -> str:
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A report.md table cell. Outside text (request names, failure messages, session ids)
+    could carry HTML that a markdown viewer renders (``<b>``, links, images), so ``&``, ``<``
+    and ``>`` are entities; a cell that is one code span shows its text as it is already."""
+    text = str(text).replace("|", "\\|").replace("\n", " ")
+    if _CODE_SPAN.fullmatch(text):
+        return text
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_CODE_SPAN = re.compile(r"`[^`]*`")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -277,7 +286,7 @@ def render_report(
     else:
         out.append("No faults were injected.")
     if snapshot.ledger:
-        out += ["", "## Fault impact", "", *ledger.markdown_table(snapshot.ledger)]
+        out += ["", "## Fault impact", "", *_table(*ledger.impact_cells(snapshot.ledger))]
     out += ["", "## Sessions", ""]
     for kind in dict.fromkeys(s.kind for s in snapshot.sessions):
         sessions = [s for s in snapshot.sessions if s.kind == kind]

@@ -15,13 +15,18 @@ logs and the embedded targets' state.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
+    "json_text",
     "new_private_dir",
     "open_private",
     "private_dir",
@@ -133,3 +138,24 @@ def _write_fd(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """``json.dumps(value, **options)`` for a run file, NaN and infinities written as null.
+
+    ``json.dumps`` writes them as ``NaN`` and ``Infinity`` by default, which JSON has no word
+    for: jq, k6's tooling and ``JSON.parse`` reject the whole file. ``allow_nan=False`` then
+    makes one that slipped through (a ``default`` that returns a float) an error, not a file
+    no reader opens.
+    """
+    return json.dumps(_finite(value), allow_nan=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from console import verdicts
-from console.files import open_private, write_private
+from console.files import json_text, open_private, private_dir, write_private
 from console.metrics import CounterValue, GaugeValue, MetricsRegistry, RateValue, Trend
 from console.snapshot import RunSnapshot
 
@@ -68,7 +67,7 @@ class JsonOutput:
         self.sessions = sessions
         self.thresholds = thresholds
         self.redact = redact
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # what it makes 0700, like a run directory
         # 0600 like the run's own files; open for the whole run, closed by close().
         raw = os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "wb")
         self._raw = raw  # a GzipFile does not close the file it was given
@@ -82,7 +81,7 @@ class JsonOutput:
 
     def _write(self, kind: str, metric: str, data: Mapping[str, Any]) -> None:
         line = {"type": kind, "data": data, "metric": metric}
-        self._file.write(self.redact(json.dumps(line, separators=(",", ":"))) + "\n")
+        self._file.write(self.redact(json_text(line, separators=(",", ":"))) + "\n")
 
     def _declare(self, name: str) -> None:
         spec = self.registry.specs[name]
@@ -212,5 +211,5 @@ def write_summary_export(
     path: Path, snapshot: RunSnapshot, redact: Callable[[str], str] = str
 ) -> None:
     """Write the summary 0600, through the run's redactor like every other export."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_private(path, redact(json.dumps(summary_export(snapshot), indent=4)) + "\n")
+    private_dir(path.parent)
+    write_private(path, redact(json_text(summary_export(snapshot), indent=4)) + "\n")

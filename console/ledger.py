@@ -41,8 +41,8 @@ __all__ = [
     "KEY_METRICS",
     "FaultLedger",
     "KeyMetric",
+    "impact_cells",
     "junit_case",
-    "markdown_table",
 ]
 
 BASELINE_WINDOW = 10.0  # seconds before a fault whose figures make its baseline
@@ -148,7 +148,7 @@ class _Entry:
     def open(self) -> bool:
         return any(w.state == "watching" for w in self.watches)
 
-    def view(self) -> LedgerEntry:
+    def view(self, give_up: float) -> LedgerEntry:
         return LedgerEntry(
             fault_id=self.fault.id,
             t=self.fault.t,
@@ -157,6 +157,7 @@ class _Entry:
             source=self.fault.source,
             end=self.end,
             impacts=tuple(w.view() for w in self.watches),
+            give_up=give_up,
         )
 
 
@@ -280,7 +281,7 @@ class FaultLedger:
     def entries(self) -> tuple[LedgerEntry, ...]:
         """Every entry's view; built again only after a change (snapshots ask 4 times a second)."""
         if self._view is None:
-            self._view = tuple(e.view() for e in self._entries.values())
+            self._view = tuple(e.view(self.give_up) for e in self._entries.values())
         return self._view
 
 
@@ -290,7 +291,8 @@ def entry_verdict(entry: LedgerEntry) -> tuple[str, str]:
     missing = [i for i in entry.impacts if i.state == "not back"]
     if missing:
         worst = missing[0]
-        return "fail", f"{worst.group} {worst.metric} not back to baseline after {GIVE_UP:.0f} s"
+        give_up = GIVE_UP if entry.give_up is None else entry.give_up
+        return "fail", f"{worst.group} {worst.metric} not back to baseline after {give_up:.0f} s"
     if any(i.state in ("watching", "run ended") for i in entry.impacts):
         return "skip", "the run ended before every metric was back"
     if not judged:
@@ -304,22 +306,19 @@ def impact_text(impact: MetricImpact) -> str:
     return f"{impact.metric} {impact.baseline_text} → {impact.worst_text}, {back}"
 
 
-def markdown_table(entries: Sequence[LedgerEntry]) -> list[str]:
-    """report.md's "Fault impact" section (without its heading)."""
-    if not entries:
-        return ["No fault reached a measured session group."]
-    lines = [
-        "| # | Fault | At | Group | Metric | Baseline | Worst | Back after |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+def impact_cells(entries: Sequence[LedgerEntry]) -> tuple[list[str], list[list[object]]]:
+    """report.md's "Fault impact" table as (headers, rows); report.md's one table writer
+    escapes them."""
+    headers = ["#", "Fault", "At", "Group", "Metric", "Baseline", "Worst", "Back after"]
+    rows: list[list[object]] = []
     for entry in entries:
         for impact in entry.impacts:
             back = f"{impact.back_after:.1f}s" if impact.state == "back" else impact.state
-            lines.append(
-                f"| {entry.fault_id} | {entry.action} | {entry.t:.1f}s | {impact.group} | "
-                f"{impact.metric} | {impact.baseline_text} | {impact.worst_text} | {back} |"
-            )
-    return lines
+            rows.append(
+                [entry.fault_id, entry.action, f"{entry.t:.1f}s", impact.group, impact.metric,
+                 impact.baseline_text, impact.worst_text, back]
+            )  # fmt: skip
+    return headers, rows
 
 
 def junit_case(entry: LedgerEntry) -> tuple[str, str, str]:

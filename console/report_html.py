@@ -30,6 +30,7 @@ from importlib import resources
 from typing import Any
 
 from console import breakdown, verdicts
+from console.files import json_text
 
 __all__ = ["dump_toml", "render"]
 
@@ -69,7 +70,7 @@ def _seconds(value: float | None) -> str:
 
 def _json_for_script(value: Any) -> str:
     """JSON that cannot close its ``<script>`` element early."""
-    text = json.dumps(_clean(value), separators=(",", ":"), allow_nan=False)
+    text = json_text(value, separators=(",", ":"))
     return text.replace("</", "<\\/")
 
 
@@ -291,17 +292,6 @@ def _flips(criterion: Mapping[str, Any]) -> list[dict[str, Any]]:
             out.append({"name": criterion["name"], "t": t, "state": state})
         before = state
     return out
-
-
-def _clean(value: Any) -> Any:
-    """NaN and infinities become null: JSON has no word for them."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, Mapping):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _number(value: Any) -> str:

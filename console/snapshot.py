@@ -131,6 +131,9 @@ class LedgerEntry:
     # (run seconds, pauses included); ``t`` is on the faults list's (pauses excluded).
     end: float | None
     impacts: tuple[MetricImpact, ...] = ()
+    # Seconds after the end a metric had to be back in: its ledger's (None: console.ledger's
+    # default, GIVE_UP).
+    give_up: float | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from console.engine import Run
-from console.ledger import FaultLedger
+from console.ledger import FaultLedger, entry_verdict
 from console.profile import load_profile_text
 from console.snapshot import FaultRecord, LedgerEntry
 
@@ -71,6 +71,19 @@ def test_not_back_after_the_give_up_time_and_run_end_is_not_judged() -> None:
     first, second = ledger.entries()
     assert impact(first, "p95").state == "not back"
     assert impact(second, "p95").state == "run ended"
+
+
+def test_the_verdict_names_the_ledgers_own_give_up_time() -> None:
+    """A ledger given 10 s to wait said "not back to baseline after 30 s" (the default)."""
+    spans = [{"id": 1, "start": 5.0, "end": 5.0}]
+    ledger = FaultLedger(sessions=lambda sid: ("http", "api"), spans=lambda: spans, give_up=10.0)
+    for t in range(1, 20):
+        if t == 6:
+            ledger.follow([fault(1, 5.0, "http.stall")])
+        ledger.sample(float(t), {P95: 2.0 if t < 5 else 900.0})
+    (entry,) = ledger.entries()
+    assert impact(entry, "p95").state == "not back"
+    assert entry_verdict(entry) == ("fail", "api p95 not back to baseline after 10 s")
 
 
 def test_the_noise_of_the_baseline_widens_the_tolerance() -> None:

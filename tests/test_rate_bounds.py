@@ -7,22 +7,26 @@ dispatched forever without waiting and could not be stopped. ``inf`` did the sam
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from console.command_line import parse
 from console.config import read_table
-from console.errors import UsageError
+from console.errors import FaultNotApplicable, ProfileError, UsageError
+from console.profile import load_profile_text
 from console.sessions.http.client import make_client
-from console.sessions.http.config import MAX_RATE, HttpGroupConfig
+from console.sessions.http.config import MAX_BURST, MAX_RATE, HttpGroupConfig
 from console.sessions.http.executors import MAX_SCALE, Executor
 from console.sessions.http.flow import Flow
 from console.sessions.http.stats import Stats
 from console.snapshot import SessionSnapshot
 from tests.synthetic_run import synthetic_snapshot
+from tests.test_request_table import _session
 
 
 def _api() -> SessionSnapshot:
@@ -74,3 +78,34 @@ def test_a_scaled_arrival_rate_stays_within_the_profiles_bound() -> None:
     closed = _executor(executor="constant-vus", vus=10, duration="10s")
     closed.control("scale", 1000.0)
     assert closed.scale == MAX_SCALE
+
+
+BURST_PROFILE = """
+[run]
+name = "b"
+[[http]]
+name = "api"
+  [[http.steps]]
+  request = { url = "/" }
+[[faults]]
+at = "1s"
+action = "http.burst"
+target = "api"
+params = { count = 100000 }
+"""
+
+
+def test_a_huge_burst_is_refused_typed_in_a_profile_and_through_the_api() -> None:
+    """``:burst api 100000000`` started that many iterations at once (only 0..1000000 was
+    checked, and only for [[faults]]). A burst is at most MAX_BURST, as a group's VUs are."""
+    api = dataclasses.replace(_api(), actions=("http.burst",))
+    with pytest.raises(UsageError) as caught:
+        parse("burst api 100000000", [api])
+    assert str(caught.value) == f"http.burst count: must be at most {MAX_BURST}, got 1e+08"
+    assert parse(f"burst api {MAX_BURST}", [api]).params == {"count": MAX_BURST}
+    with pytest.raises(ProfileError) as refused:
+        load_profile_text(BURST_PROFILE, path="b.toml")
+    assert f"count: must be at most {MAX_BURST}, got 100000" in str(refused.value)
+    session = _session(0)
+    with pytest.raises(FaultNotApplicable, match=f"at most {MAX_BURST}"):
+        asyncio.run(session.inject("burst", {"count": 10**8}, cast(Any, None)))

@@ -223,3 +223,24 @@ def test_per_second_figures_divide_by_the_time_between_samples() -> None:
     view = session.view()
     assert dict(view.details)["iterations/s"] == "20.0"
     assert "rate g 20/s" in complete("rate g ", [view])
+
+
+def test_the_merged_failures_of_a_group_are_bounded_as_one_workers() -> None:
+    """Each worker reports up to MAX_MESSAGES messages plus "(other messages)": merged over
+    four workers a group had ~200 rows, mostly "1 occurrence". The most frequent are kept,
+    the rest summed into the "(other messages)" row."""
+    sessions = [_session(i) for i in range(4)]
+    for n, session in enumerate(sessions):
+        stats = Stats()
+        stats.request("GET /a", 1.0)
+        for _ in range(5):
+            stats.failure("GET /a", "HTTP 500")
+        for i in range(60):
+            stats.failure("GET /b", f"timeout {n}-{i}")
+        session.handle(stats.flush({}))
+    failures = build(sessions, 10.0, Secrets()).failures
+    assert len(failures) == MAX_MESSAGES + 1
+    assert sum(f.occurrences for f in failures) == 4 * 65  # nothing lost
+    top, *_, other = failures
+    assert (top.name, top.message, top.occurrences) == ("/a", "HTTP 500", 20)
+    assert other.message == OTHER_MESSAGES and other.occurrences == 4 * 65 - 20 - 49

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from console.config import read_table
 from console.errors import FaultNotApplicable, NodeLost
 from console.events import Event, EventMaker
+from console.files import private_dir
 from console.sessions.base import KindRuntime, RunEnv, Session, SessionContext
 from console.snapshot import FaultRecord, SessionSnapshot
 
@@ -138,7 +139,7 @@ class SessionPoolActor:
         seed = int(spec["seed"])
         # Each pool its own directory: embedded targets' keys must not collide between nodes.
         run_dir = Path(spec["run_dir"]) / f"node-{self.node_id[:8]}"
-        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(run_dir)  # parents too: mkdir(mode=) made only the last one 0700
 
         def context(session_id: str, kind_name: str, group: str, host: str) -> SessionContext:
             return SessionContext(recorder, session_id, kind_name, group, host, seed)

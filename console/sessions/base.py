@@ -354,15 +354,22 @@ class Session(ABC):
         )
         if all_unchanged(_texts(view)):
             return view  # the common case: one scan of every text at once
+        mask = self.ctx.secrets.text
+
+        def safe(text: str) -> str:
+            # Masked before it is cut: a cut through a secret leaves a head no redactor
+            # (the exports') recognises.
+            return clean(mask(text))
+
         return replace(
             view,
-            target=clean(view.target),
-            last_event=clean(view.last_event),
-            badges=tuple(clean(text) for text in view.badges),
-            output_tail=tuple(clean(text) for text in view.output_tail),
-            actions=tuple(clean(text) for text in view.actions),
-            counters=tuple((clean(k), clean(v)) for k, v in view.counters),
-            details=tuple((clean(k), clean(v)) for k, v in view.details),
+            target=safe(view.target),
+            last_event=safe(view.last_event),
+            badges=tuple(safe(text) for text in view.badges),
+            output_tail=tuple(safe(text) for text in view.output_tail),
+            actions=tuple(safe(text) for text in view.actions),
+            counters=tuple((safe(k), safe(v)) for k, v in view.counters),
+            details=tuple((safe(k), safe(v)) for k, v in view.details),
         )
 
 

@@ -26,7 +26,7 @@ from console.sessions.base import (
     SessionKind,
 )
 from console.sessions.http.catalog import METRICS, TARGET_ACTIONS
-from console.sessions.http.config import MAX_RATE, HttpGroupConfig
+from console.sessions.http.config import MAX_BURST, MAX_RATE, HttpGroupConfig
 from console.sessions.http.executors import MAX_SCALE
 from console.sessions.http.session import HttpSession, RequestTally
 from console.sessions.http.tables import build as build_tables
@@ -213,9 +213,11 @@ KIND = SessionKind(
             required=("rate",),
         ),
         "burst": FaultSpec(
-            "Start `count` extra iterations at once (default 50), each on its own connection.",
+            f"Start `count` extra iterations at once (default 50, at most {MAX_BURST}, as a "
+            "group's VUs), each on its own connection.",
             {"count": "int"},
             recovers=False,
+            limits={"count": {"le": MAX_BURST}},  # as the session checks it
         ),
         # Conditions that last until cleared: nothing to recover from while they hold.
         "error_rate": FaultSpec(

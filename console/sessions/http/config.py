@@ -48,6 +48,9 @@ def default_workers() -> int:
 
 
 MAX_VUS = 10_000
+# Extra iterations one http.burst starts: as many as a group may have VUs. Each is a task and
+# a connection at once; a typed 100000000 started that many.
+MAX_BURST = MAX_VUS
 MAX_RATE = 1_000_000.0  # iterations per time unit
 MAX_BODY = 1024**3
 

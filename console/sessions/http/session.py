@@ -26,7 +26,7 @@ from console.metrics import Series, Trend
 from console.secrets import ENV_REF
 from console.sessions.base import FaultNotApplicable, Session, SessionContext
 from console.sessions.http.catalog import CONTROL_ACTIONS, PROBE_METRICS, TARGET_ACTIONS
-from console.sessions.http.config import MAX_RATE, HttpGroupConfig
+from console.sessions.http.config import MAX_BURST, MAX_RATE, HttpGroupConfig
 from console.sessions.http.executors import share
 from console.sessions.http.flow import MAX_NAMES, OTHER_NAME, safe_url
 from console.sessions.http.probes import resilience_score
@@ -430,6 +430,8 @@ class HttpSession(Session):
             await self._send("rate", value=share(self._rate_of(params), self.index, self.workers))
         elif action == "burst":
             count = int(params.get("count", 50))
+            if not 0 <= count <= MAX_BURST:  # the API's faults are not checked as typed ones
+                raise FaultNotApplicable(f"a burst is at most {MAX_BURST} iterations")
             await self._send("burst", value=share(count, self.index, self.workers))
 
     def _rate_of(self, params: Mapping[str, Any]) -> float:

@@ -21,7 +21,7 @@ from console.metrics import Trend
 __all__ = ["MAX_MESSAGES", "OTHER_MESSAGES", "Stats"]
 
 MAX_MESSAGES = 50  # distinct (name, failure message) pairs one worker reports
-OTHER_MESSAGES = "(other messages: more than 50 distinct ones in a worker)"
+OTHER_MESSAGES = f"(other messages: beyond {MAX_MESSAGES} distinct ones)"  # a worker's, a group's
 
 
 class Stats:

@@ -18,16 +18,36 @@ from console.secrets import Secrets
 from console.sessions.http.executors import describe, peak_vus, scenario_length
 from console.sessions.http.flow import request_name
 from console.sessions.http.session import HttpSession
+from console.sessions.http.stats import MAX_MESSAGES, OTHER_MESSAGES
 from console.snapshot import CheckRow, RequestFailure, RequestRow, RunTables, ScenarioRow
 
 __all__ = ["build"]
 
 _LIMIT = 200  # characters of a name or message kept in a table cell
+_SEVERAL = "* (several requests)"  # the request of a failures row folded from several
 
 
 def _text(secrets: Secrets, text: str) -> str:
     # Masked before it is cut: a cut through a secret leaves a head no redactor recognises.
     return clean(secrets.text(text), limit=_LIMIT)
+
+
+def _capped(by_message: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """A group's failures as one worker bounds its own: the :data:`MAX_MESSAGES` most frequent,
+    the rest (other workers' own "other messages" too) summed in one :data:`OTHER_MESSAGES` row,
+    under their request's name when they share one. Merged over workers unbounded, a group of
+    4 had ~200 rows, mostly of one occurrence."""
+    ranked = sorted(
+        (item for item in by_message.items() if item[0][1] != OTHER_MESSAGES),
+        key=lambda item: -item[1],
+    )
+    kept = dict(ranked[:MAX_MESSAGES])
+    rest = [(key, n) for (key, message), n in by_message.items() if (key, message) not in kept]
+    if rest:
+        keys = {key for key, _ in rest}
+        key = keys.pop() if len(keys) == 1 else _SEVERAL
+        kept[key, OTHER_MESSAGES] = sum(n for _, n in rest)
+    return kept
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -109,7 +129,7 @@ def build(sessions: Sequence[HttpSession], elapsed: float, secrets: Secrets) -> 
         for session in members:
             for where, n in session.failures.items():
                 by_message[where] = by_message.get(where, 0) + n
-        for (key, message), n in by_message.items():
+        for (key, message), n in _capped(by_message).items():
             method, name = _split(_text(secrets, key))
             failures.append(RequestFailure(group, method, name, _text(secrets, message), n))
         by_check: dict[str, list[int]] = {}
@@ -120,7 +140,8 @@ def build(sessions: Sequence[HttpSession], elapsed: float, secrets: Secrets) -> 
                 counts[1] += total
         for name, (passes, total) in by_check.items():
             checks.append(CheckRow(group, _text(secrets, name), passes, total - passes))
-    failures.sort(key=lambda f: -f.occurrences)  # Locust's order: the most frequent first
+    # Locust's order, the most frequent first; what was folded last, whatever it sums to.
+    failures.sort(key=lambda f: (f.message == OTHER_MESSAGES, -f.occurrences))
     aggregated = _row("", " Aggregated", total_failures, everything, elapsed) if requests else None
     return RunTables(
         scenarios=tuple(scenarios),
