@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from console import markdown
 from console.metrics import format_value
 
 __all__ = ["DiffError", "FaultChange", "FigureChange", "RunDiff", "diff_runs", "load_run"]
@@ -314,15 +315,21 @@ def to_markdown(diff: RunDiff, *, all_figures: bool = False) -> str:
     ]
     quiet = len(diff.figures) - len(shown)
     if shown:
-        lines += [
-            "| Metric | Figure | A | B | Change | Noise | Verdict |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for f in shown:
-            lines.append(
-                f"| {f.metric} | {f.figure} | {format_value(f.a, f.unit)} | {format_value(f.b, f.unit)} | "
-                f"{_change(f.change)} | ±{format_value(f.noise, f.unit)} | {_MARKS.get(f.verdict, f.verdict)} |"
-            )
+        lines += markdown.table(
+            ["Metric", "Figure", "A", "B", "Change", "Noise", "Verdict"],
+            [
+                [
+                    f.metric,
+                    f.figure,
+                    format_value(f.a, f.unit),
+                    format_value(f.b, f.unit),
+                    _change(f.change),
+                    f"±{format_value(f.noise, f.unit)}",
+                    _MARKS.get(f.verdict, f.verdict),
+                ]
+                for f in shown
+            ],
+        )
         lines.append("")
     if quiet:
         lines += [
@@ -330,17 +337,20 @@ def to_markdown(diff: RunDiff, *, all_figures: bool = False) -> str:
             "",
         ]
     if diff.faults:
-        lines += [
-            "### Faults",
-            "",
-            "| Fault | Target | At (A / B) | Recovery A | Recovery B | Verdict |",
-            "|---|---|---|---|---|---|",
-        ]
-        for c in diff.faults:
-            at = " / ".join("-" if t is None else f"{t:.1f}s" for t in (c.t_a, c.t_b))
-            lines.append(
-                f"| {c.action} | {c.target} | {at} | {_seconds(c.recovery_a, c.state_a)} | "
-                f"{_seconds(c.recovery_b, c.state_b)} | {_MARKS.get(c.verdict, c.verdict)} |"
-            )
+        lines += ["### Faults", ""]
+        lines += markdown.table(
+            ["Fault", "Target", "At (A / B)", "Recovery A", "Recovery B", "Verdict"],
+            [
+                [
+                    c.action,
+                    c.target,
+                    " / ".join("-" if t is None else f"{t:.1f}s" for t in (c.t_a, c.t_b)),
+                    _seconds(c.recovery_a, c.state_a),
+                    _seconds(c.recovery_b, c.state_b),
+                    _MARKS.get(c.verdict, c.verdict),
+                ]
+                for c in diff.faults
+            ],
+        )
         lines.append("")
     return "\n".join(lines)

@@ -15,7 +15,6 @@ run's redactor (:class:`console.secrets.Secrets`): secrets by name and by value.
 from __future__ import annotations
 
 import dataclasses
-import re
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from console import bottleneck, breakdown, ledger, report_html, verdicts
+from console import bottleneck, breakdown, ledger, markdown, report_html, verdicts
 from console.files import json_text, private_dir, write_private
 from console.metrics import MetricType, describe
 from console.profile import Profile
@@ -168,25 +167,6 @@ def _generator_section(snapshot: RunSnapshot) -> str:
     )
 
 
-def _cell(text: object) -> str:
-    """A report.md table cell. Outside text (request names, failure messages, session ids)
-    could carry HTML that a markdown viewer renders (``<b>``, links, images), so ``&``, ``<``
-    and ``>`` are entities; a cell that is one code span shows its text as it is already."""
-    text = str(text).replace("|", "\\|").replace("\n", " ")
-    if _CODE_SPAN.fullmatch(text):
-        return text
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-_CODE_SPAN = re.compile(r"`[^`]*`")
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
-
-
 def render_report(
     snapshot: RunSnapshot,
     profile: Profile,
@@ -200,7 +180,7 @@ def render_report(
     if snapshot.description:
         out += [snapshot.description, ""]
     out += ["## Document Information", ""]
-    out += _table(
+    out += markdown.table(
         ["Field", "Value"],
         [
             ["Profile", f"`{profile.path}`"],
@@ -228,12 +208,12 @@ def render_report(
             if k not in ("name", "count") and v not in (None, "", (), [], {})
         )
         rows.append([group.kind, group.config.name, group.config.count, shown[:160]])
-    out += _table(["Kind", "Group", "Count", "Settings"], rows)
+    out += markdown.table(["Kind", "Group", "Count", "Settings"], rows)
     if scenarios := breakdown.scenario_lines(snapshot.tables):
         out += ["", "## Scenarios", "", scenarios[0] + ":", ""]
         out += [f"- {line.removeprefix('* ')}" for line in scenarios[1:]]
     out += ["", "## Success Criteria", ""]
-    out += _table(
+    out += markdown.table(
         ["Criterion", "Target", "Actual", "Status"],
         [
             [
@@ -248,12 +228,12 @@ def render_report(
     flips = [(c.name, t, s) for c in snapshot.criteria for t, s in c.flips if len(c.flips) > 1]
     if flips:
         out += ["", "### Criterion flips", ""]
-        out += _table(
+        out += markdown.table(
             ["Criterion", "At", "New state"], [[n, f"{t:.1f}s", s] for n, t, s in flips[:100]]
         )
     if summary:
         out += ["", "## Summary figures", ""]
-        out += _table(
+        out += markdown.table(
             ["Figure", "Value"],
             [
                 [k, breakdown.figure_text(snapshot, k, v)]
@@ -267,7 +247,7 @@ def render_report(
         ("Checks", breakdown.check_cells(snapshot.tables)),
     ):
         if cells:
-            out += ["", f"## {title}", "", *_table(headers, cells)]
+            out += ["", f"## {title}", "", *markdown.table(headers, cells)]
     out += ["", "## Faults", ""]
     if snapshot.faults:
         if snapshot.fault_count > len(snapshot.faults):
@@ -276,7 +256,7 @@ def render_report(
                 "events.jsonl has every one.",
                 "",
             ]
-        out += _table(
+        out += markdown.table(
             ["#", "At", "Action", "Target", "Sessions", "Source", "Note"],
             [
                 [f.id, f"{f.t:.1f}s", f.action, f.target, len(f.sessions), f.source, f.note]
@@ -286,13 +266,13 @@ def render_report(
     else:
         out.append("No faults were injected.")
     if snapshot.ledger:
-        out += ["", "## Fault impact", "", *_table(*ledger.impact_cells(snapshot.ledger))]
+        out += ["", "## Fault impact", "", *markdown.table(*ledger.impact_cells(snapshot.ledger))]
     out += ["", "## Sessions", ""]
     for kind in dict.fromkeys(s.kind for s in snapshot.sessions):
         sessions = [s for s in snapshot.sessions if s.kind == kind]
         labels = list(dict.fromkeys(label for s in sessions for label, _ in s.counters))[:8]
         out += [f"### {kind.upper()} sessions", ""]
-        out += _table(
+        out += markdown.table(
             ["Session", "Target", "State", *labels],
             [
                 [s.id, s.target, s.state, *[dict(s.counters).get(label, "") for label in labels]]
@@ -302,7 +282,7 @@ def render_report(
         out.append("")
     out += ["## Metrics", ""]
 
-    out += _table(
+    out += markdown.table(
         ["Metric", "Type", "Values"],
         [
             [m.name, m.type, describe(MetricType(m.type), m.unit, m.values)]

@@ -85,3 +85,14 @@ def test_a_max_regression_that_is_no_share_is_refused(
     for bad in ("nan", "nan%", "inf", "-5%"):
         assert main(["diff", str(tmp_path), str(tmp_path), f"--max-regression={bad}"]) == 2, bad
         assert "--max-regression" in capsys.readouterr().err, bad
+
+
+def test_the_markdown_escapes_what_came_from_the_runs() -> None:
+    """A fault's target (a session id, a link the API named) is text from the run: a `|`
+    would split its row and `<img>` would render in a PR comment."""
+    from console.diff import FaultChange, RunDiff, to_markdown
+
+    change = FaultChange("net.down", "a|b<img src=x>", 1.0, 1.0, 2.0, 2.0, "back", "back", "noise")
+    text = to_markdown(RunDiff("A", "B", 0.1, (), (change,)))
+    (row,) = [line for line in text.splitlines() if line.startswith("| net.down")]
+    assert "a\\|b&lt;img src=x&gt;" in row and row.count(" | ") == 5, row
