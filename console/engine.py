@@ -390,6 +390,8 @@ class Run(EventMaker):
         self._t0 += setup
         self._wall_t0 += setup
         self._last_sample -= setup
+        for session in self.sessions.values():
+            session.sampling_from(self._last_sample)  # each was sampled then, on the old clock
         self._paused_total = 0.0  # a cluster's start-up was setup, not a pause of the load
         self._load_started = True
         self.state = "running"
@@ -860,6 +862,7 @@ class Run(EventMaker):
     def add_session(self, session: Session) -> None:
         """A session made during the run (a link created through the API) joins it."""
         self.sessions[session.id] = session
+        session.sampling_from(self.now())
         if self.state in ("running", "paused"):
             self._tasks[session.id] = asyncio.create_task(
                 self._supervise(session), name=f"session:{session.id}"

@@ -44,3 +44,27 @@ async def test_selecting_a_fault_shows_its_impact() -> None:
         assert "emit p95 3ms → 250ms, back after 4.2 s" in text and "ssh p95 3ms" not in text
         await pilot.press("up")
         assert "ssh p95 3ms → 900ms" in _words(panel)
+
+
+async def test_the_impact_lines_wrap_again_when_the_panel_is_resized() -> None:
+    """They wrap at the panel's width when drawn. Drawn while a narrow terminal hid the panel,
+    they wrapped at 20 cells, and widened, the terminal showed them so until a new snapshot
+    came, which after the run's end none does."""
+    snapshot = synthetic_snapshot()
+    newest = snapshot.faults[-1]
+    ledger = (
+        LedgerEntry(newest.id, newest.t, newest.action, newest.target, newest.source, None,
+                    (impact("a-rather-long-group-name", "900ms", None, "not back"),)),
+    )  # fmt: skip
+    app = make_app(snapshot=dataclasses.replace(snapshot, ledger=ledger))
+    async with app.run_test(size=(110, 48)) as pilot:  # below 120 columns: no faults panel
+        panel = app.query_one(FaultsPanel)
+        await pilot.pause()
+        await pilot.resize_terminal(200, 48)
+        await pilot.pause()
+        await pilot.pause()
+        assert "a-rather-long-group-name p95" in _words(panel)
+        room = panel.scrollable_content_region.width
+        under = [text for text in panel.texts if text.plain.startswith("    ")]  # the impact
+        widest = max(text.cell_len for text in under)
+        assert room - 25 < widest <= room, (room, panel.plain)  # wrapped at this width

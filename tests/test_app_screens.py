@@ -305,3 +305,18 @@ def test_a_long_criterion_name_wraps_under_itself_not_cut() -> None:
         "✓ PASS dropped SSH sessions back within 15 s of every drop 100% (target >= 90% within 15s)"
     )
     assert all(line.startswith("       ") for line in lines[1:])  # under the name
+
+
+def test_a_word_longer_than_the_line_is_folded_not_split_into_words() -> None:
+    """The lines after the first were the first wrap's lines joined with spaces and wrapped
+    again: a folded word became two words, each folded again (4 lines of 14, 6, 14, 6 cells
+    for a 40-character word at 20, and a space inside the word where the pieces met)."""
+    from rich.text import Text
+
+    from widgets.lines import wrapped
+
+    word = "x" * 40
+    lines = wrapped(Text(f"    back after 11.5 s {word}", style="dim"), 20, 6)
+    assert all(line.cell_len <= 20 for line in lines)
+    assert [line.plain.strip() for line in lines[2:]] == ["x" * 14, "x" * 14, "x" * 12]
+    assert all(line.style == "dim" or line.spans for line in lines)  # styles kept

@@ -703,3 +703,30 @@ async def test_a_way_back_and_a_condition_still_holding_across_a_pause(tmp_path:
     back = run.recoveries.faults[0].back["fake#0"]
     assert drop["end"] == pytest.approx(drop["start"] + back, abs=1e-3) and drop["end"] < 2.0
     assert slow["holding"] and not drop["holding"]
+
+
+@on_loop_time
+async def test_per_second_samples_divide_by_the_real_interval_across_the_load_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run seconds restart at 0 when the load starts: a session sampled during setup (at
+    run second 10) and then at load second 0.25 divided its counts by 1 ms (a 1000x spike in
+    req/s, B/s at every run start), not by the 0.25 s between the two samples."""
+    from tests.fake_kind import Ticker
+
+    seen: list[float] = []
+
+    def sample(self: Ticker) -> None:
+        if self.id == "ok#0":
+            seen.append(self.seconds_since_sample())
+
+    monkeypatch.setattr(Ticker, "sample", sample)
+    p = profile(
+        'sample_interval = "250ms"\n'
+        '[[fake]]\nname = "ok"\n[[fake]]\nname = "idle"\nnever_starts = true\n',
+        duration="2s",
+    )
+    await new_run(p, tmp_path).run()
+    assert len(seen) > 40  # 10 s of setup (idle never starts), then 2 s of load
+    later = seen[1:]  # the first, at run second 0 as the session is made, has nothing to count
+    assert later == [pytest.approx(0.25, abs=0.02)] * len(later), str(seen)

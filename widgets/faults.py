@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import BindingType
 
 from console.ledger import entry_verdict, impact_text
@@ -105,6 +106,11 @@ class FaultsPanel(TextLines, can_focus=True):
         self._draw()
 
     def on_blur(self) -> None:
+        self._draw()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Lines wrap at the width they were drawn at; after the run's end no snapshot redraws
+        # them. (Textual then calls TextLines.on_resize too.)
         self._draw()
 
     def _draw(self) -> None:

@@ -28,16 +28,17 @@ def wrapped(text: Text, width: int, indent: int = 0) -> list[Text]:
     criterion's name, a recovery time), which cropping would cut to "back after 11.…"."""
     if text.cell_len <= width:
         return [text]
-    first, *rest = text.wrap(_MEASURE, max(width, 8), overflow="fold")
-    for line in (first, *rest):
-        line.rstrip()
-    if not rest:
-        return [first]
-    tail = Text(" ").join(rest)  # the rest again, at the narrower width
+    first = text.wrap(_MEASURE, max(width, 8), overflow="fold")[0]
+    # The rest of the text itself, not its lines joined again: joined with spaces, a word
+    # folded across two lines was two words, re-folded at the narrower width into pieces.
+    rest = text[len(first.plain) :]
+    rest = rest[len(rest.plain) - len(rest.plain.lstrip()) :]
+    first.rstrip()
     lines = [first]
-    for line in tail.wrap(_MEASURE, max(width - indent, 8), overflow="fold"):
-        line.rstrip()
-        lines.append(Text.assemble(" " * indent, line))
+    if rest.plain:
+        for line in rest.wrap(_MEASURE, max(width - indent, 8), overflow="fold"):
+            line.rstrip()
+            lines.append(Text.assemble(" " * indent, line))
     return lines
 
 

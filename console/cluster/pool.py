@@ -159,6 +159,8 @@ class SessionPoolActor:
                 setattr(runtime, name, [s for s in getattr(runtime, name) if s.id in wanted])
         self.runtime = runtime
         self.sessions = {s.id: s for s in runtime.sessions}
+        for session in runtime.sessions:  # a re-spread share starts mid-run
+            session.sampling_from(recorder.now())
         await runtime.start()
         self.tasks = [asyncio.ensure_future(self._run(s)) for s in runtime.sessions]
         self.tasks.append(asyncio.ensure_future(self._sample()))

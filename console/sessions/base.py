@@ -234,7 +234,7 @@ class Session(ABC):
         self.badges: tuple[str, ...] = ()
         self.series: dict[str, Series] = {}
         self.markers: list[int] = []  # absolute sample numbers of faults, for sparklines
-        self._sampled_at = 0.0  # run seconds at the previous sample (the run's start before)
+        self._sampled_at = 0.0  # run seconds at the previous sample (see sampling_from)
 
     @property
     def id(self) -> str:
@@ -294,6 +294,12 @@ class Session(ABC):
         now = self.ctx.now()
         elapsed, self._sampled_at = now - self._sampled_at, now
         return max(elapsed, 1e-3)
+
+    def sampling_from(self, run_seconds: float) -> None:
+        """Count the next sample's seconds from ``run_seconds``: when the session joins a run
+        already going (else its first rate divides by the whole run so far), and when the load
+        starts and run seconds restart at 0 (else the next one divides by 1 ms: a spike)."""
+        self._sampled_at = run_seconds
 
     def mark_fault(self) -> None:
         """Remember the moment of a fault so sparklines can show a marker there."""
