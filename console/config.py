@@ -102,6 +102,8 @@ def group_name_problem(name: str) -> str | None:
         return problem
     if any(c.isspace() or c == "#" for c in name):
         return f"must be one word without '#' (it is typed as a fault target), got {name!r}"
+    if name == "all":
+        return "must not be 'all': as a fault target it means every session of the kind"
     return None
 
 

@@ -45,6 +45,13 @@ CASES: list[tuple[str, str, int | None, str | None, str]] = [
         "must be one word without '#' (it is typed as a fault target), got 'w#1'",
     ),
     (
+        "group-name-all",
+        '[[pty]]\nname = "all"\ncommand = ["true"]\n',
+        2,
+        "pty[0].name",
+        "must not be 'all': as a fault target it means every session of the kind",
+    ),
+    (
         "run-name-bidi",
         '[run]\nname = "run\\u202egpj"\n' + PTY,
         2,

@@ -109,3 +109,25 @@ def test_a_huge_burst_is_refused_typed_in_a_profile_and_through_the_api() -> Non
     session = _session(0)
     with pytest.raises(FaultNotApplicable, match=f"at most {MAX_BURST}"):
         asyncio.run(session.inject("burst", {"count": 10**8}, cast(Any, None)))
+
+
+async def test_a_pause_before_the_scenario_begins_counts_only_from_its_start() -> None:
+    """Paused and resumed during ``start_time``, the scenario clock was moved off 0 ("not
+    begun"), so a worker reported its machine's uptime as scenario seconds; a pause spanning
+    the start moved the scenario by the whole pause, not just the part after it began."""
+    import asyncio
+
+    executor = _executor(
+        executor="constant-vus", vus=1, duration="10s", start_time="0.2s", steps=[]
+    )
+    executor.control("pause", 0)
+    executor.control("resume", 0)
+    assert executor.started == 0.0  # still not begun
+    executor.control("pause", 0)
+    task = asyncio.ensure_future(executor.run())
+    await asyncio.sleep(0.5)  # 0.2 s before the start, 0.3 s after it
+    assert 0.0 <= executor.scenario_seconds() < 0.05  # paused since it began
+    executor.control("resume", 0)
+    assert abs(executor.scenario_seconds()) < 0.05  # the 0.2 s before the start not taken off
+    executor.stop()
+    await asyncio.wait_for(task, 10)

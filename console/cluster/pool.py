@@ -351,7 +351,7 @@ class PoolRuntime(KindRuntime):
                     # An error in the actor's pull (Ray's RayTaskError) or in a record it sent
                     # ended the loop for every pool without a word: now its sessions say why.
                     live.remove(pool)
-                    self._broken(share, f"{type(exc).__name__}: {exc}")
+                    self._broken(pool, f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(_PULL)
 
     @staticmethod
@@ -364,7 +364,11 @@ class PoolRuntime(KindRuntime):
             if session_id in by_id:
                 by_id[session_id].show(view)
 
-    def _broken(self, share: Sequence[PooledSession], why: str) -> None:
+    def _broken(self, pool: tuple[Any, list[PooledSession]], why: str) -> None:
+        # Its actor is killed: a pool nobody hears from must not go on loading the target.
+        actor, share = pool
+        self.pools = [p for p in self.pools if p is not pool]  # rebound: inject may be iterating
+        self.cluster.release(actor)
         for session in share:
             session.ctx.event("pool_error", f"its pool stopped answering: {why}", success=False)
             session.state = "failed"

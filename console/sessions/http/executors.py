@@ -249,11 +249,11 @@ class Executor:
                 self._paused_at = time.perf_counter()
             self.paused = True
         elif op == "resume":
-            if self._paused_at is not None:
+            if self._paused_at is not None and self.started:
                 # One clock with the run: a pause is not scenario time, so the schedule picks
                 # up where it stopped and the scenario still ends after its full duration.
                 self.started += time.perf_counter() - self._paused_at
-                self._paused_at = None
+            self._paused_at = None
             self.paused = False
         elif op == "scale" and math.isfinite(value) and value > 0:
             self.scale = min(self._max_scale(), max(MIN_SCALE, self.scale * value))
@@ -289,6 +289,8 @@ class Executor:
         if self.config.start_time > 0 and not self.resume_at:
             await asyncio.sleep(self.config.start_time)
         self.started = time.perf_counter() - self.resume_at  # 0.0 until then: not begun
+        if self.paused:  # paused before it began: only the pause from now on is not its time
+            self._paused_at = time.perf_counter()
         try:
             if self.open_model:
                 await self._run_open()
