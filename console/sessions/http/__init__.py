@@ -193,7 +193,7 @@ KIND = SessionKind(
         "resume": FaultSpec("Resume the load.", recovers=False),
         "rate_up": FaultSpec(
             "Raise the arrival rate or VUs by `by` (default 25%); at most 100x the "
-            "profile's, and never above 1000000/s or 10000 VUs.",
+            "profile's, and never above 1000000/s or 10000 VUs per worker process.",
             {"by": "percent"},
             recovers=False,
             limits={"by": {"ge": 0.0, "le": _MAX_BY}},
