@@ -96,7 +96,9 @@ def after_end_text(late: Sequence[tuple[str, float]], duration: float) -> str:
     """``"ssh.drop is scheduled at 30s; the run ends at 20s"``: the start-of-run warning."""
     faults = ", ".join(f"{action} at {seconds_text(at)}" for action, at in late)
     verb = "is" if len(late) == 1 else "are"
-    return f"{faults} {verb} scheduled after the end: the run ends at {seconds_text(duration)}"
+    return (
+        f"{faults} {verb} scheduled at or after the end: the run ends at {seconds_text(duration)}"
+    )
 
 
 def seconds_text(t: float) -> str:

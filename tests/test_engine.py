@@ -556,7 +556,7 @@ async def test_a_fault_scheduled_after_the_end_is_warned_and_its_criterion_not_j
     )
     run = new_run(p, tmp_path)
     assert run.start_warnings() == [
-        "fake.slow at 1s, fake.drop at 30s are scheduled after the end: the run ends at 1s"
+        "fake.slow at 1s, fake.drop at 30s are scheduled at or after the end: the run ends at 1s"
     ]
     result = await run.run()
     states = {c.name: (c.state, c.evidence) for c in result.snapshot.criteria}
