@@ -65,6 +65,25 @@ def _free_port() -> int:
         return port
 
 
+def _launch(binary: str, conf: Path, tmp: Path, port: int) -> subprocess.Popen[bytes] | None:
+    """nginx with ``conf``, once it accepts connections on ``port``; None if it did not in 5 s
+    (then it is stopped)."""
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    terminate(proc)
+    return None
+
+
 class Nginx:
     def __init__(self, *, conn_limit: int = 10, workers: int = 1, access_log: bool = False) -> None:
         binary = nginx_path()
@@ -96,27 +115,9 @@ class Nginx:
             log = f"{self.tmp}/access.log" if self.access_log else "off"
             conf.write_text(CONF.format(user=user, workers=self.workers, tmp=self.tmp, access_log=log,
                                         port=self.port, conn_limit=self.conn_limit))  # fmt: skip
-            self.proc = subprocess.Popen(
-                [
-                    self.binary,
-                    "-c",
-                    str(conf),
-                    "-p",
-                    str(self.tmp),
-                    "-e",
-                    str(self.tmp / "error.log"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            deadline = time.monotonic() + 5.0
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                        return self.url
-                except OSError:
-                    time.sleep(0.05)
-            self.stop()
+            self.proc = _launch(self.binary, conf, self.tmp, self.port)
+            if self.proc is not None:
+                return self.url
         log = (self.tmp / "error.log").read_text() if (self.tmp / "error.log").exists() else ""
         raise RuntimeError(f"nginx did not start: {log[-500:]}")
 
@@ -169,20 +170,11 @@ class NginxStreamProxy:
         conf = self.tmp / "nginx.conf"
         conf.write_text(STREAM_CONF.format(module=STREAM_MODULE, tmp=self.tmp, port=self.port,
                                            upstream=self.upstream_port))  # fmt: skip
-        self.proc = subprocess.Popen(
-            [self.binary, "-c", str(conf), "-p", str(self.tmp), "-e", str(self.tmp / "error.log")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError("nginx's stream proxy did not start")
+        self.proc = _launch(self.binary, conf, self.tmp, self.port)
+        if self.proc is None:
+            self.__exit__()
+            raise RuntimeError("nginx's stream proxy did not start")
+        return self
 
     def __exit__(self, *exc: object) -> None:
         proc, self.proc = self.proc, None
