@@ -390,8 +390,11 @@ class Run(EventMaker):
         self._t0 += setup
         self._wall_t0 += setup
         self._last_sample -= setup
+        # Each session was last sampled then, on the old clock; or, with no sample in a setup
+        # shorter than the interval, has counted since the setup began.
+        sampled = max(self._last_sample, -setup)
         for session in self.sessions.values():
-            session.sampling_from(self._last_sample)  # each was sampled then, on the old clock
+            session.sampling_from(sampled)
         self._paused_total = 0.0  # a cluster's start-up was setup, not a pause of the load
         self._load_started = True
         self.state = "running"
