@@ -134,9 +134,7 @@ class Run(EventMaker):
         # Read once: what to redact from every file and to withhold from every child.
         self.secrets = Secrets.from_profile(self.profile)
         try:
-            self.event_log = EventLog(
-                run_dir / "events.jsonl", self.run_name, redact=self.secrets.event, monotonic=clock
-            )
+            self.event_log = EventLog(run_dir / "events.jsonl", self.run_name, monotonic=clock)
         except OSError as exc:
             raise RunDirError(
                 f"cannot write the run directory {run_dir}: {exc.strerror or exc}"

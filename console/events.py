@@ -126,11 +126,12 @@ class EventMaker:
     ) -> Event:
         # Every event passes here: details and data carry remote text (SSH reasons, stderr,
         # HTTP errors, program output), so this is where it loses its control characters.
-        # Masked before it is cut: a cut through a secret leaves a head no redactor recognises.
+        # The run's secrets are masked here, once for the log, the panes and the snapshots, and
+        # before the text is cut: a cut through a secret leaves a head no redactor recognises.
         return Event(
             ts=self.timestamp(),
             session_id=session_id,
-            host=host,
+            host=self.redact(host) if host else host,
             event=name,
             detail=clean(self.redact(detail)),
             elapsed_ms=None if elapsed_ms is None else round(elapsed_ms, 3),
@@ -155,9 +156,9 @@ RECENT_EVENTS = 200
 class EventLog:
     """Appends events to ``events.jsonl`` and keeps the most recent ones in memory for the UI.
 
-    The file is 0600 in a 0700 directory from its creation, and every event is passed through
-    the run's redactor first (``redact``, :meth:`console.secrets.Secrets.event`), so no secret
-    value reaches the log or the screen.
+    The file is 0600 in a 0700 directory from its creation. Events come redacted from
+    :meth:`EventMaker.make_event` (the run's :meth:`console.secrets.Secrets.redact`), so no
+    secret value reaches the log or the screen.
     """
 
     def __init__(
@@ -167,10 +168,8 @@ class EventLog:
         *,
         keep: int = RECENT_EVENTS,
         monotonic: Callable[[], float] = time.monotonic,
-        redact: Callable[[Event], Event] = lambda event: event,
     ) -> None:
         self.path = path
-        self._redact = redact
         self.run_name = run_name
         self.recent: deque[Event] = deque(maxlen=keep)
         self.count = 0
@@ -190,8 +189,6 @@ class EventLog:
             self._good = os.fstat(self._fd).st_size  # end of the last whole line written
 
     def log(self, event: Event) -> Event:
-        # Redacted before anything keeps it: the log, the panes and the snapshots all read it.
-        event = self._redact(event)
         self.recent.append(event)
         self.count += 1
         if self._fd is not None:

@@ -32,7 +32,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from console.events import Event
     from console.profile import Profile
 
 __all__ = [
@@ -214,15 +213,6 @@ class Secrets:
     def profile_content(self, data: Mapping[str, Any]) -> Any:
         """The profile's own text for an export: secret keys blanked, then secret values."""
         return self.redact(redact(dict(data), self.keys))
-
-    def event(self, event: Event) -> Event:
-        """``event`` with its free-text fields redacted (the same object when nothing changed)."""
-        detail = self.text(event.detail) if event.detail else event.detail
-        host = self.text(event.host) if event.host else event.host
-        data = self.redact(event.data) if event.data else event.data
-        if detail == event.detail and host == event.host and data == event.data:
-            return event
-        return dataclasses.replace(event, detail=detail, host=host, data=data)
 
     # -- children -----------------------------------------------------------------------------
 
